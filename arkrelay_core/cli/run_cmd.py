@@ -1,0 +1,77 @@
+"""`arkrelay run`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import trio
+
+from ..errors import PluginError
+from ..gateway import Gateway
+from ..identity import open_identity
+from ..nostr import encode_npub
+from ..servicekey import ServiceKeyError
+from ..store import StoreError, create_engine_for, mask_url, session_factory, upgrade
+from .common import config_option, load_everything
+
+__all__ = ["run"]
+
+
+@click.command("run")
+@config_option
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Start everything, print the banner, then stop: proves a config runs.",
+)
+def run(config_path: Path | None, check: bool) -> None:
+    """Run the gateway (embedded defaults without a config). Ctrl-C stops it."""
+    config, registry = load_everything(config_path)
+    settings = config.gateway
+    try:
+        upgrade(settings.database)
+        identity = open_identity(settings.key_file, settings.network)
+        engine = create_engine_for(settings.database)
+        gateway = Gateway(config, registry, identity, session_factory(engine))
+    except (StoreError, ServiceKeyError, PluginError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    _banner(gateway, mask_url(settings.database), config.source)
+    try:
+        trio.run(_serve, gateway, check)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        engine.dispose()
+
+
+async def _serve(gateway: Gateway, check: bool) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gateway.serve)
+        click.echo("gateway running" + ("" if check else "; Ctrl-C stops it"))
+        if check:
+            nursery.cancel_scope.cancel()
+
+
+def _banner(gateway: Gateway, database: str, source: str) -> None:
+    ident = gateway.identity
+    components = gateway.components
+    lines = [
+        "ArkRelay gateway",
+        f"  service key  {encode_npub(ident.pubkey)}",
+        f"               {ident.pubkey}" + ("  (DEV KEY: not for real funds)" if ident.dev else ""),
+        f"  network      {gateway.config.gateway.network}",
+        f"  config       {source}",
+        f"  database     {database}",
+        f"  transports   {', '.join(components.transports) or 'none enabled'}",
+        f"  backends     {', '.join(components.backends) or 'none enabled'}",
+        f"  settlement   {'enabled' if components.settlement else 'none enabled'}",
+        f"  plugins      {len(gateway.registry.installed)} installed"
+        + (
+            f", {len(gateway.registry.failures)} FAILED to load"
+            if gateway.registry.failures
+            else ""
+        ),
+    ]
+    click.echo("\n".join(lines))

@@ -1,0 +1,183 @@
+"""The gateway: one root nursery that runs every long-lived task.
+
+At this stage it composes what the config enables (transports, backends, settlement),
+starts each with trio's start protocol, and takes inbound events from the transports
+through one bounded channel into the dedup store. The ceremony engine (sessions,
+outcomes, outbox) plugs into the same channel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import trio
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Config
+from .identity import ServiceIdentity
+from .inbound import remember_event
+from .interfaces import InboundEvent, PluginContext, Transport
+from .plugins import PluginRegistry
+
+__all__ = ["INBOUND_BUFFER", "Gateway", "build_components"]
+
+log = logging.getLogger(__name__)
+
+#: Inbound events waiting for the core. Small on purpose: when the core falls behind,
+#: transports feel it (they stop reading) instead of memory growing without bound.
+INBOUND_BUFFER = 256
+#: Blocking database calls in flight at once (SQLite serializes writers anyway).
+DB_THREADS = 4
+TRANSPORT_BACKOFF_MAX = 60.0
+
+
+@dataclasses.dataclass
+class Components:
+    transports: dict[str, Transport]
+    backends: dict[str, Any]
+    settlement: Any | None
+
+    def all(self) -> dict[str, Any]:
+        found: dict[str, Any] = {f"transport.{k}": v for k, v in self.transports.items()}
+        found.update({f"backend.{k}": v for k, v in self.backends.items()})
+        if self.settlement is not None:
+            found["settlement"] = self.settlement
+        return found
+
+
+def build_components(
+    config: Config,
+    registry: PluginRegistry,
+    context_for: Callable[[str], PluginContext],
+) -> Components:
+    """Call each enabled plugin's factory with its validated settings. No I/O happens here."""
+    transports = {
+        name: registry.get("transport", section.plugin).spec.factory(
+            section.settings, context_for(name)
+        )
+        for name, section in config.transports.items()
+    }
+    backends = {
+        role: registry.get(role, section.plugin).spec.factory(section.settings, context_for(role))
+        for role, section in config.backends.items()
+    }
+    settlement = None
+    if config.settlement is not None:
+        spec = registry.get("settlement", config.settlement.plugin).spec
+        settlement = spec.factory(config.settlement.settings, context_for("settlement"))
+    return Components(transports, backends, settlement)
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: Config,
+        registry: PluginRegistry,
+        identity: ServiceIdentity,
+        sessions: sessionmaker[Session],
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.identity = identity
+        self._sessions = sessions
+        self._db_limiter = trio.CapacityLimiter(DB_THREADS)
+        self._stats = {"inbound": 0, "duplicates": 0, "transport_restarts": 0}
+        self._inbound_progress = trio.lowlevel.ParkingLot()
+        self.components = build_components(config, registry, self._context_for)
+
+    def _context_for(self, instance_name: str) -> PluginContext:
+        return PluginContext(
+            network=self.config.gateway.network,
+            data_dir=self.config.gateway.data_dir,
+            listening_pubkeys=self.identity.listening_pubkeys,
+            sign_event=self.identity.sign_event,
+            instance_name=instance_name,
+        )
+
+    def statistics(self) -> Mapping[str, Any]:
+        return {
+            **self._stats,
+            "components": {name: c.statistics() for name, c in self.components.all().items()},
+        }
+
+    async def wait_inbound_handled(self, count: int) -> None:
+        """Return once ``count`` inbound events (new or duplicate) have been handled."""
+        while self._stats["inbound"] + self._stats["duplicates"] < count:
+            await self._inbound_progress.park()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        send, receive = trio.open_memory_channel[InboundEvent](INBOUND_BUFFER)
+        hook = self.registry.plugin_manager.hook
+        async with trio.open_nursery() as nursery:
+            for role, backend in self.components.backends.items():
+                log.info("starting backend %s", role)
+                await nursery.start(backend.serve)
+            for name, transport in self.components.transports.items():
+                log.info("starting transport %s", name)
+                await nursery.start(self._supervise_transport, name, transport, send.clone())
+            nursery.start_soon(self._take_inbound, receive)
+            _notify(hook.arkrelay_startup, gateway=self)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                _notify(hook.arkrelay_shutdown, gateway=self)
+
+    async def _supervise_transport(
+        self,
+        name: str,
+        transport: Transport,
+        send: trio.MemorySendChannel[InboundEvent],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a transport; if it dies, restart it with capped exponential backoff.
+
+        Transports talk to the outside world and may break for reasons outside our
+        control, so the gateway does not wait for them nor die with them; every other
+        task that dies takes the gateway down.
+        """
+        task_status.started()
+        failures = 0
+        while True:
+            began = trio.current_time()
+            try:
+                await transport.serve(send)
+                return
+            # Whatever broke the transport, it is logged, counted and started again.
+            except Exception:
+                if trio.current_time() - began > TRANSPORT_BACKOFF_MAX:
+                    failures = 0
+                failures += 1
+                self._stats["transport_restarts"] += 1
+                delay = min(TRANSPORT_BACKOFF_MAX, 0.5 * math.pow(2, failures))
+                log.exception("transport %s failed; restarting in %.1fs", name, delay)
+                await trio.sleep(delay)
+
+    async def _take_inbound(self, receive: trio.MemoryReceiveChannel[InboundEvent]) -> None:
+        async with receive:
+            async for item in receive:
+                fresh = await trio.to_thread.run_sync(
+                    remember_event, self._sessions, item.event, limiter=self._db_limiter
+                )
+                self._stats["inbound" if fresh else "duplicates"] += 1
+                self._inbound_progress.unpark_all()
+                if not fresh:
+                    continue
+                log.debug(
+                    "inbound kind %d id %s from %s", item.event.kind, item.event.id, item.source
+                )
+
+
+def _notify(hook_caller: Any, **kwargs: Any) -> None:
+    """Call an observer hook: an observer that raises is logged, never propagated."""
+    for impl in hook_caller.get_hookimpls():
+        try:
+            impl.function(**kwargs)
+        # Observers are third-party code the gateway must survive (DESIGN.md §3).
+        except Exception:
+            log.exception("observer %s.%s raised", impl.plugin_name, hook_caller.name)

@@ -1,0 +1,127 @@
+"""Every hook a plugin may implement.
+
+Two kinds of hook:
+
+* **Registration** hooks return :class:`~arkrelay_core.interfaces.PluginSpec` (or
+  :class:`~arkrelay_core.interfaces.IntentTypeSpec`) records: what the plugin *can* build.
+  The operator's config decides what *is* built; installing a plugin never activates it.
+* **Observer** hooks are told about things that happened, after they were committed.
+  They must return quickly and must not raise: the gateway logs an observer's exception
+  and carries on, it never lets one break a session.
+
+Implement a hook with ``arkrelay_core.plugins.hookimpl`` and expose the module (or
+object) through the ``arkrelay`` entry-point group::
+
+    [project.entry-points.arkrelay]
+    mybackend = "arkrelay_mybackend.plugin"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .interfaces import IntentTypeSpec, PluginSpec
+    from .nostr import Event
+    from .protocol import Intent, SessionState
+
+__all__ = ["PROJECT_NAME", "hookspec"]
+
+PROJECT_NAME = "arkrelay"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+@hookspec
+def arkrelay_register_transports() -> list[PluginSpec]:
+    """Return the transports this plugin can build.
+
+    Each spec has ``role="transport"``; its factory returns a
+    :class:`~arkrelay_core.interfaces.Transport`. The operator enables one with a
+    ``[transport.<name>]`` table.
+
+    :return: a list of PluginSpec (empty if none). Results of all plugins are combined.
+    """
+
+
+@hookspec
+def arkrelay_register_backends() -> list[PluginSpec]:
+    """Return the daemon backends this plugin can build.
+
+    ``role`` is ``"ark"`` (factory returns an ArkBackend), ``"lightning"``
+    (LightningBackend) or ``"assets"`` (AssetBackend). Enabled by
+    ``[backend.<role>] plugin = "<name>"``.
+
+    :return: a list of PluginSpec. Results of all plugins are combined.
+    """
+
+
+@hookspec
+def arkrelay_register_settlement_strategies() -> list[PluginSpec]:
+    """Return the L1 settlement strategies this plugin can build (``role="settlement"``).
+
+    Enabled by ``[settlement] plugin = "<name>"``; at most one runs.
+
+    :return: a list of PluginSpec. Results of all plugins are combined.
+    """
+
+
+@hookspec
+def arkrelay_register_intent_types() -> list[IntentTypeSpec]:
+    """Return action types this plugin adds to the 31510 intent vocabulary.
+
+    A type must not shadow a built-in one (``ark:transfer``, ``vtxo:split``,
+    ``lightning:land``, ``ark:swap_leg``) or another plugin's; the gateway refuses to
+    start if two specs claim one name.
+
+    :return: a list of IntentTypeSpec. Results of all plugins are combined.
+    """
+
+
+# ----------------------------------------------------------------------------- observers
+
+
+@hookspec
+def arkrelay_session_transition(session: Any, old: SessionState, new: SessionState) -> None:
+    """A signing session moved from ``old`` to ``new`` (already committed).
+
+    :param session: the session's read-only view (id, author, type, step, error).
+    :param old: the state it left.
+    :param new: the state it entered.
+    """
+
+
+@hookspec
+def arkrelay_event_published(event: Event) -> None:
+    """An event the gateway emitted was accepted by at least one relay.
+
+    :param event: the signed event.
+    """
+
+
+@hookspec
+def arkrelay_intent_received(intent: Intent) -> None:
+    """A 31510 passed validation and opened a session.
+
+    :param intent: the decoded intent content.
+    """
+
+
+@hookspec
+def arkrelay_startup(gateway: Any) -> None:
+    """The gateway finished starting: transports, backends and the engine run.
+
+    :param gateway: the running gateway (read-only use: ``statistics()``, config).
+    """
+
+
+@hookspec
+def arkrelay_shutdown(gateway: Any) -> None:
+    """The gateway is stopping; called once, before its tasks are cancelled.
+
+    :param gateway: the running gateway.
+    """

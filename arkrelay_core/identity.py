@@ -1,0 +1,65 @@
+"""The gateway's Nostr identity at run time: signs with the current service key, listens
+on it and on rotated-out keys until their grace period ends."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .nostr import Event, sign_event
+from .servicekey import (
+    PASSPHRASE_ENV,
+    ServiceKeys,
+    create_key_file,
+    passphrase_from_env,
+    unlock,
+)
+
+__all__ = ["DEV_PASSPHRASE", "ServiceIdentity", "open_identity"]
+
+log = logging.getLogger(__name__)
+
+#: Protects the dev key that embedded defaults create off mainnet when no passphrase is
+#: set. It guards nothing (it is printed here); it exists so a newcomer's first run works.
+DEV_PASSPHRASE = "arkrelay-dev-key-not-secret"
+
+
+class ServiceIdentity:
+    def __init__(self, keys: ServiceKeys, *, dev: bool = False) -> None:
+        self._keys = keys
+        self.dev = dev
+
+    @property
+    def pubkey(self) -> str:
+        return self._keys.current.pubkey
+
+    def listening_pubkeys(self) -> Sequence[str]:
+        now = time.time()
+        return [k.pubkey for k in self._keys.listening if k.retire_at is None or k.retire_at > now]
+
+    def sign_event(self, kind: int, content: str, tags: Sequence[Sequence[str]] = ()) -> Event:
+        return sign_event(self._keys.current.secret.reveal(), kind=kind, content=content, tags=tags)
+
+
+def open_identity(
+    key_file: Path, network: str, environ: Mapping[str, str] | None = None
+) -> ServiceIdentity:
+    """Unlock the service key; off mainnet, create a dev key on first run if none exists.
+
+    On mainnet the operator must have created the key (``arkrelay keys new``) and must
+    give its passphrase; nothing is ever generated or defaulted there.
+    """
+    env = os.environ if environ is None else environ
+    if network == "mainnet" or env.get(PASSPHRASE_ENV):
+        passphrase, dev = passphrase_from_env(env), False
+    else:
+        passphrase, dev = DEV_PASSPHRASE, True
+        log.warning("%s is not set: using the dev passphrase (never on mainnet)", PASSPHRASE_ENV)
+    if not key_file.exists() and network != "mainnet":
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        info = create_key_file(key_file, passphrase)
+        log.warning("created a new service key %s at %s", info.pubkey, key_file)
+    return ServiceIdentity(unlock(key_file, passphrase), dev=dev)

@@ -1,0 +1,25 @@
+"""Persistence: SQLAlchemy 2 models, engines for SQLite and PostgreSQL, Alembic migrations.
+
+The table classes live in :mod:`arkrelay_core.store.models`.
+"""
+
+from __future__ import annotations
+
+from .engine import create_engine_for, mask_url, session_factory
+from .errors import StoreError
+from .migrate import Migration, current, downgrade, head, history, upgrade
+from .models import Base
+
+__all__ = [
+    "Base",
+    "Migration",
+    "StoreError",
+    "create_engine_for",
+    "current",
+    "downgrade",
+    "head",
+    "history",
+    "mask_url",
+    "session_factory",
+    "upgrade",
+]

@@ -1,0 +1,17 @@
+"""Errors raised by the persistence layer.
+
+Exception tree::
+
+    StoreError          the database URL, engine or schema cannot be used as asked
+"""
+
+from __future__ import annotations
+
+__all__ = ["StoreError"]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (bad URL, unsupported backend, migration failure).
+
+    Messages name the database URL with any password masked, never in clear.
+    """

@@ -1,0 +1,89 @@
+"""The `arkrelay` command's own surface: version, db, config check, run on defaults."""
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ARKRELAY = Path(sys.executable).parent / "arkrelay"
+
+
+def _run(*args, cwd, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [str(ARKRELAY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_version(tmp_path):
+    result = _run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert (
+        result.stdout.strip() == f"arkrelay, version {importlib.metadata.version('arkrelay-core')}"
+    )
+
+
+def test_db_upgrade_downgrade_current_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert "base (behind" in _run("db", "current", "--database", url, cwd=tmp_path).stdout
+    up = _run("db", "upgrade", "--database", url, cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "up to date" in _run("db", "current", "--database", url, cwd=tmp_path).stdout
+    down = _run("db", "downgrade", "base", "--database", url, cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "database at base"
+
+
+def test_db_commands_read_the_database_from_the_config(tmp_path):
+    (tmp_path / "gw.toml").write_text('[gateway]\ndatabase = "sqlite:///from-config.db"\n')
+    result = _run("db", "upgrade", "--config", "gw.toml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-config.db").exists()
+
+
+def test_config_check_masks_secrets(tmp_path):
+    (tmp_path / "gw.toml").write_text(
+        '[gateway]\nnetwork = "signet"\nadmin_key = "env:ADMIN_KEY"\n'
+    )
+    result = _run(
+        "config",
+        "check",
+        "gw.toml",
+        cwd=tmp_path,
+        env_extra={"ADMIN_KEY": "hunter2-very-long-secret"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"network": "signet"' in result.stdout
+    assert "hunter2-very-long-secret" not in result.stdout + result.stderr
+    assert "env:ADMIN_KEY" in result.stdout
+
+
+def test_config_check_reports_a_missing_file(tmp_path):
+    result = _run("config", "check", "nope.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: nope.toml: no such config file"
+
+
+def test_run_on_embedded_defaults_creates_state_and_a_dev_key(tmp_path):
+    first = _run("run", "--check", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "gateway running" in first.stdout
+    assert "DEV KEY" in first.stdout
+    assert "transports   none enabled" in first.stdout
+    npub = next(line.split()[-1] for line in first.stdout.splitlines() if "service key" in line)
+    assert npub.startswith("npub1")
+    assert (tmp_path / ".arkrelay" / "gateway.key").exists()
+    # Starting again keeps the same identity (the key file is reused, not replaced).
+    second = _run("run", "--check", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert npub in second.stdout
+
+
+def test_mainnet_never_gets_a_generated_key(tmp_path):
+    (tmp_path / "gw.toml").write_text('[gateway]\nnetwork = "mainnet"\n')
+    result = _run("run", "--check", "--config", "gw.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "ARKRELAY_KEY_PASSPHRASE is not set" in result.stderr
+    assert not (tmp_path / ".arkrelay" / "gateway.key").exists()

@@ -1,0 +1,76 @@
+"""`arkrelay plugins` and `arkrelay run` with real plugin distributions installed."""
+
+from pathlib import Path
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_installed_plugin_is_listed_disabled_until_config_names_it(arkrelay, good_site, tmp_path):
+    listed = arkrelay("plugins", site=good_site)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert rows[0] == ["DISTRIBUTION", "VERSION", "NAME", "ROLE", "STATUS"]
+    assert ["arkrelay-testplug", "0.3.0", "loopback", "transport", "disabled"] in rows
+
+    config = _write(tmp_path / "gw.toml", '[transport.loopback]\nlabel = "l1"\n')
+    listed = arkrelay("plugins", "--config", str(config), site=good_site)
+    assert listed.returncode == 0, listed.stderr
+    assert ["arkrelay-testplug", "0.3.0", "loopback", "transport", "enabled"] in [
+        line.split() for line in listed.stdout.splitlines()
+    ]
+
+
+def test_no_plugins_installed(arkrelay):
+    listed = arkrelay("plugins")
+    assert listed.returncode == 0
+    assert "no arkrelay plugins installed" in listed.stdout
+
+
+def test_plugin_that_raises_on_import_is_reported_by_name(arkrelay, plugin_site):
+    listed = arkrelay("plugins", site=plugin_site)
+    assert listed.returncode == 0
+    assert ["arkrelay-brokenplug", "0.1.0", "broken", "?", "FAILED"] in [
+        line.split() for line in listed.stdout.splitlines()
+    ]
+    assert (
+        "failed to load arkrelay-brokenplug 0.1.0 (entry point 'broken'): "
+        "RuntimeError: the broken plugin cannot load: libfoo missing"
+    ) in listed.stderr
+    # The healthy plugin beside it still loads.
+    assert "loopback" in listed.stdout
+
+
+def test_gateway_refuses_to_start_with_a_broken_plugin_enabled(arkrelay, plugin_site, tmp_path):
+    config = _write(tmp_path / "gw.toml", "[transport.broken]\n")
+    result = arkrelay("run", "--check", "--config", str(config), site=plugin_site)
+    assert result.returncode == 1
+    assert "arkrelay-brokenplug 0.1.0" in result.stderr
+    assert "RuntimeError: the broken plugin cannot load" in result.stderr
+    assert "gateway running" not in result.stdout
+
+
+def test_gateway_starts_with_the_enabled_plugin(arkrelay, good_site, tmp_path):
+    config = _write(
+        tmp_path / "gw.toml",
+        '[gateway]\ndata_dir = "state"\n\n[transport.loopback]\nlabel = "l1"\n',
+    )
+    result = arkrelay("run", "--check", "--config", str(config), site=good_site)
+    assert result.returncode == 0, result.stderr
+    assert "transports   loopback" in result.stdout
+    assert "gateway running" in result.stdout
+    assert (tmp_path / "state" / "gateway.key").exists()
+
+
+def test_plugin_settings_typo_is_one_line_naming_file_key_and_suggestion(
+    arkrelay, good_site, tmp_path
+):
+    config = _write(tmp_path / "gw.toml", '[transport.loopback]\nlabell = "x"\n')
+    result = arkrelay("config", "check", str(config), site=good_site)
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert error_lines == [
+        f"Error: {config}: transport.loopback.labell: unknown key (did you mean 'label'?)"
+    ]

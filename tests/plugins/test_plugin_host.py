@@ -1,0 +1,138 @@
+"""The plugin host in-process: spec validation, provenance, observers, the gateway nursery."""
+
+import logging
+from pathlib import Path
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+import trio
+
+from arkrelay_core.config import UnknownPluginError, load_config_text
+from arkrelay_core.errors import PluginError
+from arkrelay_core.gateway import Gateway
+from arkrelay_core.identity import open_identity
+from arkrelay_core.interfaces import PluginSpec
+from arkrelay_core.nostr import generate_secret_key, sign_event
+from arkrelay_core.plugins import hookimpl, load_plugins
+from arkrelay_core.store import create_engine_for, session_factory, upgrade
+
+DISTS = Path(__file__).parent / "dists"
+
+
+@pytest.fixture
+def loopback(monkeypatch):
+    monkeypatch.syspath_prepend(str(DISTS / "arkrelay-testplug"))
+    import arkrelay_testplug
+
+    return arkrelay_testplug
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    target: str = "127.0.0.1:1"
+
+
+def _spec(**overrides):
+    fields = dict(
+        name="fake", version="1.0", role="ark", settings_type=Settings, factory=lambda s, c: None
+    )
+    fields.update(overrides)
+    return PluginSpec(**fields)
+
+
+class _Backends:
+    def __init__(self, *specs):
+        self.specs = list(specs)
+
+    @hookimpl
+    def arkrelay_register_backends(self):
+        return self.specs
+
+
+def test_specs_keep_their_origin_and_resolve_settings(loopback):
+    registry = load_plugins(
+        entry_points=[], extra=[("loopback", loopback), ("fakes", _Backends(_spec()))]
+    )
+    assert registry.failures == ()
+    assert registry.names("transport") == ["loopback"]
+    assert registry.names("ark") == ["fake"]
+    assert registry.get("ark", "fake").distribution == "fakes"
+    assert registry.settings_type("transport", "loopback") is loopback.LoopbackSettings
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        (_spec(role="transport"), "has role 'transport', expected one of"),
+        (_spec(role="bank"), "has role 'bank'"),
+        (_spec(settings_type=dict), "settings_type must be a msgspec.Struct subclass"),
+        (_spec(factory="nope"), "factory is not callable"),
+        ("not a spec", "registration returned str, not a PluginSpec"),
+    ],
+)
+def test_malformed_specs_become_named_failures(spec, problem):
+    registry = load_plugins(entry_points=[], extra=[("bad", _Backends(spec))])
+    assert registry.installed == ()
+    [failure] = registry.failures
+    assert failure.entry_point == "bad"
+    assert problem in failure.error
+
+
+def test_two_plugins_claiming_one_name_is_an_error():
+    registry = load_plugins(
+        entry_points=[], extra=[("one", _Backends(_spec())), ("two", _Backends(_spec()))]
+    )
+    assert [p.distribution for p in registry.installed] == ["one"]
+    assert "'fake' is already registered by one" in registry.failures[0].error
+
+
+def test_unknown_plugin_lists_what_is_installed(loopback):
+    registry = load_plugins(entry_points=[], extra=[("fakes", _Backends(_spec()))])
+    with pytest.raises(UnknownPluginError):
+        registry.get("ark", "arkdd")
+    broken = load_plugins(entry_points=[], extra=[("bad", _Backends("junk"))])
+    with pytest.raises(PluginError, match="plugins that failed to load: bad local"):
+        broken.get("ark", "fake")
+
+
+async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, tmp_path, caplog):
+    calls = []
+
+    class Observer:
+        @hookimpl
+        def arkrelay_startup(self, gateway):
+            calls.append("startup")
+            raise RuntimeError("observer bug")  # must not break the gateway
+
+    registry = load_plugins(entry_points=[], extra=[("loopback", loopback), ("obs", Observer())])
+    config = load_config_text(
+        f'[gateway]\ndata_dir = "{tmp_path}"\n[transport.loopback]\nlabel = "l1"\n',
+        source="gw.toml",
+        settings_resolver=registry.settings_type,
+    )
+    upgrade(config.gateway.database)
+    engine = create_engine_for(config.gateway.database)
+    identity = open_identity(config.gateway.key_file, config.gateway.network, environ={})
+    gateway = Gateway(config, registry, identity, session_factory(engine))
+    transport = gateway.components.transports["loopback"]
+    assert transport.context.listening_pubkeys() == [identity.pubkey]
+
+    wallet = generate_secret_key()
+    event = sign_event(wallet, kind=31510, content="{}", tags=[["p", identity.pubkey]])
+    with caplog.at_level(logging.ERROR), trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(gateway.serve)
+            await transport.publish(event)
+            await transport.publish(event)  # the same event again, as a second relay would
+            await gateway.wait_inbound_handled(2)
+            nursery.cancel_scope.cancel()
+
+    assert calls == ["startup"]
+    assert "observer obs.arkrelay_startup raised" in caplog.text
+    stats = gateway.statistics()
+    assert (stats["inbound"], stats["duplicates"]) == (1, 1)
+    assert stats["components"]["transport.loopback"] == {"published": 2}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select id, kind from events_in")).all()
+    assert rows == [(event.id, 31510)]
+    engine.dispose()
