@@ -1,22 +1,42 @@
-"""The ``arkrelay`` command."""
+"""The ``arkrelay`` command.
+
+Subcommands are imported only when invoked: the database and gateway stacks take a
+second to import, which ``arkrelay --version`` or ``arkrelay keys show`` should not pay.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
 
 import click
 
-from .config_cmd import config
-from .db_cmd import db
-from .keys import keys
-from .plugins_cmd import plugins
-from .run_cmd import run
-
 __all__ = ["cli", "main"]
 
+_COMMANDS = {
+    "run": ("run_cmd", "run"),
+    "keys": ("keys", "keys"),
+    "plugins": ("plugins_cmd", "plugins"),
+    "db": ("db_cmd", "db"),
+    "config": ("config_cmd", "config"),
+}
 
-@click.group()
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attr = _COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(importlib.metadata.version("arkrelay-core"), prog_name="arkrelay")
 @click.option(
     "--log-level",
@@ -29,10 +49,6 @@ def cli(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-
-
-for command in (run, keys, plugins, db, config):
-    cli.add_command(command)
 
 
 def main() -> None:

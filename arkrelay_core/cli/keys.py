@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..config_types import Duration
+from ..config.values import Duration
 from ..nostr.nip19 import encode_npub, encode_nsec
 from ..servicekey import (
     PASSPHRASE_ENV,

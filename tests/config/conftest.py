@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from arkrelay_core.config import Config, UnknownPluginError, load_config_text
-from arkrelay_core.config_types import Duration, HostPort, Secret
+from arkrelay_core.config.values import Duration, HostPort, Secret
 
 
 class RelaysSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -15,7 +15,7 @@ from arkrelay_core.config import (
     effective_config,
     load_config,
 )
-from arkrelay_core.config_types import Duration, HostPort
+from arkrelay_core.config.values import Duration, HostPort
 
 FULL = """
 [gateway]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arkrelay_core.config import ConfigError, effective_config, load_config
-from arkrelay_core.config_types import Secret
+from arkrelay_core.config.values import Secret
 
 ADMIN_KEY = "s3cr3t-admin-key-0123456789"
 MACAROON = "0201036c6e640258030a10b3"

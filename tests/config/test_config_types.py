@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arkrelay_core.config_types import Duration, HostPort, ValueProblem
+from arkrelay_core.config.values import Duration, HostPort, ValueProblem
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ def test_version(tmp_path):
     )
 
 
-def test_db_upgrade_downgrade_current_on_sqlite(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def test_db_upgrade_downgrade_current(db_url, tmp_path):
+    url = db_url
     assert "base (behind" in _run("db", "current", "--database", url, cwd=tmp_path).stdout
     up = _run("db", "upgrade", "--database", url, cwd=tmp_path)
     assert up.returncode == 0, up.stderr

@@ -1,0 +1,37 @@
+"""Operator configuration: one TOML file composing the gateway and its plugins."""
+
+from .load import effective_config, load_config, load_config_text
+from .model import (
+    BACKEND_ROLES,
+    DEFAULTS_SOURCE,
+    NETWORKS,
+    PLUGIN_ROLES,
+    Config,
+    ConfigError,
+    GatewaySettings,
+    Network,
+    PluginSection,
+    SettingsResolver,
+    UnknownPluginError,
+)
+from .values import Duration, HostPort, Secret
+
+__all__ = [
+    "BACKEND_ROLES",
+    "DEFAULTS_SOURCE",
+    "NETWORKS",
+    "PLUGIN_ROLES",
+    "Config",
+    "ConfigError",
+    "Duration",
+    "GatewaySettings",
+    "HostPort",
+    "Network",
+    "PluginSection",
+    "Secret",
+    "SettingsResolver",
+    "UnknownPluginError",
+    "effective_config",
+    "load_config",
+    "load_config_text",
+]
