@@ -17,7 +17,8 @@ from typing import Any
 import trio
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Config
+from .config import Config, PluginSection
+from .errors import PluginError
 from .identity import ServiceIdentity
 from .inbound import remember_event
 from .interfaces import InboundEvent, PluginContext, Transport
@@ -55,20 +56,25 @@ def build_components(
     context_for: Callable[[str], PluginContext],
 ) -> Components:
     """Call each enabled plugin's factory with its validated settings. No I/O happens here."""
+
+    def build(role: str, section: PluginSection, instance: str) -> Any:
+        plugin = registry.get(role, section.plugin)
+        try:
+            return plugin.spec.factory(section.settings, context_for(instance))
+        # Plugin code may raise anything; the operator needs to know whose code it was.
+        except Exception as exc:
+            raise PluginError(
+                f"{plugin.distribution} {plugin.distribution_version}: building {role} "
+                f"plugin {section.plugin!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
     transports = {
-        name: registry.get("transport", section.plugin).spec.factory(
-            section.settings, context_for(name)
-        )
-        for name, section in config.transports.items()
+        name: build("transport", section, name) for name, section in config.transports.items()
     }
-    backends = {
-        role: registry.get(role, section.plugin).spec.factory(section.settings, context_for(role))
-        for role, section in config.backends.items()
-    }
+    backends = {role: build(role, section, role) for role, section in config.backends.items()}
     settlement = None
     if config.settlement is not None:
-        spec = registry.get("settlement", config.settlement.plugin).spec
-        settlement = spec.factory(config.settlement.settings, context_for("settlement"))
+        settlement = build("settlement", config.settlement, "settlement")
     return Components(transports, backends, settlement)
 
 

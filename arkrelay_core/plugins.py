@@ -16,6 +16,7 @@ import msgspec
 import pluggy
 
 from . import hookspecs
+from .config import UnknownPluginError
 from .errors import PluginError
 from .interfaces import ROLES, IntentTypeSpec, PluginSpec
 
@@ -99,21 +100,16 @@ class PluginRegistry:
     def get(self, role: str, name: str) -> InstalledPlugin:
         """The plugin registered for (role, name).
 
-        Raises UnknownPluginError when nothing by that name is installed; when some
-        plugin failed to load, raises PluginError naming it instead, since the operator's
-        plugin is most likely the broken one.
+        Raises UnknownPluginError when nothing by that name is installed; it names every
+        plugin that failed to load, since the operator's plugin may be the broken one.
         """
         found = self._by_key.get((role, name))
         if found is not None:
             return found
+        note = ""
         if self.failures:
-            broken = "; ".join(f.describe() for f in self.failures)
-            raise PluginError(
-                f"no loaded {role} plugin named {name!r}; plugins that failed to load: {broken}"
-            )
-        from .config import UnknownPluginError
-
-        raise UnknownPluginError(role, name, self.names(role))
+            note = "failed to load: " + "; ".join(f.describe() for f in self.failures)
+        raise UnknownPluginError(role, name, self.names(role), note)
 
     def settings_type(self, role: str, name: str) -> type[msgspec.Struct]:
         """The resolver ``arkrelay_core.config.load_config`` takes."""

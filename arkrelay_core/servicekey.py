@@ -14,7 +14,9 @@ moving a ciphertext to another entry fails authentication.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import hmac
 import logging
 import math
@@ -23,7 +25,7 @@ import stat
 import tempfile
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -311,6 +313,13 @@ def rotate(
     if not math.isfinite(grace_seconds) or grace_seconds < 0:
         raise ValueError(f"grace_seconds must be finite and not negative, got {grace_seconds!r}")
     moment = int(_now(now))
+    with _exclusive(path):
+        return _rotate_locked(path, passphrase, grace_seconds, moment, cost)
+
+
+def _rotate_locked(
+    path: Path, passphrase: str, grace_seconds: float, moment: int, cost: ScryptCost
+) -> KeyInfo:
     key_file = read_key_file(path)
     old = key_file.current
     # Proves the passphrase before anything changes, so every entry stays under one passphrase.
@@ -460,6 +469,21 @@ def _write(path: Path, key_file: KeyFile, *, replace: bool) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise KeyFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock beside ``path`` so two rotations never read the same old file."""
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise KeyFileError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _exists_error(path: Path) -> KeyFileError:

@@ -53,14 +53,18 @@ class ConfigError(Exception):
 
 
 class UnknownPluginError(LookupError):
-    """No installed plugin of ``role`` is called ``name``; ``available`` lists those that are."""
+    """No installed plugin of ``role`` is called ``name``; ``available`` lists those that are.
 
-    def __init__(self, role: str, name: str, available: Iterable[str]) -> None:
+    ``note`` adds what else the operator should know, such as plugins that failed to load.
+    """
+
+    def __init__(self, role: str, name: str, available: Iterable[str], note: str = "") -> None:
         self.role = role
         self.name = name
         self.available = sorted(available)
         installed = ", ".join(self.available) or "none"
-        super().__init__(f"no installed {role} plugin named {name!r} (installed: {installed})")
+        message = f"no installed {role} plugin named {name!r} (installed: {installed})"
+        super().__init__(f"{message}; {note}" if note else message)
 
 
 def default_database(data_dir: Path) -> str:

@@ -23,13 +23,15 @@ __all__ = [
     "parse_params",
 ]
 
-Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+# msgspec matches patterns with re.search, where "$" also matches before a trailing newline;
+# a length cap or "(?!\n)" closes that gap.
+Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", max_length=64)]
 Amount = Annotated[int, msgspec.Meta(gt=0)]
 FeeAmount = Annotated[int, msgspec.Meta(ge=0)]
 #: action_id and batch_id become parts of `d` tags and database keys: keep them printable and short.
 T = TypeVar("T")
 
-Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$(?!\n)")]
 
 
 class Fee(msgspec.Struct, forbid_unknown_fields=True):

@@ -346,3 +346,26 @@ def test_public_names() -> None:
     }
     for name in servicekey_module.__all__:
         assert hasattr(servicekey_module, name)
+
+
+def test_concurrent_rotations_both_survive(key_path: Path) -> None:
+    # Two operators (or a script and an operator) rotating at once: neither rotation may
+    # silently drop the key the other one created.
+    import threading
+
+    new_file(key_path)
+    barrier = threading.Barrier(2)
+    made: list[str] = []
+
+    def rotate_once() -> None:
+        barrier.wait()
+        made.append(rotate(key_path, PASSPHRASE, 7 * DAY, now=T0 + DAY, cost=FAST).pubkey)
+
+    threads = [threading.Thread(target=rotate_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    listening = {key.pubkey for key in unlock(key_path, PASSPHRASE, now=T0 + DAY).listening}
+    assert set(made) <= listening
+    assert len(listening) == 3

@@ -47,8 +47,11 @@ def test_gateway_refuses_to_start_with_a_broken_plugin_enabled(arkrelay, plugin_
     config = _write(tmp_path / "gw.toml", "[transport.broken]\n")
     result = arkrelay("run", "--check", "--config", str(config), site=plugin_site)
     assert result.returncode == 1
-    assert "arkrelay-brokenplug 0.1.0" in result.stderr
-    assert "RuntimeError: the broken plugin cannot load" in result.stderr
+    assert result.stderr.strip() == (
+        f"Error: {config}: transport.broken: no installed transport plugin named 'broken' "
+        "(installed: loopback); failed to load: arkrelay-brokenplug 0.1.0 (entry point "
+        "'broken'): RuntimeError: the broken plugin cannot load: libfoo missing"
+    )
     assert "gateway running" not in result.stdout
 
 

@@ -91,8 +91,12 @@ def test_unknown_plugin_lists_what_is_installed(loopback):
     with pytest.raises(UnknownPluginError):
         registry.get("ark", "arkdd")
     broken = load_plugins(entry_points=[], extra=[("bad", _Backends("junk"))])
-    with pytest.raises(PluginError, match="plugins that failed to load: bad local"):
+    with pytest.raises(UnknownPluginError) as info:
         broken.get("ark", "fake")
+    assert str(info.value) == (
+        "no installed ark plugin named 'fake' (installed: none); failed to load: "
+        "bad local (entry point 'bad'): PluginError: registration returned str, not a PluginSpec"
+    )
 
 
 async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, tmp_path, caplog):
@@ -136,3 +140,21 @@ async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, 
         rows = conn.execute(sa.text("select id, kind from events_in")).all()
     assert rows == [(event.id, 31510)]
     engine.dispose()
+
+
+def test_a_factory_that_raises_is_reported_with_its_distribution(tmp_path):
+    def explode(settings, context):
+        raise OSError("port 7070 in use")
+
+    registry = load_plugins(entry_points=[], extra=[("fakes", _Backends(_spec(factory=explode)))])
+    config = load_config_text(
+        f'[gateway]\ndata_dir = "{tmp_path}"\n[backend.ark]\nplugin = "fake"\n',
+        source="gw.toml",
+        settings_resolver=registry.settings_type,
+    )
+    identity = open_identity(config.gateway.key_file, config.gateway.network, environ={})
+    with pytest.raises(PluginError) as info:
+        Gateway(config, registry, identity, session_factory(create_engine_for("sqlite://")))
+    assert str(info.value) == (
+        "fakes local: building ark plugin 'fake' failed: OSError: port 7070 in use"
+    )

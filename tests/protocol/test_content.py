@@ -253,3 +253,11 @@ def test_bad_service_requests(raw, code):
     with pytest.raises(ProtocolViolation) as info:
         decode_service_request(raw)
     assert info.value.code == code
+
+
+def test_trailing_newline_does_not_slip_past_patterns():
+    # re.search's "$" matches before a final newline; ids end up in d tags and keys.
+    with pytest.raises(ProtocolViolation):
+        decode_content(b'{"action_id":"abc\\n","type":"t","params":{},"expires_at":1}', Intent)
+    with pytest.raises(ProtocolViolation):
+        parse_params("ark:transfer", {"asset_id": "x", "amount": 1, "recipient_pubkey": PK + "\n"})
