@@ -12,7 +12,13 @@ from arkrelay_core.config import UnknownPluginError, load_config_text
 from arkrelay_core.errors import PluginError
 from arkrelay_core.gateway import Gateway
 from arkrelay_core.identity import open_identity
-from arkrelay_core.interfaces import PluginSpec
+from arkrelay_core.interfaces import (
+    ActionResult,
+    IntentHandler,
+    IntentTypeSpec,
+    PayloadToSign,
+    PluginSpec,
+)
 from arkrelay_core.nostr import generate_secret_key, sign_event
 from arkrelay_core.plugins import hookimpl, load_plugins
 from arkrelay_core.store import create_engine_for, session_factory, upgrade
@@ -108,6 +114,10 @@ async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, 
             calls.append("startup")
             raise RuntimeError("observer bug")  # must not break the gateway
 
+        @hookimpl
+        def arkrelay_shutdown(self, gateway):
+            calls.append(("shutdown", gateway.statistics()["inbound"]))
+
     registry = load_plugins(entry_points=[], extra=[("loopback", loopback), ("obs", Observer())])
     config = load_config_text(
         f'[gateway]\ndata_dir = "{tmp_path}"\n[transport.loopback]\nlabel = "l1"\n',
@@ -131,7 +141,7 @@ async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, 
             await gateway.wait_inbound_handled(2)
             nursery.cancel_scope.cancel()
 
-    assert calls == ["startup"]
+    assert calls == ["startup", ("shutdown", 1)]
     assert "observer obs.arkrelay_startup raised" in caplog.text
     stats = gateway.statistics()
     assert (stats["inbound"], stats["duplicates"]) == (1, 1)
@@ -158,3 +168,51 @@ def test_a_factory_that_raises_is_reported_with_its_distribution(tmp_path):
     assert str(info.value) == (
         "fakes local: building ark plugin 'fake' failed: OSError: port 7070 in use"
     )
+
+
+class _Everything:
+    """One plugin object registering every kind of record."""
+
+    @hookimpl
+    def arkrelay_register_transports(self):
+        return [_spec(name="carrier", role="transport")]
+
+    @hookimpl
+    def arkrelay_register_settlement_strategies(self):
+        return [_spec(name="weekly", role="settlement")]
+
+    @hookimpl
+    def arkrelay_register_intent_types(self):
+        class Handler:
+            async def prepare(self, intent, params, author):
+                return [PayloadToSign(domain="x/v1", payload={}, human="sign")]
+
+            async def execute(self, intent, params, author, signatures):
+                return ActionResult(ark_txid="00" * 32)
+
+        return [
+            IntentTypeSpec(
+                type="amm:swap", version="0.1.0", params_type=Settings, handler=Handler()
+            )
+        ]
+
+
+def test_every_registration_hook_is_collected_with_its_role():
+    registry = load_plugins(entry_points=[], extra=[("all", _Everything())])
+    assert registry.failures == ()
+    assert registry.names("transport") == ["carrier"]
+    assert registry.names("settlement") == ["weekly"]
+    [intent_type] = registry.intent_types
+    assert intent_type.type == "amm:swap"
+    assert isinstance(intent_type.handler, IntentHandler)
+
+
+def test_a_spec_under_the_wrong_registration_hook_is_refused():
+    class Confused:
+        @hookimpl
+        def arkrelay_register_settlement_strategies(self):
+            return [_spec(role="ark")]
+
+    registry = load_plugins(entry_points=[], extra=[("confused", Confused())])
+    assert registry.names("ark") == []
+    assert "has role 'ark', expected one of ['settlement']" in registry.failures[0].error
