@@ -1,0 +1,224 @@
+"""Ark transactions as PSBTs: build the ark tx and its checkpoints, hash, sign, verify.
+
+Follows ark-lib's ``offchain.BuildTxs`` (arkd v0.9.15, PINS.md §1.5): one version-3
+checkpoint tx per input VTXO, spending it through its collaborative leaf into a checkpoint
+output (tree [server unroll closure, the same collaborative leaf]) plus the P2A anchor; then
+the ark tx spending every checkpoint output through that leaf, paying the receivers with the
+anchor last. PSBT parsing, serialization and the BIP341 sighash are embit's; signatures are
+BIP340 via coincurve (``arkrelay_core.nostr.bip340``).
+
+Both the client and the simulator use this module, so a tx the client builds is the tx the
+simulator rebuilds and compares, exactly as arkd rebuilds and compares.
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from embit import ec
+from embit.psbt import PSBT, PSBTError
+from embit.script import Script
+from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
+
+from arkrelay_core.nostr import bip340
+
+from .tapscript import (
+    ANCHOR_SCRIPT,
+    LEAF_VERSION,
+    TAPTREE_FIELD_KEY,
+    TapTree,
+    checkpoint_tree,
+    decode_taptree_field,
+    encode_taptree_field,
+    leaf_hash,
+    multisig_keys,
+)
+
+__all__ = [
+    "ArkTxError",
+    "OffchainTxs",
+    "VtxoSpend",
+    "add_signature",
+    "build_offchain_txs",
+    "decode_psbt",
+    "encode_psbt",
+    "input_outpoint",
+    "outputs_of",
+    "sign_input",
+    "signature_keys",
+    "spend_leaf",
+    "tapscript_sighash",
+    "taptree_leaves",
+    "txid",
+    "verify_input_signatures",
+]
+
+TX_VERSION = 3
+SEQUENCE_FINAL = 0xFFFFFFFF
+
+
+class ArkTxError(ValueError):
+    """A PSBT is malformed or does not have the shape an ark or checkpoint tx must have."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VtxoSpend:
+    """One input VTXO: where it is, what it holds, its tree, and the leaf that spends it."""
+
+    txid: str
+    vout: int
+    amount: int
+    tree: TapTree
+    leaf: bytes  # the collaborative closure, one of tree.leaves
+
+
+@dataclasses.dataclass(frozen=True)
+class OffchainTxs:
+    ark_tx: PSBT
+    checkpoints: tuple[PSBT, ...]
+
+
+def build_offchain_txs(
+    spends: Sequence[VtxoSpend],
+    outputs: Sequence[tuple[bytes, int]],
+    checkpoint_tapscript: bytes,
+) -> OffchainTxs:
+    """The ark tx and its checkpoints; ``outputs`` are (pkScript, amount), anchor excluded."""
+    if not spends:
+        raise ArkTxError("an ark tx needs at least one input")
+    if sum(s.amount for s in spends) != sum(a for _, a in outputs):
+        raise ArkTxError("inputs and outputs of an ark tx must have equal sums")
+    checkpoints: list[PSBT] = []
+    ark_spends: list[VtxoSpend] = []
+    for spend in spends:
+        tree = checkpoint_tree(checkpoint_tapscript, spend.leaf)
+        checkpoint = _spending_psbt([spend], [(tree.pk_script, spend.amount)])
+        checkpoints.append(checkpoint)
+        ark_spends.append(VtxoSpend(txid(checkpoint), 0, spend.amount, tree, spend.leaf))
+    return OffchainTxs(_spending_psbt(ark_spends, outputs), tuple(checkpoints))
+
+
+def _spending_psbt(spends: Sequence[VtxoSpend], outputs: Sequence[tuple[bytes, int]]) -> PSBT:
+    tx = Transaction(
+        version=TX_VERSION,
+        vin=[
+            TransactionInput(bytes.fromhex(s.txid), s.vout, sequence=SEQUENCE_FINAL) for s in spends
+        ],
+        vout=[
+            *(TransactionOutput(amount, Script(script)) for script, amount in outputs),
+            TransactionOutput(0, Script(ANCHOR_SCRIPT)),
+        ],
+        locktime=0,
+    )
+    psbt = PSBT(tx)
+    for inp, spend in zip(psbt.inputs, spends, strict=True):
+        inp.witness_utxo = TransactionOutput(spend.amount, Script(spend.tree.pk_script))
+        control = spend.tree.control_block(spend.tree.index(spend.leaf))
+        inp.taproot_scripts[control] = spend.leaf + bytes([LEAF_VERSION])
+        # embit shares one default dict between scopes built without `unknown`: never
+        # mutate it in place.
+        inp.unknown = {TAPTREE_FIELD_KEY: encode_taptree_field(spend.tree.leaves)}
+    return psbt
+
+
+def decode_psbt(b64: str) -> PSBT:
+    try:
+        return PSBT.from_string(b64)
+    except (PSBTError, ValueError, binascii.Error, EOFError, IndexError) as exc:
+        raise ArkTxError(f"cannot parse PSBT: {exc}") from exc
+
+
+def encode_psbt(psbt: PSBT) -> str:
+    return psbt.to_string()
+
+
+def txid(psbt: PSBT) -> str:
+    return psbt.tx.txid().hex()
+
+
+def input_outpoint(psbt: PSBT, index: int) -> str:
+    inp = psbt.inputs[index]
+    return f"{inp.txid.hex()}:{inp.vout}"
+
+
+def spend_leaf(psbt: PSBT, index: int) -> tuple[bytes, bytes]:
+    """(control block, script) of the one tap leaf input ``index`` spends."""
+    self_scripts = psbt.inputs[index].taproot_scripts
+    if len(self_scripts) != 1:
+        raise ArkTxError(f"input {index} must carry exactly one tap leaf script")
+    control, value = next(iter(self_scripts.items()))
+    if not value or value[-1] != LEAF_VERSION:
+        raise ArkTxError(f"input {index} has an unsupported leaf version")
+    return control, value[:-1]
+
+
+def taptree_leaves(psbt: PSBT, index: int) -> list[bytes]:
+    raw = psbt.inputs[index].unknown.get(TAPTREE_FIELD_KEY)
+    if raw is None:
+        raise ArkTxError(f"input {index} has no taptree field")
+    try:
+        return decode_taptree_field(raw)
+    except (ValueError, IndexError) as exc:
+        raise ArkTxError(f"input {index}: bad taptree field: {exc}") from exc
+
+
+def tapscript_sighash(psbt: PSBT, index: int) -> bytes:
+    """BIP341 sighash (SIGHASH_DEFAULT, script path) of input ``index`` over its leaf."""
+    _, script = spend_leaf(psbt, index)
+    if any(inp.witness_utxo is None for inp in psbt.inputs):
+        raise ArkTxError("every input needs its witness utxo to be signed")
+    return psbt.sighash(
+        index, sighash=SIGHASH.DEFAULT, ext_flag=1, script=Script(script), leaf_version=LEAF_VERSION
+    )
+
+
+def signature_keys(psbt: PSBT, index: int) -> list[bytes]:
+    """The x-only keys the spending leaf of input ``index`` requires signatures from."""
+    _, script = spend_leaf(psbt, index)
+    keys = multisig_keys(script)
+    if keys is None:
+        raise ArkTxError(f"input {index} does not spend a multisig closure")
+    return keys
+
+
+def add_signature(psbt: PSBT, index: int, xonly: bytes, signature: bytes) -> None:
+    """Put a BIP340 signature in PSBT_IN_TAP_SCRIPT_SIG of input ``index`` (replacing any)."""
+    if len(signature) != 64:
+        raise ArkTxError("a SIGHASH_DEFAULT signature is 64 bytes")
+    _, script = spend_leaf(psbt, index)
+    sigs = psbt.inputs[index].taproot_sigs
+    leaf = leaf_hash(script)
+    for key in [k for k in sigs if k[0].xonly() == xonly and k[1] == leaf]:
+        del sigs[key]
+    sigs[(ec.PublicKey.from_xonly(xonly), leaf)] = signature
+
+
+def sign_input(psbt: PSBT, index: int, secret: bytes) -> bytes:
+    """Sign input ``index`` with ``secret`` and place the signature; returns it."""
+    signature = bip340.schnorr_sign(secret, tapscript_sighash(psbt, index))
+    add_signature(psbt, index, bip340.xonly_public_key(secret), signature)
+    return signature
+
+
+def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
+    """For every signature on input ``index``'s leaf: x-only key -> whether it is valid."""
+    _, script = spend_leaf(psbt, index)
+    leaf = leaf_hash(script)
+    digest = tapscript_sighash(psbt, index)
+    result: dict[bytes, bool] = {}
+    for (pub, sig_leaf), signature in psbt.inputs[index].taproot_sigs.items():
+        if sig_leaf != leaf:
+            continue
+        xonly = pub.xonly()
+        result[xonly] = len(signature) == 64 and bip340.schnorr_verify(xonly, digest, signature)
+    return result
+
+
+def outputs_of(psbt: PSBT) -> Iterable[tuple[int, bytes, int]]:
+    """(index, pkScript, amount) of every output but the anchor."""
+    for i, out in enumerate(psbt.tx.vout):
+        script = out.script_pubkey.data
+        if script != ANCHOR_SCRIPT:
+            yield i, script, out.value

@@ -1,0 +1,68 @@
+"""Operator settings of the arkd backend (``[backend.ark] plugin = "arkd"``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from arkrelay_core.config import Duration, HostPort, Secret
+
+__all__ = ["ArkdSettings", "InventorySettings", "SimulatorSettings"]
+
+
+class InventorySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The gateway's own VTXOs (used for Lightning lifts), in sats.
+
+    Below ``warning`` or ``critical`` the monitor logs and alerts once per crossing; when
+    a replenisher is available (the simulator) it tops the balance up to ``target``.
+    """
+
+    critical: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    warning: Annotated[int, msgspec.Meta(ge=0)] = 50_000
+    target: Annotated[int, msgspec.Meta(ge=0)] = 200_000
+    check_every: Duration = Duration(60)
+
+    def __post_init__(self) -> None:
+        if not self.critical <= self.warning <= self.target:
+            raise ValueError("inventory levels must satisfy critical <= warning <= target")
+
+
+class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The in-process arkd simulator, started when no ``target`` is configured."""
+
+    listen: HostPort = HostPort("127.0.0.1", 0)
+    unilateral_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = 512
+    vtxo_lifetime: Duration = Duration(7 * 86400)
+
+
+class ArkdSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where arkd is and how to talk to it.
+
+    With no ``target`` the plugin runs its simulator in-process and talks to it over gRPC
+    on loopback (the embedded default). arkd serves plaintext by default
+    (``ARKD_NO_TLS=true``); set ``tls = true`` (and ``tls_cert`` for its self-signed
+    ``<datadir>/tls/cert.pem``) when it does not. arkd's public services need no macaroon;
+    one configured here is sent as ``macaroon`` metadata on every call.
+    """
+
+    target: HostPort | None = None
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_server_name: str | None = None
+    macaroon: Secret | None = None
+    #: Deadline of every unary call.
+    call_timeout: Duration = Duration(10)
+    #: Extra attempts after a transient failure (UNAVAILABLE; DEADLINE_EXCEEDED on reads).
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
+    backoff_initial: Duration = Duration(0.2)
+    backoff_max: Duration = Duration(5)
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    breaker_reset: Duration = Duration(60)
+    max_concurrent_calls: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    #: Send GetInfo's digest as ``x-digest`` (needed when arkd sets
+    #: ARKD_DIGEST_HEADER_REQUIRED).
+    send_digest: bool = False
+    inventory: InventorySettings = InventorySettings()
+    simulator: SimulatorSettings = SimulatorSettings()
