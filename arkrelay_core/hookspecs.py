@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from .interfaces import IntentTypeSpec, PluginSpec
     from .nostr import Event
     from .protocol import Intent, SessionState
@@ -79,6 +81,18 @@ def arkrelay_register_intent_types() -> list[IntentTypeSpec]:
     start if two specs claim one name.
 
     :return: a list of IntentTypeSpec. Results of all plugins are combined.
+    """
+
+
+@hookspec
+def arkrelay_register_sim_commands(sim: click.Group) -> None:
+    """Add commands under ``arkrelay sim``: the plugin's simulators and tools that drive them.
+
+    Called only when the operator runs ``arkrelay sim``, so importing the plugin's
+    simulator code costs nothing elsewhere. Import click commands inside the hook.
+
+    :param sim: the click group to ``add_command`` to; name commands after the daemon
+        (``arkd``, ``ln``).
     """
 
 

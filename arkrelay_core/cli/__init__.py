@@ -20,6 +20,7 @@ _COMMANDS = {
     "plugins": ("plugins_cmd", "plugins"),
     "db": ("db_cmd", "db"),
     "config": ("config_cmd", "config"),
+    "sim": ("sim_cmd", "sim"),
 }
 
 

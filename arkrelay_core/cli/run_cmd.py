@@ -12,6 +12,7 @@ from ..gateway import Gateway
 from ..identity import open_identity
 from ..nostr import encode_npub
 from ..servicekey import ServiceKeyError
+from ..shutdown import cancel_on_signals
 from ..store import StoreError, create_engine_for, mask_url, session_factory, upgrade
 from .common import config_option, load_everything
 
@@ -40,14 +41,14 @@ def run(config_path: Path | None, check: bool) -> None:
     _banner(gateway, mask_url(settings.database), config.source)
     try:
         trio.run(_serve, gateway, check)
-    except KeyboardInterrupt:
-        click.echo("stopped")
     finally:
         engine.dispose()
+    click.echo("stopped")
 
 
 async def _serve(gateway: Gateway, check: bool) -> None:
     async with trio.open_nursery() as nursery:
+        await nursery.start(cancel_on_signals, nursery.cancel_scope)
         await nursery.start(gateway.serve)
         click.echo("gateway running" + ("" if check else "; Ctrl-C stops it"))
         if check:

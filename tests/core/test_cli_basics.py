@@ -2,9 +2,13 @@
 
 import importlib.metadata
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import trio
 
 ARKRELAY = Path(sys.executable).parent / "arkrelay"
 
@@ -87,3 +91,32 @@ def test_mainnet_never_gets_a_generated_key(tmp_path):
     assert result.returncode == 1
     assert "ARKRELAY_KEY_PASSPHRASE is not set" in result.stderr
     assert not (tmp_path / ".arkrelay" / "gateway.key").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, signum):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    process = await trio.lowlevel.open_process(
+        [str(ARKRELAY), "run"],
+        cwd=tmp_path,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output = b""
+    try:
+        with trio.fail_after(60):
+            while b"gateway running" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, output.decode()
+                output += chunk
+    finally:
+        process.send_signal(signum)
+        # A few seconds is the promise; the margin covers a loaded CI machine.
+        with trio.fail_after(20):
+            async for chunk in process.stdout:
+                output += chunk
+            await process.wait()
+    assert process.returncode == 0, output.decode()
+    assert output.decode().rstrip().endswith("stopped")
+    assert "Traceback" not in output.decode()

@@ -54,6 +54,7 @@ def test_hookspecs_are_all_prefixed_and_documented():
             "arkrelay_register_backends",
             "arkrelay_register_settlement_strategies",
             "arkrelay_register_intent_types",
+            "arkrelay_register_sim_commands",
             "arkrelay_session_transition",
             "arkrelay_event_published",
             "arkrelay_intent_received",

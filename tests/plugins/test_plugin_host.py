@@ -216,3 +216,27 @@ def test_a_spec_under_the_wrong_registration_hook_is_refused():
     registry = load_plugins(entry_points=[], extra=[("confused", Confused())])
     assert registry.names("ark") == []
     assert "has role 'ark', expected one of ['settlement']" in registry.failures[0].error
+
+
+def test_plugins_add_their_simulator_commands():
+    import click
+    from click.testing import CliRunner
+
+    class Simulators:
+        @hookimpl
+        def arkrelay_register_sim_commands(self, sim):
+            @click.command("toyd")
+            @click.argument("sats", type=int)
+            def toyd(sats):
+                click.echo(f"toyd holds {sats} sats")
+
+            sim.add_command(toyd)
+
+    @click.group()
+    def sim():
+        pass
+
+    registry = load_plugins(entry_points=[], extra=[("toys", Simulators())])
+    registry.plugin_manager.hook.arkrelay_register_sim_commands(sim=sim)
+    result = CliRunner().invoke(sim, ["toyd", "21"])
+    assert (result.exit_code, result.output) == (0, "toyd holds 21 sats\n")

@@ -10,7 +10,7 @@ from arkrelay_core.plugins import hookimpl
 from . import __version__
 from .settings import ArkdSettings
 
-__all__ = ["arkrelay_register_backends"]
+__all__ = ["arkrelay_register_backends", "arkrelay_register_sim_commands"]
 
 
 def _arkd(settings: ArkdSettings, context: PluginContext) -> Any:
@@ -33,3 +33,10 @@ def arkrelay_register_backends() -> list[PluginSpec]:
             "target is set",
         )
     ]
+
+
+@hookimpl
+def arkrelay_register_sim_commands(sim: Any) -> None:
+    from .sim.cli import arkd
+
+    sim.add_command(arkd)

@@ -1,0 +1,55 @@
+"""``arkrelay sim arkd``: run the arkd simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import click
+import trio
+
+from arkrelay_core.shutdown import cancel_on_signals
+
+from .ledger import Ledger
+from .server import ArkdSimulator
+
+__all__ = ["arkd"]
+
+log = logging.getLogger(__name__)
+
+
+@click.command("arkd")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=7070, show_default=True, help="0 picks a free port")
+@click.option("--network", default="regtest", show_default=True)
+@click.option(
+    "--exit-delay", type=int, default=512, show_default=True, help="unilateral exit delay"
+)
+@click.option(
+    "--board",
+    multiple=True,
+    metavar="PUBKEY:SATS",
+    help="fund an x-only key at start (repeatable)",
+)
+def arkd(host: str, port: int, network: str, exit_delay: int, board: tuple[str, ...]) -> None:
+    """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    sim = ArkdSimulator(Ledger(network=network, unilateral_exit_delay=exit_delay), host=host)
+    for item in board:
+        owner, sep, amount = item.partition(":")
+        if not sep or not amount.isdigit():
+            raise click.BadParameter(f"{item!r} is not PUBKEY:SATS", param_hint="--board")
+        vtxo = sim.board(owner, int(amount))
+        click.echo(f"boarded {amount} sats for {owner}: {vtxo.txid}:{vtxo.vout}")
+    trio.run(_serve, sim, port)
+    click.echo("stopped")
+
+
+async def _serve(sim: ArkdSimulator, port: int) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(cancel_on_signals, nursery.cancel_scope)
+        bound = await nursery.start(functools.partial(sim.serve, port=port))
+        click.echo(f"arkd simulator ready on {sim.host}:{bound} (ArkService, IndexerService)")
