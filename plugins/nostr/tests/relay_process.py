@@ -92,6 +92,13 @@ logging:
         if self._process is not None:
             raise RuntimeError("relay already running")
         if self.auth_writers:
+            # Roles live in the relay's database, which `serve` would only create later.
+            subprocess.run(
+                self._command("alembic", "upgrade", "head"),
+                check=True,
+                capture_output=True,
+                timeout=STARTUP_TIMEOUT,
+            )
             for pubkey in self.auth_writers:
                 subprocess.run(
                     self._command("role", "set", "-p", pubkey, "-r", "w"),
