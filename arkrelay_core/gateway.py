@@ -144,18 +144,26 @@ class Gateway:
         """Run a transport; if it dies, restart it with capped exponential backoff.
 
         Transports talk to the outside world and may break for reasons outside our
-        control, so the gateway does not wait for them nor die with them; every other
-        task that dies takes the gateway down.
+        control, so the gateway does not die with them; every other task that dies takes
+        the gateway down. Start-up waits for the transport's first start, successful or
+        not, so listeners are bound before the gateway says it is running.
         """
-        task_status.started()
+        reported = False
         failures = 0
         while True:
             began = trio.current_time()
             try:
-                await transport.serve(send)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(transport.serve, send)
+                    if not reported:
+                        reported = True
+                        task_status.started()
                 return
             # Whatever broke the transport, it is logged, counted and started again.
             except Exception:
+                if not reported:
+                    reported = True
+                    task_status.started()
                 if trio.current_time() - began > TRANSPORT_BACKOFF_MAX:
                     failures = 0
                 failures += 1

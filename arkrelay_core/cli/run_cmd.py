@@ -38,18 +38,19 @@ def run(config_path: Path | None, check: bool) -> None:
     except (StoreError, ServiceKeyError, PluginError) as exc:
         raise click.ClickException(str(exc)) from exc
 
-    _banner(gateway, mask_url(settings.database), config.source)
     try:
-        trio.run(_serve, gateway, check)
+        trio.run(_serve, gateway, check, mask_url(settings.database))
     finally:
         engine.dispose()
     click.echo("stopped")
 
 
-async def _serve(gateway: Gateway, check: bool) -> None:
+async def _serve(gateway: Gateway, check: bool, database: str) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(cancel_on_signals, nursery.cancel_scope)
         await nursery.start(gateway.serve)
+        # After start-up, so that listeners report the address they really bound.
+        _banner(gateway, database, gateway.config.source)
         click.echo("gateway running" + ("" if check else "; Ctrl-C stops it"))
         if check:
             nursery.cancel_scope.cancel()
@@ -66,6 +67,11 @@ def _banner(gateway: Gateway, database: str, source: str) -> None:
         f"  config       {source}",
         f"  database     {database}",
         f"  transports   {', '.join(components.transports) or 'none enabled'}",
+        *(
+            f"    {name:<10} {transport.url}"
+            for name, transport in components.transports.items()
+            if isinstance(getattr(transport, "url", None), str)
+        ),
         f"  backends     {', '.join(components.backends) or 'none enabled'}",
         f"  settlement   {'enabled' if components.settlement else 'none enabled'}",
         f"  plugins      {len(gateway.registry.installed)} installed"

@@ -240,3 +240,46 @@ def test_plugins_add_their_simulator_commands():
     registry.plugin_manager.hook.arkrelay_register_sim_commands(sim=sim)
     result = CliRunner().invoke(sim, ["toyd", "21"])
     assert (result.exit_code, result.output) == (0, "toyd holds 21 sats\n")
+
+
+async def test_a_transport_that_crashes_is_restarted(tmp_path):
+    class Flaky:
+        features = frozenset()
+        starts = 0
+
+        def __init__(self, settings, context):
+            pass
+
+        async def serve(self, inbound, *, task_status=trio.TASK_STATUS_IGNORED):
+            type(self).starts += 1
+            if type(self).starts == 1:
+                raise ConnectionResetError("relay hung up")
+            task_status.started()
+            await trio.sleep_forever()
+
+        async def publish(self, event):
+            raise AssertionError("not used")
+
+        def statistics(self):
+            return {"starts": type(self).starts}
+
+    class Plugin:
+        @hookimpl
+        def arkrelay_register_transports(self):
+            return [_spec(name="flaky", role="transport", factory=Flaky)]
+
+    registry = load_plugins(entry_points=[], extra=[("flaky", Plugin())])
+    config = load_config_text(
+        f'[gateway]\ndata_dir = "{tmp_path}"\n[transport.flaky]\n',
+        source="gw.toml",
+        settings_resolver=registry.settings_type,
+    )
+    identity = open_identity(config.gateway.key_file, config.gateway.network, environ={})
+    gateway = Gateway(config, registry, identity, session_factory(create_engine_for("sqlite://")))
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(gateway.serve)  # the failed first start does not block it
+            while gateway.statistics()["components"]["transport.flaky"]["starts"] < 2:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    assert gateway.statistics()["transport_restarts"] == 1

@@ -1,0 +1,134 @@
+"""The endpoint's HTTP side: a hand-written ASGI app served by hypercorn's trio worker.
+
+One URL, three answers: a websocket upgrade is a NIP-01 relay session; a GET asking for
+``application/nostr+json`` gets the NIP-11 document; any other GET a line of text.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hypercorn.config import Config, Sockets
+
+from ..settings import EndpointSettings
+from .connection import Connection
+from .relay import Relay
+
+__all__ = [
+    "OVERSIZE_FACTOR",
+    "PING_INTERVAL_S",
+    "STALL_TIMEOUT_MS",
+    "RelayApp",
+    "hypercorn_config",
+    "ws_url",
+]
+
+#: hypercorn closes the socket (code 1009) on a message this many times the configured
+#: limit; between the limit and that, the relay answers per NIP-01 and keeps the client.
+OVERSIZE_FACTOR = 2
+#: A client whose socket takes no data for this long (it stopped reading, or vanished) is
+#: disconnected by the kernel: hypercorn finishes every write it starts, so without this a
+#: client that never reads would hold its connection open until the gateway stops.
+STALL_TIMEOUT_MS = 60_000
+#: Pings keep idle subscriptions alive through proxies, and make TCP notice dead peers.
+PING_INTERVAL_S = 30.0
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-headers", b"*"),
+    (b"access-control-allow-methods", b"GET, OPTIONS"),
+]
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
+
+class _Config(Config):
+    """hypercorn's Config, whose listening sockets also bound how long a write may stall."""
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux; accepted sockets inherit it
+            for sock in sockets.insecure_sockets:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, STALL_TIMEOUT_MS)
+        return sockets
+
+
+def hypercorn_config(settings: EndpointSettings) -> Config:
+    config = _Config()
+    config.bind = [str(settings.listen)]
+    config.websocket_max_message_size = settings.max_message_bytes * OVERSIZE_FACTOR
+    config.websocket_ping_interval = PING_INTERVAL_S
+    config.accesslog = None
+    config.errorlog = logging.getLogger("arkrelay_nostr.endpoint.http")
+    config.graceful_timeout = 2.0
+    return config
+
+
+def ws_url(bind: str) -> str:
+    """hypercorn reports ``http://127.0.0.1:54321``; wallets connect to ``ws://...``."""
+    scheme, sep, rest = bind.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}" if sep else f"ws://{bind}"
+
+
+class RelayApp:
+    """The ASGI application; ``information()`` renders the NIP-11 document on demand."""
+
+    def __init__(self, relay: Relay, information: Callable[[], bytes]) -> None:
+        self.relay = relay
+        self.information = information
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await self._websocket(receive, send)
+        elif kind == "http":
+            await self._http(scope, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _websocket(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        await Connection(self.relay, send, receive).run()
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":
+            return await _respond(send, 204, [*_CORS], b"")
+        if method not in ("GET", "HEAD"):
+            headers = [_TEXT, (b"allow", b"GET, HEAD, OPTIONS")]
+            return await _respond(send, 405, headers, b"method not allowed\n", method)
+        accept = b",".join(v for k, v in scope["headers"] if k.lower() == b"accept")
+        if b"application/nostr+json" in accept.lower():
+            headers = [(b"content-type", b"application/nostr+json"), *_CORS]
+            return await _respond(send, 200, headers, self.information(), method)
+        if scope["path"] == "/":
+            body = b"ArkRelay gateway: a Nostr relay. Connect with a websocket client.\n"
+            return await _respond(send, 200, [_TEXT], body, method)
+        await _respond(send, 404, [_TEXT], b"not found\n", method)
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, method: str = "GET"
+) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,71 @@
+"""The real `arkrelay run` with the endpoint enabled: a wallet connects, the gateway hears it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import trio
+from trio_websocket import open_websocket_url
+
+from arkrelay_core.nostr import generate_secret_key, sign_event
+
+ARKRELAY = Path(sys.executable).parent / "arkrelay"
+
+
+async def test_a_wallet_reaches_the_gateway_through_its_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "gw.toml").write_text(
+        '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    process = await trio.lowlevel.open_process(
+        [str(ARKRELAY), "run", "--config", "gw.toml"],
+        cwd=tmp_path,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output = b""
+    try:
+        with trio.fail_after(60):
+            while b"gateway running" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, output.decode()
+                output += chunk
+        banner = output.decode()
+        url = re.search(r"endpoint\s+(ws://127\.0\.0\.1:\d+)", banner)[1]
+        service = re.search(r"^\s+([0-9a-f]{64})", banner, re.MULTILINE)[1]
+
+        wallet = generate_secret_key()
+        intent = sign_event(
+            wallet,
+            kind=31510,
+            content=json.dumps({"action_id": "a1", "type": "ark:transfer", "params": {},
+                                "expires_at": 2_000_000_000}),
+            tags=[["p", service], ["d", "a1"]],
+        )  # fmt: skip
+        with trio.fail_after(30):
+            async with open_websocket_url(url) as ws:
+                await ws.send_message(json.dumps(["EVENT", msgspec.to_builtins(intent)]))
+                assert json.loads(await ws.get_message()) == ["OK", intent.id, True, ""]
+                await ws.send_message(json.dumps(["REQ", "mine", {"authors": [intent.pubkey]}]))
+                assert json.loads(await ws.get_message())[2]["id"] == intent.id
+                assert json.loads(await ws.get_message()) == ["EOSE", "mine"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            async for chunk in process.stdout:
+                output += chunk
+            await process.wait()
+    assert process.returncode == 0, output.decode()
+
+    # The core stored the intent's id (its dedup record) before anything else.
+    with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:
+        assert db.execute("select id, kind from events_in").fetchall() == [(intent.id, 31510)]
