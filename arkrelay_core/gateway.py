@@ -22,6 +22,8 @@ from .errors import PluginError
 from .identity import ServiceIdentity
 from .inbound import remember_event
 from .interfaces import InboundEvent, PluginContext, Transport
+from .nostr import Event
+from .outbox import OutboxPublisher, enqueue
 from .plugins import PluginRegistry
 
 __all__ = ["INBOUND_BUFFER", "Gateway", "build_components"]
@@ -94,6 +96,13 @@ class Gateway:
         self._stats = {"inbound": 0, "duplicates": 0, "transport_restarts": 0}
         self._inbound_progress = trio.lowlevel.ParkingLot()
         self.components = build_components(config, registry, self._context_for)
+        self.outbox = OutboxPublisher(
+            sessions,
+            self.components.transports,
+            config.outbox,
+            on_published=self._published,
+            db_limiter=self._db_limiter,
+        )
 
     def _context_for(self, instance_name: str) -> PluginContext:
         return PluginContext(
@@ -104,9 +113,24 @@ class Gateway:
             instance_name=instance_name,
         )
 
+    def _published(self, event: Event) -> None:
+        _notify(self.registry.plugin_manager.hook.arkrelay_event_published, event=event)
+
+    async def publish(self, event: Event) -> None:
+        """Queue a signed event durably; the outbox publisher sends it until acknowledged."""
+
+        def store() -> None:
+            with self._sessions() as session:
+                enqueue(session, event)
+                session.commit()
+
+        await trio.to_thread.run_sync(store, limiter=self._db_limiter)
+        self.outbox.notify()
+
     def statistics(self) -> Mapping[str, Any]:
         return {
             **self._stats,
+            "outbox": self.outbox.statistics(),
             "components": {name: c.statistics() for name, c in self.components.all().items()},
         }
 
@@ -126,6 +150,7 @@ class Gateway:
                 log.info("starting transport %s", name)
                 await nursery.start(self._supervise_transport, name, transport, send.clone())
             nursery.start_soon(self._take_inbound, receive)
+            await nursery.start(self.outbox.serve)
             _notify(hook.arkrelay_startup, gateway=self)
             task_status.started()
             try:

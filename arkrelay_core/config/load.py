@@ -32,6 +32,7 @@ from .model import (
     Config,
     ConfigError,
     GatewaySettings,
+    OutboxSettings,
     PluginSection,
     SettingsResolver,
     default_database,
@@ -200,10 +201,21 @@ def _load_settlement(ctx: DecodeContext, table: Any) -> dict[str, Any]:
 
 
 # Tables that map 1:1 onto a Config field holding a Struct with defaults (table -> field).
-_FIXED_TABLES: dict[str, str] = {"gateway": "gateway"}
+_FIXED_TABLES: dict[str, str] = {"gateway": "gateway", "outbox": "outbox"}
+
+
+def _load_outbox(ctx: DecodeContext, table: Any) -> dict[str, Any]:
+    settings = ctx.convert(table, OutboxSettings, ["outbox"])
+    if not 0 < settings.retry_initial.seconds <= settings.retry_max.seconds:
+        raise ctx.error(
+            ["outbox", "retry_max"], "expected retry_initial > 0s and retry_max >= retry_initial"
+        )
+    return {"outbox": settings}
+
 
 _TABLES: dict[str, _Loader] = {
     "gateway": _load_gateway,
+    "outbox": _load_outbox,
     "transport": _load_transports,
     "backend": _load_backends,
     "settlement": _load_settlement,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "GatewaySettings",
     "Network",
+    "OutboxSettings",
     "PluginSection",
     "SettingsResolver",
     "UnknownPluginError",
@@ -82,6 +83,17 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     admin_key: Secret | None = None
 
 
+class OutboxSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[outbox]`` table: how hard the gateway tries to get its events out."""
+
+    #: Relays (over all transports) that must accept an event before it counts as sent.
+    min_accepts: Annotated[int, msgspec.Meta(ge=1)] = 1
+    retry_initial: Duration = Duration(2)
+    retry_max: Duration = Duration(300)
+    #: Events published concurrently.
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+
+
 class PluginSection(msgspec.Struct, frozen=True):
     """One configured plugin instance: its name and its decoded settings Struct."""
 
@@ -93,6 +105,7 @@ class Config(msgspec.Struct, frozen=True):
     """The whole validated config. ``backends`` is keyed by role (ark, lightning, assets)."""
 
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
     transports: dict[str, PluginSection] = {}
     backends: dict[str, PluginSection] = {}
     settlement: PluginSection | None = None

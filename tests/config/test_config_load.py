@@ -10,10 +10,12 @@ import pytest
 import arkrelay_core.config as config_module
 from arkrelay_core.config import (
     Config,
+    ConfigError,
     GatewaySettings,
     PluginSection,
     effective_config,
     load_config,
+    load_config_text,
 )
 from arkrelay_core.config.values import Duration, HostPort
 
@@ -163,6 +165,7 @@ def test_effective_config_is_plain_data_in_the_file_shape(
             "event_window": "30m",
             "admin_key": "*** (env:ARKRELAY_ADMIN_KEY)",
         },
+        "outbox": {"min_accepts": 1, "retry_initial": "2s", "retry_max": "5m", "concurrency": 16},
         "transport": {
             "relays": {
                 "plugin": "relays",
@@ -211,6 +214,7 @@ def test_public_names() -> None:
         "GatewaySettings",
         "HostPort",
         "Network",
+        "OutboxSettings",
         "PluginSection",
         "Secret",
         "SettingsResolver",
@@ -221,3 +225,21 @@ def test_public_names() -> None:
     }
     for name in config_module.__all__:
         assert hasattr(config_module, name)
+
+
+def test_outbox_table(plugins) -> None:
+    config = load_config_text(
+        '[outbox]\nmin_accepts = 2\nretry_max = "1m"\n',
+        source="gw.toml",
+        settings_resolver=plugins.resolve,
+    )
+    assert (config.outbox.min_accepts, config.outbox.retry_max.seconds) == (2, 60)
+    with pytest.raises(ConfigError) as info:
+        load_config_text(
+            '[outbox]\nretry_initial = "10m"\nretry_max = "1m"\n',
+            source="gw.toml",
+            settings_resolver=plugins.resolve,
+        )
+    assert str(info.value) == (
+        "gw.toml: outbox.retry_max: expected retry_initial > 0s and retry_max >= retry_initial"
+    )

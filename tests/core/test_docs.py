@@ -11,7 +11,6 @@ HOOKS = sorted(n for n in dir(create_plugin_manager().hook) if n.startswith("ark
 # Hooks the ceremony engine fires; until it exists nothing can exercise them.
 FIRED_BY_THE_ENGINE = {
     "arkrelay_session_transition",
-    "arkrelay_event_published",
     "arkrelay_intent_received",
 }
 # Listing names is not exercising them.

@@ -107,6 +107,7 @@ def test_unknown_plugin_lists_what_is_installed(loopback):
 
 async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, tmp_path, caplog):
     calls = []
+    acked = trio.Event()
 
     class Observer:
         @hookimpl
@@ -117,6 +118,11 @@ async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, 
         @hookimpl
         def arkrelay_shutdown(self, gateway):
             calls.append(("shutdown", gateway.statistics()["inbound"]))
+
+        @hookimpl
+        def arkrelay_event_published(self, event):
+            calls.append(("published", event.id))
+            acked.set()
 
     registry = load_plugins(entry_points=[], extra=[("loopback", loopback), ("obs", Observer())])
     config = load_config_text(
@@ -139,16 +145,23 @@ async def test_gateway_runs_enabled_plugin_and_drops_duplicate_events(loopback, 
             await transport.publish(event)
             await transport.publish(event)  # the same event again, as a second relay would
             await gateway.wait_inbound_handled(2)
+            # The gateway's own event goes through the durable outbox to the transport
+            # (which echoes it back, so it arrives as inbound too).
+            answer = identity.sign_event(31340, "{}", [["d", "a1"]])
+            await gateway.publish(answer)
+            await gateway.wait_inbound_handled(3)
+            await acked.wait()
             nursery.cancel_scope.cancel()
 
-    assert calls == ["startup", ("shutdown", 1)]
+    assert calls == ["startup", ("published", answer.id), ("shutdown", 2)]
     assert "observer obs.arkrelay_startup raised" in caplog.text
     stats = gateway.statistics()
-    assert (stats["inbound"], stats["duplicates"]) == (1, 1)
-    assert stats["components"]["transport.loopback"] == {"published": 2}
+    assert (stats["inbound"], stats["duplicates"]) == (2, 1)
+    assert stats["components"]["transport.loopback"] == {"published": 3}
+    assert stats["outbox"]["published"] == 1
     with engine.connect() as conn:
         rows = conn.execute(sa.text("select id, kind from events_in")).all()
-    assert rows == [(event.id, 31510)]
+    assert sorted(rows) == sorted([(event.id, 31510), (answer.id, 31340)])
     engine.dispose()
 
 
@@ -275,7 +288,9 @@ async def test_a_transport_that_crashes_is_restarted(tmp_path):
         settings_resolver=registry.settings_type,
     )
     identity = open_identity(config.gateway.key_file, config.gateway.network, environ={})
-    gateway = Gateway(config, registry, identity, session_factory(create_engine_for("sqlite://")))
+    upgrade(config.gateway.database)
+    engine = create_engine_for(config.gateway.database)
+    gateway = Gateway(config, registry, identity, session_factory(engine))
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             await nursery.start(gateway.serve)  # the failed first start does not block it
@@ -283,3 +298,4 @@ async def test_a_transport_that_crashes_is_restarted(tmp_path):
                 await trio.sleep(0.05)
             nursery.cancel_scope.cancel()
     assert gateway.statistics()["transport_restarts"] == 1
+    engine.dispose()

@@ -6,6 +6,7 @@ started again on the same port and database).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -390,3 +391,41 @@ async def test_the_gateway_runs_it_from_config(
         engine.dispose()
         assert rows == [(event.id,)]
         assert stats["components"]["transport.relays"]["totals"]["delivered"] == 1
+
+
+async def test_the_outbox_delivers_what_was_published_while_the_relay_was_down(
+    relay_factory: Callable[..., NostrRelay], tmp_path: Path
+) -> None:
+    with trio.fail_after(90):
+        relay = relay_factory(start=False)  # down when the gateway publishes
+        registry = load_plugins()
+        config = load_config_text(
+            f'[gateway]\ndata_dir = "{tmp_path}"\n'
+            f'[transport.relays]\nrelays = ["{relay.url}"]\nbackoff_initial = 0.1\n'
+            'backoff_max = 0.5\n[outbox]\nretry_initial = "0.2s"\nretry_max = "1s"\n',
+            source="gw.toml",
+            settings_resolver=registry.settings_type,
+        )
+        upgrade(config.gateway.database)
+        engine = create_engine_for(config.gateway.database)
+        identity = open_identity(config.gateway.key_file, config.gateway.network, environ={})
+        gateway = Gateway(config, registry, identity, session_factory(engine))
+        answer = identity.sign_event(31340, '{"status":"success"}', [["d", "act-1"]])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(gateway.serve)
+            await gateway.publish(answer)
+            await wait_until(lambda: gateway.statistics()["outbox"]["retries_scheduled"] >= 1)
+            await trio.to_thread.run_sync(relay.start)
+            await wait_until(lambda: gateway.statistics()["outbox"]["published"] == 1)
+            nursery.cancel_scope.cancel()
+        with engine.connect() as connection:
+            [(acked_at, relays)] = connection.execute(
+                sa.text("select acked_at, accepted_relays from outbox")
+            ).all()
+        engine.dispose()
+        assert acked_at is not None and relay.url in str(relays)
+
+        # A wallet reading the relay finds the gateway's event, signed once, same id.
+        async with open_websocket_url(relay.url, connect_timeout=5) as ws:
+            await ws.send_message(f'["REQ","x",{{"ids":["{answer.id}"]}}]')
+            assert json.loads(await ws.get_message())[2]["id"] == answer.id
