@@ -1,7 +1,10 @@
-"""Backends for the contract suites: ``pytest contract-tests --backend arkd``.
+"""Backends for the contract suites: ``pytest contract-tests [--backend arkd|lnd|tapd]``.
 
-Each backend maps to a maker of harnesses. The arkd maker uses the in-process simulator,
-or a real arkd when ``ARKRELAY_ARKD_TARGET`` is set (see plugins/arkd/README.md):
+Without ``--backend`` every suite runs against its role's reference plugin (ark: arkd,
+lightning: lnd, assets: tapd). With it, the suites of that backend's role run and the
+others skip. The lnd and tapd makers live in lnd_backend.py and tapd_backend.py (their variables
+are listed there and in the plugins' READMEs). The arkd maker uses the in-process
+simulator, or a real arkd when ``ARKRELAY_ARKD_TARGET`` is set (see plugins/arkd/README.md):
 
     ARKRELAY_ARKD_TARGET      host:port of arkd's public gRPC port (7070)
     ARKRELAY_ARKD_FUNDED_KEY  hex secret key owning spendable VTXOs there (pays for tests)
@@ -21,30 +24,57 @@ from typing import Any
 import pytest
 import trio
 from ark import ArkHarness, Maker
+from assets import Maker as AssetMaker
+from lightning import Maker as LightningMaker
 
 from arkrelay_core.config import Duration, HostPort, Secret
 from arkrelay_core.interfaces import FinalizedTx, PluginContext, TxOutputSpec, Vtxo
 from arkrelay_core.nostr import bip340
 
-BACKENDS = ("arkd",)
+BACKENDS = ("arkd", "lnd", "tapd")
+REFERENCE = {"ark": "arkd", "lightning": "lnd", "assets": "tapd"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
         action="store",
-        default="arkd",
+        default=None,
         choices=BACKENDS,
-        help="which backend implementation the contract suites run against",
+        help="the backend the contract suites run against (default: each role's reference)",
     )
+
+
+def _backend(request: pytest.FixtureRequest, role: str) -> str:
+    return request.config.getoption("--backend") or REFERENCE[role]
 
 
 @pytest.fixture
 def ark_maker(request: pytest.FixtureRequest) -> Maker:
-    backend = request.config.getoption("--backend")
+    backend = _backend(request, "ark")
     if backend == "arkd":
         return _arkd_maker(os.environ)
     pytest.skip(f"backend {backend!r} implements no ArkBackend")
+
+
+@pytest.fixture
+def lightning_maker(request: pytest.FixtureRequest) -> LightningMaker:
+    backend = _backend(request, "lightning")
+    if backend == "lnd":
+        from lnd_backend import lnd_maker
+
+        return lnd_maker(os.environ)
+    pytest.skip(f"backend {backend!r} implements no LightningBackend")
+
+
+@pytest.fixture
+def asset_maker(request: pytest.FixtureRequest) -> AssetMaker:
+    backend = _backend(request, "assets")
+    if backend == "tapd":
+        from tapd_backend import tapd_maker
+
+        return tapd_maker(os.environ)
+    pytest.skip(f"backend {backend!r} implements no AssetBackend")
 
 
 def _context(service_pub: str) -> PluginContext:

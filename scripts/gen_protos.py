@@ -3,8 +3,11 @@
     uv run python scripts/gen_protos.py            # rewrite the checked-in stubs
     uv run python scripts/gen_protos.py --out DIR  # write them under DIR instead (for diffing)
 
-The generated modules import each other as top-level packages (``from ark.v1 import ...``);
-they are rewritten to relative imports so the output package can live anywhere.
+The generated modules import each other as top-level packages (``from ark.v1 import ...``,
+``import lightning_pb2``); they are rewritten to relative imports so the output package can
+live anywhere. A pin with ``depends = ["lnd"]`` compiles against that daemon's protos too
+(tapd's import lnd's) without generating them again: its imports of them point at the
+other pin's ``package`` (``from arkrelay_lnd._proto import lightning_pb2``).
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ def generate(daemon: str, out_root: Path) -> Path:
     """Generate ``daemon``'s stubs into ``out_root/<its output path>``; returns that path."""
     from grpc_tools import protoc  # dev dependency, only needed here
 
-    pin = tomllib.loads(PINS.read_text(encoding="utf-8"))[daemon]
+    pins = tomllib.loads(PINS.read_text(encoding="utf-8"))
+    pin = pins[daemon]
     proto_dir = REPO / "protos" / daemon
     target = out_root / pin["output"]
+    depends = pin.get("depends", [])
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             "grpc_tools.protoc",
             f"-I{proto_dir}",
+            *(f"-I{REPO / 'protos' / other}" for other in depends),
             f"--python_out={tmp}",
             f"--pyi_out={tmp}",
             f"--grpc_python_out={tmp}",
@@ -50,7 +56,11 @@ def generate(daemon: str, out_root: Path) -> Path:
         packages = _top_level_packages(pin["files"])
         for path in sorted(Path(tmp).rglob("*.py*")):
             rel = path.relative_to(tmp)
-            text = _relocate_imports(path.read_text(encoding="utf-8"), rel, packages)
+            text = path.read_text(encoding="utf-8")
+            for other in depends:
+                foreign = _top_level_packages(pins[other]["files"])
+                text = _relocate_imports(text, rel, foreign, absolute=pins[other]["package"])
+            text = _relocate_imports(text, rel, packages)
             dest = target / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(header + text, encoding="utf-8")
@@ -60,19 +70,39 @@ def generate(daemon: str, out_root: Path) -> Path:
 
 
 def _top_level_packages(files: list[str]) -> set[str]:
-    return {f.split("/")[0] for f in files}
+    """Top-level import names of the generated modules: packages (``ark``) for files in
+    directories, modules (``lightning_pb2``, ``lightning_pb2_grpc``) for files at the root."""
+    names: set[str] = set()
+    for f in files:
+        head, _, rest = f.partition("/")
+        if rest:
+            names.add(head)
+        else:
+            stem = head.removesuffix(".proto")
+            names.update({f"{stem}_pb2", f"{stem}_pb2_grpc"})
+    return names
 
 
-def _relocate_imports(text: str, rel: Path, packages: set[str]) -> str:
-    """``from ark.v1 import x_pb2`` -> ``from ...ark.v1 import x_pb2`` (relative to ``rel``)."""
+def _relocate_imports(
+    text: str, rel: Path, packages: set[str], *, absolute: str | None = None
+) -> str:
+    """``from ark.v1 import x_pb2`` -> ``from ...ark.v1 import x_pb2`` (relative to ``rel``),
+    ``import lightning_pb2 as y`` -> ``from .. import lightning_pb2 as y``; with ``absolute``
+    the imports point into that package instead."""
     depth = len(rel.parts) - 1  # directories between the output root and this module
+    base = absolute if absolute is not None else "." * (depth + 1)
     roots = "|".join(map(re.escape, sorted(packages)))
-    pattern = re.compile(rf"^from ((?:{roots})(?:\.\w+)*) import ", re.M)
+    from_pattern = re.compile(rf"^from ((?:{roots})(?:\.\w+)*) import ", re.M)
+    import_pattern = re.compile(rf"^import ({roots}) as ", re.M)
 
-    def fix(match: re.Match[str]) -> str:
-        return f"from {'.' * (depth + 1)}{match.group(1)} import "
+    def fix_from(match: re.Match[str]) -> str:
+        sep = "." if absolute is not None else ""
+        return f"from {base}{sep}{match.group(1)} import "
 
-    return pattern.sub(fix, text)
+    def fix_import(match: re.Match[str]) -> str:
+        return f"from {base} import {match.group(1)} as "
+
+    return import_pattern.sub(fix_import, from_pattern.sub(fix_from, text))
 
 
 def main(argv: list[str] | None = None) -> int:

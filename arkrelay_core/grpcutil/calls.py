@@ -58,12 +58,12 @@ class CallPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_concurrent_calls: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
 
 
-def status_code(exc: grpc.RpcError) -> grpc.StatusCode:
+def _status_code(exc: grpc.RpcError) -> grpc.StatusCode:
     return exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
 
 
 def is_transient(exc: grpc.RpcError, *, idempotent: bool) -> bool:
-    code = status_code(exc)
+    code = _status_code(exc)
     if code is grpc.StatusCode.DEADLINE_EXCEEDED and not idempotent:
         return False
     return code in _TRANSIENT
@@ -179,7 +179,7 @@ class Caller:
                     "%s %s failed (%s); retry %d in %.2fs",
                     self.daemon,
                     method,
-                    status_code(exc).name,
+                    _status_code(exc).name,
                     attempt,
                     delay,
                 )

@@ -21,12 +21,14 @@ from arkrelay_core.codes import ErrorCode
 from arkrelay_core.errors import (
     ArkRelayError,
     BackendError,
+    BackendUnavailable,
     InsufficientBalance,
     ProtocolViolation,
     UnsupportedOperation,
     VtxoAlreadySpent,
     VtxoNotOwned,
 )
+from arkrelay_core.grpcutil import Backoff, Caller, open_channel, pump
 from arkrelay_core.interfaces import (
     ArkEvent,
     ArkInfo,
@@ -43,13 +45,10 @@ from arkrelay_core.nostr import bip340
 
 from . import arktx
 from ._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, service_pb2_grpc
-from .breaker import CircuitBreaker
 from .errors import error_info, map_rpc_error
 from .inventory import BackendReplenisher, Inventory, Signer
-from .rpc import Caller, open_channel
 from .settings import ArkdSettings
 from .sim import ArkdSimulator, Ledger
-from .stream import pump
 from .tapscript import default_vtxo_tree
 
 __all__ = ["ArkdBackend"]
@@ -96,13 +95,14 @@ class ArkdBackend:
             self._owns_simulator = False
         self.simulator = simulator
         self.features = frozenset({"board"}) if simulator is not None else frozenset()
+        if settings.macaroon is not None and not settings.tls:
+            log.warning("a macaroon is configured for plaintext arkd; sending it anyway")
         self.caller = Caller(
+            "arkd",
             settings,
-            CircuitBreaker(
-                "arkd",
-                failures=settings.breaker_failures,
-                reset_after=settings.breaker_reset.seconds,
-            ),
+            map_error=map_rpc_error,
+            unavailable=BackendUnavailable,
+            metadata=(("macaroon", settings.macaroon.reveal()),) if settings.macaroon else (),
         )
         self._channel: grpc.Channel | None = None
         self._ark: service_pb2_grpc.ArkServiceStub | None = None
@@ -136,7 +136,13 @@ class ArkdBackend:
         """Connect (starting the owned simulator first) and stay connected until cancelled."""
         if self._owns_simulator and self.simulator is not None and not self.simulator.running:
             self.simulator.start(self.settings.simulator.listen.port)
-        self._channel = open_channel(self.settings, self.target)
+        settings = self.settings
+        self._channel = open_channel(
+            self.target,
+            tls=settings.tls,
+            root_certificate=settings.tls_cert.read_bytes() if settings.tls_cert else None,
+            server_name=settings.tls_server_name,
+        )
         self._ark = service_pb2_grpc.ArkServiceStub(self._channel)
         self._indexer = indexer_pb2_grpc.IndexerServiceStub(self._channel)
         log.info("arkd backend using %s", self.target)
@@ -438,7 +444,7 @@ class ArkdBackend:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         ark, _ = self._stubs()
-        delay = self.settings.backoff_initial.seconds
+        backoff = Backoff(self.settings.backoff_initial.seconds, self.settings.backoff_max.seconds)
         started = False
         while True:
             call = ark.GetTransactionsStream(
@@ -453,7 +459,7 @@ class ArkdBackend:
                 if not started:
                     task_status.started()
                     started = True
-                delay = self.settings.backoff_initial.seconds
+                backoff.reset()
                 await pump(call, lambda resp: self._forward(resp, send))
                 log.info("arkd transaction stream ended; reconnecting")
             except grpc.RpcError as exc:
@@ -464,8 +470,7 @@ class ArkdBackend:
             finally:
                 call.cancel()
             self.stream_reconnects += 1
-            await trio.sleep(delay)
-            delay = min(delay * 2, self.settings.backoff_max.seconds)
+            await backoff.sleep()
 
     async def _forward(self, resp: Any, send: trio.MemorySendChannel[ArkEvent]) -> None:
         kind = resp.WhichOneof("data")

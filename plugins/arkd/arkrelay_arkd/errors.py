@@ -30,24 +30,13 @@ from arkrelay_core.errors import (
     VtxoExpired,
     VtxoNotOwned,
 )
+from arkrelay_core.grpcutil import is_transient
 
 from ._proto.ark.v1 import types_pb2
 
-__all__ = [
-    "TRANSIENT_CODES",
-    "ArkdErrorInfo",
-    "error_info",
-    "is_transient",
-    "map_rpc_error",
-]
+__all__ = ["ArkdErrorInfo", "error_info", "map_rpc_error"]
 
 log = logging.getLogger(__name__)
-
-#: Codes after which the same call may succeed unchanged. DEADLINE_EXCEEDED is transient,
-#: but a mutating call that timed out may have been applied, so only reads retry on it.
-TRANSIENT_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
-)
 
 _BY_NAME: dict[str, type[ArkRelayError]] = {
     "VTXO_ALREADY_SPENT": VtxoAlreadySpent,
@@ -90,13 +79,6 @@ def error_info(exc: grpc.RpcError) -> ArkdErrorInfo:
     return ArkdErrorInfo(code, message)
 
 
-def is_transient(exc: grpc.RpcError, *, idempotent: bool) -> bool:
-    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED and not idempotent:
-        return False
-    return code in TRANSIENT_CODES
-
-
 def map_rpc_error(exc: grpc.RpcError, method: str) -> ArkRelayError:
     """The ArkRelay exception for a failed arkd call (raise it ``from exc``)."""
     info = error_info(exc)
@@ -105,7 +87,7 @@ def map_rpc_error(exc: grpc.RpcError, method: str) -> ArkRelayError:
         return _BY_NAME[info.name](text)
     if info.name in _SIGNATURE_NAMES:
         return ProtocolViolation(text, code=ErrorCode.INVALID_SIGNING_RESPONSE)
-    if info.code in TRANSIENT_CODES or info.code is grpc.StatusCode.CANCELLED:
+    if is_transient(exc, idempotent=True) or info.code is grpc.StatusCode.CANCELLED:
         return BackendUnavailable(f"arkd {method} unavailable: {info.code.name}: {info.message}")
     log.debug("arkd %s refused: %s %s", method, info.code.name, info.name)
     return BackendError(text, code=ErrorCode.INTERNAL)

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from arkrelay_core.config import Duration, HostPort, Secret
+from arkrelay_core.grpcutil import CallPolicy
 
 __all__ = ["ArkdSettings", "InventorySettings", "SimulatorSettings"]
 
@@ -37,14 +38,15 @@ class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     vtxo_lifetime: Duration = Duration(7 * 86400)
 
 
-class ArkdSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class ArkdSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):
     """Where arkd is and how to talk to it.
 
     With no ``target`` the plugin runs its simulator in-process and talks to it over gRPC
     on loopback (the embedded default). arkd serves plaintext by default
     (``ARKD_NO_TLS=true``); set ``tls = true`` (and ``tls_cert`` for its self-signed
     ``<datadir>/tls/cert.pem``) when it does not. arkd's public services need no macaroon;
-    one configured here is sent as ``macaroon`` metadata on every call.
+    one configured here is sent as ``macaroon`` metadata on every call. Deadlines, retries
+    and the breaker are CallPolicy's fields.
     """
 
     target: HostPort | None = None
@@ -52,15 +54,6 @@ class ArkdSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     tls_cert: Path | None = None
     tls_server_name: str | None = None
     macaroon: Secret | None = None
-    #: Deadline of every unary call.
-    call_timeout: Duration = Duration(10)
-    #: Extra attempts after a transient failure (UNAVAILABLE; DEADLINE_EXCEEDED on reads).
-    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
-    backoff_initial: Duration = Duration(0.2)
-    backoff_max: Duration = Duration(5)
-    breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
-    breaker_reset: Duration = Duration(60)
-    max_concurrent_calls: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
     #: Send GetInfo's digest as ``x-digest`` (needed when arkd sets
     #: ARKD_DIGEST_HEADER_REQUIRED).
     send_digest: bool = False

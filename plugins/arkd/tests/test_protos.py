@@ -1,33 +1,39 @@
-"""The checked-in stubs are exactly what scripts/gen_protos.py generates, and they carry
-arkd's wire names and numbers."""
+"""The checked-in stubs of every pinned daemon are exactly what scripts/gen_protos.py
+generates, and arkd's carry arkd's wire names and numbers."""
 
 from __future__ import annotations
 
 import filecmp
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2, types_pb2
 
 REPO = Path(__file__).resolve().parents[3]
-CHECKED_IN = REPO / "plugins" / "arkd" / "arkrelay_arkd" / "_proto"
+PINS = tomllib.loads((REPO / "protos" / "PINS.toml").read_text(encoding="utf-8"))
 
 
-def test_regenerating_the_stubs_changes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("daemon", sorted(PINS))
+def test_regenerating_the_stubs_changes_nothing(tmp_path: Path, daemon: str) -> None:
     subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gen_protos.py"), "--out", str(tmp_path), "arkd"],
+        [sys.executable, str(REPO / "scripts" / "gen_protos.py"), "--out", str(tmp_path), daemon],
         check=True,
         capture_output=True,
     )
-    fresh = tmp_path / "plugins" / "arkd" / "arkrelay_arkd" / "_proto"
+    fresh = tmp_path / PINS[daemon]["output"]
+    checked_in = REPO / PINS[daemon]["output"]
+    assert checked_in.is_dir()
     fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*.py*"))
     checked_files = sorted(
-        p.relative_to(CHECKED_IN) for p in CHECKED_IN.rglob("*.py*") if "__pycache__" not in p.parts
+        p.relative_to(checked_in) for p in checked_in.rglob("*.py*") if "__pycache__" not in p.parts
     )
     assert fresh_files == checked_files
     _, mismatch, errors = filecmp.cmpfiles(
-        fresh, CHECKED_IN, [str(f) for f in fresh_files], shallow=False
+        fresh, checked_in, [str(f) for f in fresh_files], shallow=False
     )
     assert (mismatch, errors) == ([], [])
 

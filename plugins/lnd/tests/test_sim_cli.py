@@ -1,0 +1,99 @@
+"""`arkrelay sim ln`: a network process a real client can use, driven from the command line
+through its outside node, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import bolt11
+import trio
+
+from arkrelay_core.config import Duration, HostPort, Secret
+from arkrelay_lnd.client import LndBackend
+from arkrelay_lnd.settings import LndSettings
+from arkrelay_lnd.sim import STATE_FILE, read_state
+
+ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+async def _cli(*args: str) -> dict[str, object]:
+    done = await trio.run_process([ARKRELAY, "sim", "ln", *args], capture_stdout=True, env=ENV)
+    return json.loads(done.stdout)
+
+
+async def test_sim_ln_drives_the_outside_node_against_a_gateway(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    data = str(tmp_path)
+    process = await trio.lowlevel.open_process(
+        [ARKRELAY, "sim", "ln", "serve", "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=ENV,
+    )
+    output = b""
+    try:
+        with trio.fail_after(60):
+            while b"lnd simulator ready" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, output.decode()
+                output += chunk
+        state = read_state(tmp_path)
+        gateway_entry = state.nodes["gateway"]
+        gateway = LndBackend(
+            LndSettings(
+                target=HostPort.parse(gateway_entry.target),
+                tls_cert=tmp_path / "sim-ln.cert",
+                macaroon=Secret(gateway_entry.macaroon),
+                call_timeout=Duration(5),
+            )
+        )
+        with trio.fail_after(60):
+            await nursery.start(gateway.serve)
+            # The outside world bills the gateway: a real BOLT11, signed by the outside node.
+            created = await _cli("invoice", "1500", "--memo", "coffee", "--data-dir", data)
+            decoded = bolt11.decode(str(created["bolt11"]))
+            assert decoded.payee == state.nodes["outside"].pubkey
+            assert (decoded.currency, int(decoded.amount_msat or 0)) == ("bcrt", 1_500_000)
+            assert decoded.description == "coffee"
+            paid = await gateway.pay_invoice(
+                str(created["bolt11"]), fee_limit_sat=50, timeout_seconds=10
+            )
+            assert paid.status.value == "succeeded"
+            status = await _cli("status", str(created["payment_hash"]), "--data-dir", data)
+            assert status["invoice"]["state"] == "settled"  # type: ignore[index]
+            assert status["payment"] is None
+
+            # The outside world pays the gateway's invoice.
+            invoice = await gateway.create_invoice(2_000_000, memo="lift", expiry=600)
+            result = await _cli("pay", invoice.bolt11, "--data-dir", data)
+            assert result["status"] == "succeeded"
+            assert (await gateway.lookup_invoice(invoice.payment_hash)).state.value == "settled"
+            status = await _cli("status", invoice.payment_hash, "--data-dir", data)
+            assert status["payment"]["status"] == "succeeded"  # type: ignore[index]
+    finally:
+        process.send_signal(signal.SIGINT)
+        with trio.fail_after(30):
+            async for chunk in process.stdout:
+                output += chunk
+            await process.wait()
+    assert process.returncode == 0, output.decode()
+    assert "stopped" in output.decode()
+    assert not (tmp_path / STATE_FILE).exists()
+
+
+async def test_sim_ln_without_a_running_network_says_so(tmp_path: Path) -> None:
+    done = await trio.run_process(
+        [ARKRELAY, "sim", "ln", "invoice", "10", "--data-dir", str(tmp_path)],
+        capture_stderr=True,
+        check=False,
+        env=ENV,
+    )
+    assert done.returncode != 0
+    assert b"arkrelay sim ln serve" in done.stderr
