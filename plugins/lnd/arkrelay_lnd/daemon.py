@@ -4,6 +4,7 @@ owns and serves itself."""
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -33,7 +34,7 @@ class NodeSettings(Protocol):
     macaroon_path: Path | None
 
 
-class DaemonClient:
+class DaemonClient(abc.ABC):
     """Base of LndBackend and TapdBackend: connection, macaroon, caller, lifecycle.
 
     Subclasses name their daemon and error mapping, build their simulator over a network
@@ -71,8 +72,8 @@ class DaemonClient:
             metadata=(("macaroon", self._macaroon()),),
         )
 
-    def build_simulator(self, network: SimNetwork) -> NodeServers:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def build_simulator(self, network: SimNetwork) -> NodeServers: ...
 
     @property
     def _node_settings(self) -> NodeSettings:
@@ -110,8 +111,8 @@ class DaemonClient:
 
         return run
 
-    def connected(self, channel: grpc.Channel) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def connected(self, channel: grpc.Channel) -> None: ...
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (starting the owned simulator first) and stay connected until cancelled."""

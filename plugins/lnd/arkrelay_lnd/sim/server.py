@@ -8,6 +8,7 @@ port, and find the same invoices and payments.
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 from collections.abc import Callable
@@ -60,7 +61,7 @@ class MacaroonCheck(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny, **kwargs)
 
 
-class NodeServers:
+class NodeServers(abc.ABC):
     """One daemon's gRPC servers for the nodes of a network. Subclasses say which
     services (``servicers``), which macaroon (``macaroon_hex``) and which state file."""
 
@@ -75,11 +76,11 @@ class NodeServers:
         self._servers: dict[str, grpc.Server] = {}
         self._state_dir: Path | None = None
 
-    def servicers(self, node: SimNode) -> Servicers:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def servicers(self, node: SimNode) -> Servicers: ...
 
-    def macaroon_hex(self, name: str) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def macaroon_hex(self, name: str) -> str: ...
 
     def node(self, name: str) -> SimNode:
         return self.network.nodes[name]
@@ -123,10 +124,10 @@ class NodeServers:
         server.stop(grace).wait()
         log.info("%s simulator node %s stopped", self.daemon, name)
 
-    def started(self, node: SimNode) -> None:
+    def started(self, node: SimNode) -> None:  # noqa: B027 - an optional hook
         """Hook: ``node``'s server is up."""
 
-    def stopping(self, node: SimNode) -> None:
+    def stopping(self, node: SimNode) -> None:  # noqa: B027 - an optional hook
         """Hook: ``node``'s server is about to stop."""
 
     def start_all(self, ports: dict[str, int] | None = None) -> dict[str, int]:
