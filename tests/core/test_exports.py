@@ -10,6 +10,7 @@ PACKAGES = [
     "arkrelay_core.errors",
     "arkrelay_core.plugins",
     "arkrelay_core.hookspecs",
+    "arkrelay_core.ceremony",
     "arkrelay_core.grpcutil",
 ]
 
