@@ -8,44 +8,38 @@ signatures, and drives SubmitTx / FinalizeTx. See PINS.md §1.5 for the flow.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
 import trio
 
-from arkrelay_core.codes import ErrorCode
-from arkrelay_core.errors import (
-    ArkRelayError,
-    BackendError,
-    BackendUnavailable,
-    InsufficientBalance,
-    ProtocolViolation,
-    UnsupportedOperation,
-    VtxoAlreadySpent,
-    VtxoNotOwned,
-)
+from arkrelay_core.errors import BackendError, BackendUnavailable, UnsupportedOperation
 from arkrelay_core.grpcutil import Backoff, Caller, open_channel, pump
 from arkrelay_core.interfaces import (
     ArkEvent,
     ArkInfo,
     FinalizedTx,
     InputSignature,
-    InputToSign,
     OffchainTx,
     PluginContext,
     SubmittedTx,
     TxOutputSpec,
     Vtxo,
 )
-from arkrelay_core.nostr import bip340
 
-from . import arktx
+from . import arktx, offchain
 from ._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, service_pb2_grpc
-from .errors import error_info, map_rpc_error
+from .convert import (
+    ServerParams,
+    ark_event,
+    duplicate_submission,
+    owner_key,
+    server_params,
+    vtxo_from_proto,
+)
+from .errors import map_rpc_error
 from .inventory import BackendReplenisher, Inventory, Signer
 from .settings import ArkdSettings
 from .sim import ArkdSimulator, Ledger
@@ -57,15 +51,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 500
 _MEMORY = 4096  # remembered scripts / submissions, oldest forgotten first
-
-
-@dataclasses.dataclass(frozen=True)
-class _ServerParams:
-    info: ArkInfo
-    signer: bytes
-    signers: tuple[bytes, ...]  # current first, then deprecated
-    checkpoint_tapscript: bytes
-    exit_delay: int
 
 
 class ArkdBackend:
@@ -107,7 +92,7 @@ class ArkdBackend:
         self._channel: grpc.Channel | None = None
         self._ark: service_pb2_grpc.ArkServiceStub | None = None
         self._indexer: indexer_pb2_grpc.IndexerServiceStub | None = None
-        self._params: _ServerParams | None = None
+        self._params: ServerParams | None = None
         self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._submitted: collections.OrderedDict[str, SubmittedTx] = collections.OrderedDict()
         self.events_received = 0
@@ -186,38 +171,20 @@ class ArkdBackend:
     async def get_info(self) -> ArkInfo:
         return (await self._server_params(refresh=True)).info
 
-    async def _server_params(self, *, refresh: bool = False) -> _ServerParams:
+    async def _server_params(self, *, refresh: bool = False) -> ServerParams:
         if self._params is not None and not refresh:
             return self._params
         ark, _ = self._stubs()
         resp = await self.caller.call(
             "GetInfo", ark.GetInfo, service_pb2.GetInfoRequest(), idempotent=True
         )
-        signer = _xonly(resp.signer_pubkey)
-        info = ArkInfo(
-            version=resp.version,
-            network=resp.network,
-            signer_pubkey=signer.hex(),
-            forfeit_pubkey=_xonly(resp.forfeit_pubkey).hex(),
-            unilateral_exit_delay=resp.unilateral_exit_delay,
-            dust=resp.dust,
-            vtxo_min_amount=resp.vtxo_min_amount,
-            vtxo_max_amount=resp.vtxo_max_amount,
-            digest=resp.digest,
-        )
-        self._params = _ServerParams(
-            info=info,
-            signer=signer,
-            signers=(signer, *(_xonly(d.pubkey) for d in resp.deprecated_signers)),
-            checkpoint_tapscript=bytes.fromhex(resp.checkpoint_tapscript),
-            exit_delay=resp.unilateral_exit_delay,
-        )
+        self._params = server_params(resp)
         if self.settings.send_digest and resp.digest:
             self.caller.set_header("x-digest", resp.digest)
         return self._params
 
-    def _scripts(self, params: _ServerParams, owner: str) -> list[str]:
-        key = _owner_key(owner)
+    def _scripts(self, params: ServerParams, owner: str) -> list[str]:
+        key = owner_key(owner)
         scripts = [
             default_vtxo_tree(key, signer, params.exit_delay).pk_script.hex()
             for signer in params.signers
@@ -233,13 +200,13 @@ class ArkdBackend:
         request = indexer_pb2.GetVtxosRequest(
             scripts=self._scripts(params, owner), spendable_only=spendable_only
         )
-        return [_vtxo(v, owner) for v in await self._get_vtxos(request)]
+        return [vtxo_from_proto(v, owner) for v in await self._get_vtxos(request)]
 
     async def get_vtxos(self, vtxo_ids: Sequence[str]) -> list[Vtxo]:
         if not vtxo_ids:
             return []
         found = await self._get_vtxos(indexer_pb2.GetVtxosRequest(outpoints=list(vtxo_ids)))
-        return [_vtxo(v, self._owners.get(v.script, "")) for v in found]
+        return [vtxo_from_proto(v, self._owners.get(v.script, "")) for v in found]
 
     async def _get_vtxos(self, request: indexer_pb2.GetVtxosRequest) -> list[Any]:
         _, indexer = self._stubs()
@@ -279,88 +246,19 @@ class ArkdBackend:
         self, inputs: Sequence[Vtxo], outputs: Sequence[TxOutputSpec]
     ) -> OffchainTx:
         params = await self._server_params()
-        total_in = sum(v.amount for v in inputs)
-        total_out = sum(o.amount for o in outputs)
-        if total_out > total_in:
-            raise InsufficientBalance(f"outputs need {total_out} sats, inputs hold {total_in}")
-        if total_out < total_in:
-            raise ValueError(f"outputs ({total_out}) must spend inputs ({total_in}) exactly")
-        spends = [self._spend(params, v) for v in inputs]
-        out_scripts: list[tuple[bytes, int]] = []
-        for o in outputs:
-            if o.amount < max(params.info.dust, params.info.vtxo_min_amount):
-                raise ProtocolViolation(
-                    f"output of {o.amount} sats is below the server's minimum",
-                    code=ErrorCode.MALFORMED_CONTENT,
-                )
-            tree = default_vtxo_tree(_owner_key(o.owner), params.signer, params.exit_delay)
-            self._remember(self._owners, tree.pk_script.hex(), o.owner)
-            out_scripts.append((tree.pk_script, o.amount))
-        try:
-            txs = arktx.build_offchain_txs(spends, out_scripts, params.checkpoint_tapscript)
-        except arktx.ArkTxError as exc:
-            raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
-        ark_b64 = arktx.encode_psbt(txs.ark_tx)
-        to_sign = tuple(
-            InputToSign(
-                tx_role="ark_tx",
-                psbt=ark_b64,
-                input_index=i,
-                sighash=arktx.tapscript_sighash(txs.ark_tx, i).hex(),
-                vtxo_id=v.vtxo_id,
-                owner=v.owner,
-            )
-            for i, v in enumerate(inputs)
+        return offchain.build(
+            params,
+            inputs,
+            outputs,
+            lambda script, owner: self._remember(self._owners, script, owner),
         )
-        return OffchainTx(
-            ark_txid=arktx.txid(txs.ark_tx),
-            ark_tx=ark_b64,
-            checkpoint_txs=tuple(arktx.encode_psbt(cp) for cp in txs.checkpoints),
-            to_sign=to_sign,
-        )
-
-    def _spend(self, params: _ServerParams, vtxo: Vtxo) -> arktx.VtxoSpend:
-        key = _owner_key(vtxo.owner)
-        txid, _, vout = vtxo.vtxo_id.partition(":")
-        for signer in params.signers:
-            tree = default_vtxo_tree(key, signer, params.exit_delay)
-            if tree.pk_script.hex() == vtxo.script.lower():
-                return arktx.VtxoSpend(txid, int(vout), vtxo.amount, tree, tree.leaves[1])
-        raise VtxoNotOwned(f"VTXO {vtxo.vtxo_id} is not locked to {vtxo.owner}'s default script")
 
     def add_signatures(self, psbt: str, signatures: Sequence[InputSignature]) -> str:
-        try:
-            packet = arktx.decode_psbt(psbt)
-        except arktx.ArkTxError as exc:
-            raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
-        for sig in signatures:
-            if not 0 <= sig.input_index < len(packet.inputs):
-                raise ProtocolViolation(
-                    f"no input {sig.input_index}", code=ErrorCode.MALFORMED_CONTENT
-                )
-            try:
-                pubkey = bytes.fromhex(sig.pubkey)
-                signature = bytes.fromhex(sig.signature)
-                keys = arktx.signature_keys(packet, sig.input_index)
-                digest = arktx.tapscript_sighash(packet, sig.input_index)
-            except (ValueError, arktx.ArkTxError) as exc:
-                raise ProtocolViolation(str(exc), code=ErrorCode.INVALID_SIGNING_RESPONSE) from exc
-            if pubkey not in keys:
-                raise VtxoNotOwned(f"{sig.pubkey} cannot sign input {sig.input_index}")
-            if len(signature) != 64 or not bip340.schnorr_verify(pubkey, digest, signature):
-                raise ProtocolViolation(
-                    f"invalid signature for input {sig.input_index}",
-                    code=ErrorCode.INVALID_SIGNING_RESPONSE,
-                )
-            arktx.add_signature(packet, sig.input_index, pubkey, signature)
-        return arktx.encode_psbt(packet)
+        return offchain.add_signatures(psbt, signatures)
 
     async def submit_tx(self, signed_ark_tx: str, checkpoint_txs: Sequence[str]) -> SubmittedTx:
         params = await self._server_params()
-        try:
-            ark_txid = arktx.txid(arktx.decode_psbt(signed_ark_tx))
-        except arktx.ArkTxError as exc:
-            raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
+        ark_txid = offchain.decode_txid(signed_ark_tx)
         if ark_txid in self._submitted:
             return self._submitted[ark_txid]
         ark, _ = self._stubs()
@@ -370,57 +268,14 @@ class ArkdBackend:
         try:
             resp = await self.caller.call("SubmitTx", ark.SubmitTx, request, idempotent=False)
         except BackendError as exc:
-            raise _duplicate_submission(exc, ark_txid) from exc.__cause__
-        submitted = self._check_submission(params, resp)
+            raise duplicate_submission(exc, ark_txid) from exc.__cause__
+        submitted = offchain.check_submission(params, resp)
         self._remember(self._submitted, ark_txid, submitted)
         return submitted
 
-    def _check_submission(self, params: _ServerParams, resp: Any) -> SubmittedTx:
-        """Check arkd's co-signatures (PINS.md §1.5 step 4) and list what is left to sign."""
-        signers = set(params.signers)
-        final = arktx.decode_psbt(resp.final_ark_tx)
-        order = {inp.txid.hex(): i for i, inp in enumerate(final.inputs)}
-        checkpoints = sorted(
-            ((b64, arktx.decode_psbt(b64)) for b64 in resp.signed_checkpoint_txs),
-            key=lambda item: order.get(arktx.txid(item[1]), len(order)),
-        )
-        signed = [(final, i) for i in range(len(final.inputs))]
-        signed += [(packet, 0) for _, packet in checkpoints]
-        for packet, i in signed:
-            verdicts = arktx.verify_input_signatures(packet, i)
-            if not any(ok for key, ok in verdicts.items() if key in signers):
-                raise BackendError(
-                    f"arkd returned tx {arktx.txid(packet)} without a valid server signature",
-                    code=ErrorCode.INTERNAL,
-                )
-        to_sign = []
-        for b64, packet in checkpoints:
-            owner = next(k for k in arktx.signature_keys(packet, 0) if k not in signers)
-            to_sign.append(
-                InputToSign(
-                    tx_role="checkpoint",
-                    psbt=b64,
-                    input_index=0,
-                    sighash=arktx.tapscript_sighash(packet, 0).hex(),
-                    vtxo_id=arktx.input_outpoint(packet, 0),
-                    owner=owner.hex(),
-                )
-            )
-        return SubmittedTx(
-            ark_txid=resp.ark_txid,
-            final_ark_tx=resp.final_ark_tx,
-            signed_checkpoint_txs=tuple(t.psbt for t in to_sign),
-            to_sign=tuple(to_sign),
-        )
-
     async def finalize_tx(self, ark_txid: str, final_checkpoint_txs: Sequence[str]) -> FinalizedTx:
         ark, _ = self._stubs()
-        try:
-            spent = tuple(
-                arktx.input_outpoint(arktx.decode_psbt(cp), 0) for cp in final_checkpoint_txs
-            )
-        except arktx.ArkTxError as exc:
-            raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
+        spent = offchain.spent_outpoints(final_checkpoint_txs)
         request = service_pb2.FinalizeTxRequest(
             ark_txid=ark_txid, final_checkpoint_txs=list(final_checkpoint_txs)
         )
@@ -473,21 +328,11 @@ class ArkdBackend:
             await backoff.sleep()
 
     async def _forward(self, resp: Any, send: trio.MemorySendChannel[ArkEvent]) -> None:
-        kind = resp.WhichOneof("data")
-        if kind in (None, "heartbeat"):
+        event = ark_event(resp, self._owners)
+        if event is None:
             return
-        note = getattr(resp, kind)
         self.events_received += 1
-        await send.send(
-            ArkEvent(
-                kind=kind,
-                txid=note.txid,
-                spent=tuple(f"{v.outpoint.txid}:{v.outpoint.vout}" for v in note.spent_vtxos),
-                created=tuple(
-                    _vtxo(v, self._owners.get(v.script, "")) for v in note.spendable_vtxos
-                ),
-            )
-        )
+        await send.send(event)
 
     # ------------------------------------------------------------------ helpers
 
@@ -497,56 +342,3 @@ class ArkdBackend:
         memory.move_to_end(key)
         while len(memory) > _MEMORY:
             memory.popitem(last=False)
-
-
-def _duplicate_submission(exc: BackendError, ark_txid: str) -> ArkRelayError:
-    cause = exc.__cause__
-    if isinstance(cause, grpc.RpcError):
-        info = error_info(cause)
-        if info.name == "INVALID_ARK_PSBT" and "duplicated offchain tx" in info.message:
-            return VtxoAlreadySpent(
-                f"ark tx {ark_txid} was already submitted (by another process or before a "
-                "restart); resume it with GetPendingTx"
-            )
-    return exc
-
-
-def _xonly(pubkey_hex: str) -> bytes:
-    raw = bytes.fromhex(pubkey_hex)
-    return raw[1:] if len(raw) == 33 else raw
-
-
-def _owner_key(owner: str) -> bytes:
-    try:
-        key = bytes.fromhex(owner)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise ProtocolViolation(
-            f"not an x-only public key: {owner!r}", code=ErrorCode.MALFORMED_CONTENT
-        )
-    return key
-
-
-def _vtxo(v: Any, owner: str) -> Vtxo:
-    now = time.time()
-    if v.is_swept:
-        status = "swept"
-    elif v.is_spent:
-        status = "spent"
-    elif v.expires_at and v.expires_at <= now:
-        status = "expired"
-    else:
-        status = "spendable"
-    return Vtxo(
-        vtxo_id=f"{v.outpoint.txid}:{v.outpoint.vout}",
-        owner=owner,
-        amount=v.amount,
-        script=v.script,
-        expires_at=v.expires_at,
-        status=status,
-        created_at=v.created_at,
-        ark_txid=v.ark_txid or None,
-        spent_by=v.spent_by or None,
-        is_preconfirmed=v.is_preconfirmed,
-    )

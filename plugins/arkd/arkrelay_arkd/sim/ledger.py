@@ -1,4 +1,4 @@
-"""The simulator's state: a VTXO set and the offchain-tx rules arkd v0.9.15 applies to it.
+"""The simulator's state: a VTXO set, its batches and offchain txs, and their event streams.
 
 Thread-safe (gRPC handlers run on a thread pool): every public method takes the lock.
 Transaction events go to subscriber queues, each bounded; a subscriber that falls behind
@@ -10,29 +10,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-
-from embit.psbt import PSBT
-from embit.script import Script
-from embit.transaction import Transaction, TransactionInput, TransactionOutput
+from collections.abc import Callable, Sequence
 
 from arkrelay_core.nostr import bip340
 
 from .. import arktx
-from ..tapscript import (
-    ANCHOR_SCRIPT,
-    TapTree,
-    csv_closure,
-    default_vtxo_tree,
-    multisig_keys,
-    parse_csv_closure,
-    sequence_delay,
-)
+from ..tapscript import csv_closure, default_vtxo_tree
+from . import rules
 from .errors import code
+from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
 __all__ = ["Ledger", "SimTxEvent", "SimVtxo"]
 
@@ -40,45 +29,6 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.9.15-arkrelay-sim"
 SUBSCRIBER_QUEUE = 256
-
-
-@dataclasses.dataclass
-class SimVtxo:
-    txid: str
-    vout: int
-    amount: int
-    script: str  # hex P2TR pkScript
-    created_at: int
-    expires_at: int
-    commitment_txids: list[str]
-    preconfirmed: bool = False
-    swept: bool = False
-    spent: bool = False
-    spent_by: str = ""
-    ark_txid: str = ""
-    settled_by: str = ""
-    pending: bool = False
-
-    @property
-    def outpoint(self) -> str:
-        return f"{self.txid}:{self.vout}"
-
-    @property
-    def xonly(self) -> str:
-        return self.script[4:]
-
-    def copy(self) -> SimVtxo:
-        return dataclasses.replace(self, commitment_txids=list(self.commitment_txids))
-
-
-@dataclasses.dataclass(frozen=True)
-class SimTxEvent:
-    kind: str  # "ark_tx" | "commitment_tx" | "sweep_tx"
-    txid: str
-    tx: str
-    spent: tuple[SimVtxo, ...]
-    spendable: tuple[SimVtxo, ...]
-    checkpoints: tuple[tuple[str, str, str], ...] = ()  # (vtxo outpoint, txid, tx)
 
 
 @dataclasses.dataclass
@@ -149,7 +99,7 @@ class Ledger:
         tree = default_vtxo_tree(owner, self.signer_xonly, self.unilateral_exit_delay)
         now = int(self.clock())
         with self._lock:
-            commitment = _commitment_tx([(tree.pk_script, amount)])
+            commitment = commitment_tx([(tree.pk_script, amount)])
             vtxo = SimVtxo(
                 txid=commitment.txid().hex(),
                 vout=0,
@@ -175,7 +125,7 @@ class Ledger:
             fresh = [v for v in self._vtxos.values() if v.preconfirmed and not v.spent]
             if not fresh:
                 return None
-            commitment = _commitment_tx([(bytes.fromhex(v.script), v.amount) for v in fresh])
+            commitment = commitment_tx([(bytes.fromhex(v.script), v.amount) for v in fresh])
             commitment_txid = commitment.txid().hex()
             for v in fresh:
                 v.preconfirmed = False
@@ -217,7 +167,7 @@ class Ledger:
                 wanted = {s.lower() for s in scripts}
                 found = [v for v in self._vtxos.values() if v.script in wanted]
                 if spendable_only:
-                    found = [v for v in found if not v.spent and not _recoverable(v, now)]
+                    found = [v for v in found if not v.spent and not recoverable(v, now)]
                 elif spent_only:
                     found = [v for v in found if v.spent]
                 elif pending_only:
@@ -225,7 +175,7 @@ class Ledger:
             return [v.copy() for v in sorted(found, key=lambda v: (v.created_at, v.outpoint))]
 
     def is_expired(self, vtxo: SimVtxo) -> bool:
-        return _recoverable(vtxo, int(self.clock()))
+        return recoverable(vtxo, int(self.clock()))
 
     # ------------------------------------------------------------------ offchain txs
 
@@ -238,21 +188,7 @@ class Ledger:
         except arktx.ArkTxError as exc:
             raise code.INVALID_ARK_PSBT(f"failed to parse tx: {exc}") from exc
         txid = arktx.txid(ark)
-        checkpoints: dict[str, PSBT] = {}
-        by_vtxo: dict[str, str] = {}
-        for raw in checkpoint_txs:
-            try:
-                cp = arktx.decode_psbt(raw)
-            except arktx.ArkTxError as exc:
-                raise code.INVALID_CHECKPOINT_PSBT(f"failed to parse tx: {exc}") from exc
-            cp_txid = arktx.txid(cp)
-            if not cp.inputs:
-                raise code.INVALID_PSBT_MISSING_INPUT(f"invalid checkpoint tx {cp_txid}")
-            key = arktx.input_outpoint(cp, 0)
-            if key in by_vtxo:
-                raise code.INVALID_PSBT_INPUT(f"duplicated vtxo input {key}")
-            checkpoints[cp_txid] = cp
-            by_vtxo[key] = cp_txid
+        checkpoints, by_vtxo = rules.parse_checkpoints(checkpoint_txs)
 
         with self._lock:
             if txid in self._pending or txid in self._finalized:
@@ -267,8 +203,15 @@ class Ledger:
                     raise code.VTXO_ALREADY_SPENT(
                         f"{outpoint} already spent", vtxo_outpoint=outpoint
                     )
-            spends, expires_at = self._check_inputs(ark, txid, checkpoints)
-            outputs = self._check_outputs(ark)
+            spends, expires_at = rules.check_inputs(
+                ark,
+                checkpoints,
+                self._vtxos,
+                now=int(self.clock()),
+                exit_delay=self.unilateral_exit_delay,
+                signer=self.signer_xonly,
+            )
+            outputs = rules.check_outputs(ark, self.dust)
             rebuilt = arktx.build_offchain_txs(spends, outputs, self.checkpoint_tapscript)
             rebuilt_ids = {arktx.txid(cp) for cp in rebuilt.checkpoints}
             if rebuilt_ids != set(checkpoints):
@@ -280,7 +223,7 @@ class Ledger:
                     f"expected tx {arktx.txid(rebuilt.ark_tx)}, got {txid}",
                     expected_txid=txid,
                 )
-            self._check_owner_signatures(ark, txid)
+            rules.check_owner_signatures(ark, txid, self.signer_xonly)
 
             for i in range(len(ark.inputs)):
                 arktx.sign_input(ark, i, self._signer_secret)
@@ -298,91 +241,6 @@ class Ledger:
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
 
-    def _check_inputs(
-        self, ark: PSBT, txid: str, checkpoints: dict[str, PSBT]
-    ) -> tuple[list[arktx.VtxoSpend], int]:
-        now = int(self.clock())
-        spends: list[arktx.VtxoSpend] = []
-        expires_at = 2**62
-        for index, inp in enumerate(ark.inputs):
-            cp = checkpoints.get(inp.txid.hex())
-            if cp is None:
-                raise code.INVALID_PSBT_INPUT(f"missing checkpoint tx for input {index}")
-            cp_txid = arktx.txid(cp)
-            vtxo = self._vtxos[arktx.input_outpoint(cp, 0)]
-            witness_utxo = cp.inputs[0].witness_utxo
-            if witness_utxo is None:
-                raise code.INVALID_PSBT_INPUT(f"missing witness utxo on input {index}")
-            try:
-                _, leaf = arktx.spend_leaf(cp, 0)
-                leaves = arktx.taptree_leaves(cp, 0)
-            except arktx.ArkTxError as exc:
-                raise code.INVALID_PSBT_INPUT(f"{exc} in tx {cp_txid}") from exc
-            if vtxo.spent:
-                raise code.VTXO_ALREADY_SPENT(
-                    f"{vtxo.outpoint} already spent", vtxo_outpoint=vtxo.outpoint
-                )
-            if _recoverable(vtxo, now):
-                raise code.VTXO_RECOVERABLE(
-                    f"{vtxo.outpoint} is recoverable", vtxo_outpoint=vtxo.outpoint
-                )
-            self._check_vtxo_script(leaves)
-            tree = TapTree.from_leaves(leaves)
-            if tree.output_key.hex() != vtxo.xonly:
-                raise code.INVALID_PSBT_INPUT(f"expected {vtxo.xonly}, got {tree.output_key.hex()}")
-            if witness_utxo.script_pubkey.data != tree.pk_script:
-                raise code.INVALID_PSBT_INPUT("witness utxo script mismatch")
-            if witness_utxo.value != vtxo.amount:
-                raise code.INVALID_PSBT_INPUT(
-                    f"witness utxo value mismatch: expected {vtxo.amount}, got {witness_utxo.value}"
-                )
-            if leaf not in leaves or multisig_keys(leaf) is None:
-                raise code.INVALID_PSBT_INPUT(f"invalid spending tapscript on input {index}")
-            if not ark.inputs[index].taproot_scripts:
-                raise code.INVALID_PSBT_INPUT(
-                    f"missing taproot leaf script in ark tx input {index}"
-                )
-            spends.append(arktx.VtxoSpend(vtxo.txid, vtxo.vout, vtxo.amount, tree, leaf))
-            expires_at = min(expires_at, vtxo.expires_at)
-        return spends, expires_at
-
-    def _check_vtxo_script(self, leaves: Iterable[bytes]) -> None:
-        for leaf in leaves:
-            csv = parse_csv_closure(leaf)
-            if csv is not None:
-                if sequence_delay(csv[0]) < self.unilateral_exit_delay:
-                    raise code.INVALID_VTXO_SCRIPT("exit delay below the server minimum")
-                continue
-            keys = multisig_keys(leaf)
-            if keys is None:
-                raise code.INVALID_VTXO_SCRIPT("unsupported closure")
-            if self.signer_xonly not in keys:
-                raise code.INVALID_VTXO_SCRIPT("forfeit closure without the signer key")
-
-    def _check_outputs(self, ark: PSBT) -> list[tuple[bytes, int]]:
-        vout = ark.tx.vout
-        if not vout or vout[-1].script_pubkey.data != ANCHOR_SCRIPT or vout[-1].value != 0:
-            raise code.MALFORMED_ARK_TX("the last output must be the anchor")
-        outputs: list[tuple[bytes, int]] = []
-        for i, out in enumerate(vout[:-1]):
-            script = out.script_pubkey.data
-            if len(script) != 34 or script[:2] != b"\x51\x20":
-                raise code.MALFORMED_ARK_TX(f"output {i} is not a taproot output")
-            if out.value < self.dust:
-                raise code.AMOUNT_TOO_LOW(f"output {i} amount {out.value} below {self.dust}")
-            outputs.append((script, out.value))
-        return outputs
-
-    def _check_owner_signatures(self, ark: PSBT, txid: str) -> None:
-        for index in range(len(ark.inputs)):
-            keys = arktx.signature_keys(ark, index)
-            verdicts = arktx.verify_input_signatures(ark, index)
-            owners = [k for k in keys if k != self.signer_xonly]
-            if not any(k in verdicts for k in owners):
-                raise code.ARK_TX_INPUT_NOT_SIGNED(f"tx {txid} is not signed")
-            if not all(verdicts.get(k) for k in owners) or not all(verdicts.values()):
-                raise code.INVALID_SIGNATURE(f"invalid signature in ark tx {txid}")
-
     def finalize(self, ark_txid: str, final_checkpoint_txs: Sequence[str]) -> None:
         with self._lock:
             if ark_txid in self._finalized:
@@ -390,24 +248,9 @@ class Ledger:
             pending = self._pending.get(ark_txid)
             if pending is None:
                 raise code.TX_NOT_FOUND(f"offchain tx {ark_txid} not found", txid=ark_txid)
-            final: dict[str, str] = {}
-            for raw in final_checkpoint_txs:
-                try:
-                    cp = arktx.decode_psbt(raw)
-                    verdicts = arktx.verify_input_signatures(cp, 0)
-                    keys = arktx.signature_keys(cp, 0)
-                except arktx.ArkTxError as exc:
-                    raise code.INVALID_SIGNATURE(
-                        f"invalid signature in checkpoint tx {raw}"
-                    ) from exc
-                if not all(verdicts.get(k) for k in keys) or not all(verdicts.values()):
-                    raise code.INVALID_SIGNATURE(f"invalid signature in checkpoint tx {raw}")
-                cp_txid = arktx.txid(cp)
-                if cp_txid not in pending.signed_checkpoints:
-                    raise code.INVALID_PSBT_INPUT(f"tx {cp_txid} not found")
-                final[cp_txid] = raw
-            if set(final) != set(pending.signed_checkpoints):
-                raise code.INVALID_PSBT_MISSING_INPUT(f"missing checkpoint txs for {ark_txid}")
+            final = rules.check_final_checkpoints(
+                ark_txid, final_checkpoint_txs, pending.signed_checkpoints
+            )
 
             ark = arktx.decode_psbt(pending.final_ark_tx)
             now = int(self.clock())
@@ -488,19 +331,3 @@ def _offer(q: queue.Queue[SimTxEvent | None], item: SimTxEvent | None) -> bool:
     except queue.Full:
         return False
     return True
-
-
-def _recoverable(vtxo: SimVtxo, now: int) -> bool:
-    return vtxo.swept or vtxo.expires_at <= now
-
-
-def _commitment_tx(outputs: Sequence[tuple[bytes, int]]) -> Transaction:
-    """A stand-in commitment tx: one made-up funding input, the given outputs, an anchor."""
-    return Transaction(
-        version=3,
-        vin=[TransactionInput(os.urandom(32), 0)],
-        vout=[
-            *(TransactionOutput(amount, Script(script)) for script, amount in outputs),
-            TransactionOutput(0, Script(ANCHOR_SCRIPT)),
-        ],
-    )
