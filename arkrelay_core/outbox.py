@@ -111,11 +111,14 @@ class OutboxPublisher:
             self._stats["backlog"] = session.scalar(
                 sa.select(sa.func.count()).select_from(pending.subquery())
             )
-            next_at = session.scalar(
-                sa.select(sa.func.min(OutboxEvent.next_attempt_at)).where(
-                    OutboxEvent.acked_at.is_(None)
+            # Only an idle publisher needs to know when the next retry falls due.
+            next_at = None
+            if not rows:
+                next_at = session.scalar(
+                    sa.select(sa.func.min(OutboxEvent.next_attempt_at)).where(
+                        OutboxEvent.acked_at.is_(None)
+                    )
                 )
-            )
         due = [
             _Due(r.id, msgspec.convert(r.event, Event), r.attempts, tuple(r.accepted_relays))
             for r in rows

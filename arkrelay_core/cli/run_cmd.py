@@ -50,13 +50,13 @@ async def _serve(gateway: Gateway, check: bool, database: str) -> None:
         await nursery.start(cancel_on_signals, nursery.cancel_scope)
         await nursery.start(gateway.serve)
         # After start-up, so that listeners report the address they really bound.
-        _banner(gateway, database, gateway.config.source)
+        _banner(gateway, database)
         click.echo("gateway running" + ("" if check else "; Ctrl-C stops it"))
         if check:
             nursery.cancel_scope.cancel()
 
 
-def _banner(gateway: Gateway, database: str, source: str) -> None:
+def _banner(gateway: Gateway, database: str) -> None:
     ident = gateway.identity
     components = gateway.components
     lines = [
@@ -64,7 +64,7 @@ def _banner(gateway: Gateway, database: str, source: str) -> None:
         f"  service key  {encode_npub(ident.pubkey)}",
         f"               {ident.pubkey}" + ("  (DEV KEY: not for real funds)" if ident.dev else ""),
         f"  network      {gateway.config.gateway.network}",
-        f"  config       {source}",
+        f"  config       {gateway.config.source}",
         f"  database     {database}",
         f"  transports   {', '.join(components.transports) or 'none enabled'}",
         *(

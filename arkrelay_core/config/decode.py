@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 from .model import ConfigError, PluginSection, SettingsResolver, UnknownPluginError
-from .values import DURATION_SYNTAX, Duration, HostPort, Secret, ValueProblem
+from .values import DURATION_SYNTAX, Duration, HostPort, Secret, ValueProblem, kind_of
 
 __all__ = ["DecodeContext", "field_names", "kind_of", "render_key", "suggest"]
 
@@ -308,13 +308,3 @@ def render_key(path: list[str | int]) -> str:
 def suggest(word: str, candidates: Iterable[str]) -> str:
     matches = difflib.get_close_matches(word, list(candidates), n=1)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
-
-
-def kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__

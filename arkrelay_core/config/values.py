@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 
-__all__ = ["Duration", "HostPort", "Secret", "ValueProblem"]
+__all__ = ["Duration", "HostPort", "Secret", "ValueProblem", "kind_of"]
 
 
 class ValueProblem(ValueError):
@@ -90,7 +90,7 @@ class Duration:
     def parse(cls, value: str | float) -> Duration:
         """Parse the config syntax; raises `ValueProblem` (a ValueError) or TypeError."""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise TypeError(f"expected {DURATION_SYNTAX}, got {_kind(value)}")
+            raise TypeError(f"expected {DURATION_SYNTAX}, got {kind_of(value)}")
         if not isinstance(value, str):
             if not math.isfinite(value) or value < 0:
                 raise ValueProblem(f"invalid duration {value!r}; expected {DURATION_SYNTAX}")
@@ -149,7 +149,7 @@ class HostPort:
     def parse(cls, value: str) -> HostPort:
         """Parse ``host:port``; raises `ValueProblem` (a ValueError) or TypeError."""
         if not isinstance(value, str):
-            raise TypeError(f"expected {HOSTPORT_SYNTAX}, got {_kind(value)}")
+            raise TypeError(f"expected {HOSTPORT_SYNTAX}, got {kind_of(value)}")
         text = value.strip()
         if text.startswith("["):
             host, sep, port_text = text[1:].partition("]:")
@@ -196,7 +196,7 @@ class HostPort:
         return hash((HostPort, self.host, self.port))
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
     """The TOML name of a parsed value's type, for error messages."""
     if isinstance(value, bool):
         return "bool"

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.support import running
+
 ARKRELAY = Path(sys.executable).parent / "arkrelay"
 
 
@@ -96,27 +98,12 @@ def test_mainnet_never_gets_a_generated_key(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 async def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, signum):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
-    process = await trio.lowlevel.open_process(
-        [str(ARKRELAY), "run"],
-        cwd=tmp_path,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    output = b""
-    try:
+    # A few seconds is the promise; the stop margin covers a loaded CI machine.
+    async with running(
+        [str(ARKRELAY), "run"], cwd=tmp_path, env=env, stop_signal=signum, stop_timeout=20
+    ) as command:
         with trio.fail_after(60):
-            while b"gateway running" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output.decode()
-                output += chunk
-    finally:
-        process.send_signal(signum)
-        # A few seconds is the promise; the margin covers a loaded CI machine.
-        with trio.fail_after(20):
-            async for chunk in process.stdout:
-                output += chunk
-            await process.wait()
-    assert process.returncode == 0, output.decode()
-    assert output.decode().rstrip().endswith("stopped")
-    assert "Traceback" not in output.decode()
+            await command.wait_for(b"gateway running")
+    assert command.process.returncode == 0, command.text
+    assert command.text.rstrip().endswith("stopped")
+    assert "Traceback" not in command.text

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from arkrelay_core.config import Duration, HostPort, Secret
 from arkrelay_lnd.client import LndBackend
 from arkrelay_lnd.settings import LndSettings
 from arkrelay_lnd.sim import STATE_FILE, read_state
+from tests.support import running
 
 ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -31,19 +30,9 @@ async def test_sim_ln_drives_the_outside_node_against_a_gateway(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     data = str(tmp_path)
-    process = await trio.lowlevel.open_process(
-        [ARKRELAY, "sim", "ln", "serve", "--data-dir", data],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=ENV,
-    )
-    output = b""
-    try:
+    async with running([ARKRELAY, "sim", "ln", "serve", "--data-dir", data]) as command:
         with trio.fail_after(60):
-            while b"lnd simulator ready" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output.decode()
-                output += chunk
+            await command.wait_for(b"lnd simulator ready")
         state = read_state(tmp_path)
         gateway_entry = state.nodes["gateway"]
         gateway = LndBackend(
@@ -77,14 +66,8 @@ async def test_sim_ln_drives_the_outside_node_against_a_gateway(
             assert (await gateway.lookup_invoice(invoice.payment_hash)).state.value == "settled"
             status = await _cli("status", invoice.payment_hash, "--data-dir", data)
             assert status["payment"]["status"] == "succeeded"  # type: ignore[index]
-    finally:
-        process.send_signal(signal.SIGINT)
-        with trio.fail_after(30):
-            async for chunk in process.stdout:
-                output += chunk
-            await process.wait()
-    assert process.returncode == 0, output.decode()
-    assert "stopped" in output.decode()
+    assert command.process.returncode == 0, command.text
+    assert "stopped" in command.text
     assert not (tmp_path / STATE_FILE).exists()
 
 

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from arkrelay_core.nostr import generate_secret_key, sign_event
+from tests.support import running
 
 ARKRELAY = Path(sys.executable).parent / "arkrelay"
 
@@ -25,21 +25,15 @@ async def test_a_wallet_reaches_the_gateway_through_its_endpoint(tmp_path: Path)
         '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
-    process = await trio.lowlevel.open_process(
+    async with running(
         [str(ARKRELAY), "run", "--config", "gw.toml"],
         cwd=tmp_path,
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    output = b""
-    try:
+        env=env,
+        stop_signal=signal.SIGTERM,
+    ) as command:
         with trio.fail_after(60):
-            while b"gateway running" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output.decode()
-                output += chunk
-        banner = output.decode()
+            await command.wait_for(b"gateway running")
+        banner = command.text
         url = re.search(r"endpoint\s+(ws://127\.0\.0\.1:\d+)", banner)[1]
         service = re.search(r"^\s+([0-9a-f]{64})", banner, re.MULTILINE)[1]
 
@@ -58,13 +52,7 @@ async def test_a_wallet_reaches_the_gateway_through_its_endpoint(tmp_path: Path)
                 await ws.send_message(json.dumps(["REQ", "mine", {"authors": [intent.pubkey]}]))
                 assert json.loads(await ws.get_message())[2]["id"] == intent.id
                 assert json.loads(await ws.get_message()) == ["EOSE", "mine"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        with trio.fail_after(30):
-            async for chunk in process.stdout:
-                output += chunk
-            await process.wait()
-    assert process.returncode == 0, output.decode()
+    assert command.process.returncode == 0, command.text
 
     # The core stored the intent's id (its dedup record) before anything else.
     with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:

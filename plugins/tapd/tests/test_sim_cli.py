@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from arkrelay_lnd.settings import LndSettings
 from arkrelay_lnd.sim import read_state
 
 from arkrelay_core.config import Duration, HostPort, Secret
+from tests.support import running
 
 ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -25,20 +24,12 @@ async def test_an_asset_invoice_from_the_command_line_is_payable(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     data = str(tmp_path)
-    process = await trio.lowlevel.open_process(
-        [ARKRELAY, "sim", "tapd", "serve", "--data-dir", data, "--mint", "outside:USDX:5000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=ENV,
-    )
-    output = b""
-    try:
+    async with running(
+        [ARKRELAY, "sim", "tapd", "serve", "--data-dir", data, "--mint", "outside:USDX:5000"]
+    ) as command:
         with trio.fail_after(60):
-            while b"tapd simulator ready" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, output.decode()
-                output += chunk
-            assert b"minted 5000 USDX on outside" in output
+            await command.wait_for(b"tapd simulator ready")
+            assert b"minted 5000 USDX on outside" in command.output
             done = await trio.run_process(
                 [ARKRELAY, "sim", "ln", "invoice", "120", "--asset", "USDX", "--data-dir", data],
                 capture_stdout=True,
@@ -58,11 +49,5 @@ async def test_an_asset_invoice_from_the_command_line_is_payable(
             await nursery.start(gateway.serve)
             paid = await gateway.pay_invoice(invoice["bolt11"], fee_limit_sat=10, timeout_seconds=5)
             assert paid.status.value == "succeeded"
-    finally:
-        process.send_signal(signal.SIGINT)
-        with trio.fail_after(30):
-            async for chunk in process.stdout:
-                output += chunk
-            await process.wait()
-    assert process.returncode == 0, output.decode()
+    assert command.process.returncode == 0, command.text
     assert not (tmp_path / "sim-tapd.json").exists() and not (tmp_path / "sim-ln.json").exists()
