@@ -17,6 +17,8 @@ from typing import Any
 import trio
 from sqlalchemy.orm import Session, sessionmaker
 
+from .ceremony.db import Store
+from .ceremony.engine import Engine
 from .config import Config, PluginSection
 from .errors import PluginError
 from .identity import ServiceIdentity
@@ -103,6 +105,26 @@ class Gateway:
             on_published=self._published,
             db_limiter=self._db_limiter,
         )
+        used = {s.plugin for s in (*config.transports.values(), *config.backends.values())}
+        self.engine = Engine(
+            config,
+            identity,
+            Store(sessions, self._db_limiter),
+            self.components.backends,
+            hook=registry.plugin_manager.hook,
+            notify_outbox=self.outbox.notify,
+            notify=_notify,
+            registry_versions={
+                p.spec.name: p.distribution_version
+                for p in registry.installed
+                if p.spec.name in used
+            },
+            intent_types={
+                name: spec
+                for spec in registry.intent_types
+                for name in (spec.type, *spec.aliases)
+            },
+        )
 
     def _context_for(self, instance_name: str) -> PluginContext:
         return PluginContext(
@@ -131,6 +153,7 @@ class Gateway:
         return {
             **self._stats,
             "outbox": self.outbox.statistics(),
+            "engine": self.engine.statistics(),
             "components": {name: c.statistics() for name, c in self.components.all().items()},
         }
 
@@ -149,8 +172,9 @@ class Gateway:
             for name, transport in self.components.transports.items():
                 log.info("starting transport %s", name)
                 await nursery.start(self._supervise_transport, name, transport, send.clone())
-            nursery.start_soon(self._take_inbound, receive)
             await nursery.start(self.outbox.serve)
+            await nursery.start(self.engine.serve)
+            nursery.start_soon(self._take_inbound, receive)
             _notify(hook.arkrelay_startup, gateway=self)
             task_status.started()
             try:
@@ -210,6 +234,7 @@ class Gateway:
                 log.debug(
                     "inbound kind %d id %s from %s", item.event.kind, item.event.id, item.source
                 )
+                await self.engine.submit(item.event)
 
 
 def _notify(hook_caller: Any, **kwargs: Any) -> None:

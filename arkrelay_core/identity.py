@@ -9,7 +9,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .nostr import Event, sign_event
+from .nostr import Event, bip340, sign_event
+from .nostr.dm import Scheme, decrypt_dm, encrypt_dm
 from .servicekey import (
     PASSPHRASE_ENV,
     ServiceKeys,
@@ -42,6 +43,27 @@ class ServiceIdentity:
 
     def sign_event(self, kind: int, content: str, tags: Sequence[Sequence[str]] = ()) -> Event:
         return sign_event(self._keys.current.secret.reveal(), kind=kind, content=content, tags=tags)
+
+    def sign_hash(self, digest_hex: str) -> str:
+        """BIP340-sign a 32-byte digest (a sighash of one of the gateway's own VTXOs)."""
+        return bip340.schnorr_sign(
+            self._keys.current.secret.reveal(), bytes.fromhex(digest_hex)
+        ).hex()
+
+    def decrypt(self, addressed_to: str, peer: str, content: str) -> tuple[str, Scheme]:
+        """Decrypt a DM ``peer`` sent to ``addressed_to`` (one of the listening keys).
+
+        Raises LookupError when that key is not ours (any more), and
+        ``nostr.errors.DecryptError`` when the content does not decrypt.
+        """
+        now = time.time()
+        for key in self._keys.listening:
+            if key.pubkey == addressed_to and (key.retire_at is None or key.retire_at > now):
+                return decrypt_dm(key.secret.reveal(), peer, content)
+        raise LookupError(f"{addressed_to} is not a key this gateway listens on")
+
+    def encrypt(self, peer: str, plaintext: str, scheme: Scheme | str) -> str:
+        return encrypt_dm(self._keys.current.secret.reveal(), peer, plaintext, scheme)
 
 
 def open_identity(

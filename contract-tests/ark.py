@@ -253,6 +253,46 @@ async def check_inventory_send(h: ArkHarness) -> None:
     assert {(v.owner, v.amount) for v in done.created} >= {(bob.pub, 2_500)}
 
 
+async def check_sub_dust_outputs(h: ArkHarness) -> None:
+    """Outputs below dust take arkd's OP_RETURN form (PINS.md §1.3); as in arkd, the VTXOs
+    they create are swept at once: listed for their owner, never spendable offchain."""
+    _need(h, "fund")
+    assert h.fund is not None
+    alice, bob, gateway = _Key(), _Key(), _Key()
+    funded = await h.fund(alice.pub, 1_000)
+    with pytest.raises(ArkRelayError) as zero:
+        await h.backend.build_offchain_tx(
+            [funded], [TxOutputSpec(bob.pub, 0), TxOutputSpec(alice.pub, 1_000)]
+        )
+    _expect(zero.value, ErrorCode.MALFORMED_CONTENT)
+    info = await h.backend.get_info()
+    fee = 10
+    pay = [TxOutputSpec(bob.pub, 890), TxOutputSpec(gateway.pub, fee), TxOutputSpec(alice.pub, 100)]
+    if info.vtxo_min_amount > fee:
+        with pytest.raises(ArkRelayError) as refused:
+            await h.backend.build_offchain_tx([funded], pay)
+        _expect(refused.value, ErrorCode.MALFORMED_CONTENT)
+        pytest.skip(f"this server's vtxo_min_amount ({info.vtxo_min_amount}) forbids {fee} sats")
+    assert fee < info.dust
+    done = await _transfer(h.backend, alice, [funded], pay)
+    assert sorted((v.owner, v.amount, v.status) for v in done.created) == sorted(
+        [(bob.pub, 890, "spendable"), (gateway.pub, fee, "swept"), (alice.pub, 100, "swept")]
+    )
+    [fee_vtxo] = [v for v in done.created if v.owner == gateway.pub]
+    listed = await h.backend.list_vtxos(gateway.pub, spendable_only=False)
+    assert [(v.vtxo_id, v.amount, v.script, v.status) for v in listed] == [
+        (fee_vtxo.vtxo_id, fee, fee_vtxo.script, "swept")
+    ]
+    assert await h.backend.list_vtxos(gateway.pub) == []
+
+    # arkd refuses a sub-dust VTXO as an offchain input, even beside a bigger one.
+    bigger = await h.fund(gateway.pub, 1_000)
+    with pytest.raises(ArkRelayError) as spent:
+        await _sign_and_submit(h.backend, gateway, [bigger, fee_vtxo], bob.pub)
+    _expect(spent.value, ErrorCode.VTXO_EXPIRED)
+    assert [v.vtxo_id for v in await h.backend.list_vtxos(gateway.pub)] == [bigger.vtxo_id]
+
+
 ARK_CHECKS: dict[str, Callable[[ArkHarness], Awaitable[None]]] = {
     "info": check_info,
     "list_vtxos": check_list_vtxos,
@@ -263,6 +303,7 @@ ARK_CHECKS: dict[str, Callable[[ArkHarness], Awaitable[None]]] = {
     "not_owner_rejected": check_not_owner_rejected,
     "expired_rejected": check_expired_rejected,
     "inventory_send": check_inventory_send,
+    "sub_dust_outputs": check_sub_dust_outputs,
 }
 
 

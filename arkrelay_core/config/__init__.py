@@ -4,8 +4,11 @@ from .load import effective_config, load_config, load_config_text
 from .model import (
     BACKEND_ROLES,
     DEFAULTS_SOURCE,
+    GBTC_ASSET_ID,
     NETWORKS,
     PLUGIN_ROLES,
+    AssetListing,
+    CeremonySettings,
     Config,
     ConfigError,
     GatewaySettings,
@@ -20,8 +23,11 @@ from .values import Duration, HostPort, Secret
 __all__ = [
     "BACKEND_ROLES",
     "DEFAULTS_SOURCE",
+    "GBTC_ASSET_ID",
     "NETWORKS",
     "PLUGIN_ROLES",
+    "AssetListing",
+    "CeremonySettings",
     "Config",
     "ConfigError",
     "Duration",

@@ -29,6 +29,7 @@ from .model import (
     DATABASE_SCHEMES,
     DEFAULT_DATA_DIR,
     MIN_ADMIN_KEY_LENGTH,
+    CeremonySettings,
     Config,
     ConfigError,
     GatewaySettings,
@@ -201,7 +202,7 @@ def _load_settlement(ctx: DecodeContext, table: Any) -> dict[str, Any]:
 
 
 # Tables that map 1:1 onto a Config field holding a Struct with defaults (table -> field).
-_FIXED_TABLES: dict[str, str] = {"gateway": "gateway", "outbox": "outbox"}
+_FIXED_TABLES: dict[str, str] = {"gateway": "gateway", "outbox": "outbox", "ceremony": "ceremony"}
 
 
 def _load_outbox(ctx: DecodeContext, table: Any) -> dict[str, Any]:
@@ -213,9 +214,26 @@ def _load_outbox(ctx: DecodeContext, table: Any) -> dict[str, Any]:
     return {"outbox": settings}
 
 
+def _load_ceremony(ctx: DecodeContext, table: Any) -> dict[str, Any]:
+    settings = ctx.convert(table, CeremonySettings, ["ceremony"])
+    if (
+        settings.step_timeout.seconds <= 0
+        or settings.session_timeout.seconds < settings.step_timeout.seconds
+    ):
+        raise ctx.error(
+            ["ceremony", "session_timeout"],
+            "expected step_timeout > 0s and session_timeout >= step_timeout",
+        )
+    tickers = [a.ticker.lower() for a in settings.assets]
+    if "gbtc" in tickers or len(set(tickers)) != len(tickers):
+        raise ctx.error(["ceremony", "assets"], "tickers must be unique and not gBTC")
+    return {"ceremony": settings}
+
+
 _TABLES: dict[str, _Loader] = {
     "gateway": _load_gateway,
     "outbox": _load_outbox,
+    "ceremony": _load_ceremony,
     "transport": _load_transports,
     "backend": _load_backends,
     "settlement": _load_settlement,

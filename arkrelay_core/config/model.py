@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from ..ceremony.fees import FeeSchedule
 from .values import Duration, Secret
 
 __all__ = [
@@ -16,9 +17,12 @@ __all__ = [
     "DATABASE_SCHEMES",
     "DEFAULTS_SOURCE",
     "DEFAULT_DATA_DIR",
+    "GBTC_ASSET_ID",
     "MIN_ADMIN_KEY_LENGTH",
     "NETWORKS",
     "PLUGIN_ROLES",
+    "AssetListing",
+    "CeremonySettings",
     "Config",
     "ConfigError",
     "GatewaySettings",
@@ -94,6 +98,47 @@ class OutboxSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
 
 
+#: gBTC's asset id unless the operator sets another: sha256("arkrelay:gBTC"). gBTC is the
+#: gateway's own asset (1 unit = 1 sat), so it needs an id before any tapd mints anything.
+GBTC_ASSET_ID = "41d9f514aeff45317c89fdd94be863da27294684e50f889ea65cd0968d494a58"
+
+Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$(?!\n)")]
+Ticker = Annotated[str, msgspec.Meta(pattern="^[A-Za-z][A-Za-z0-9]{1,15}$(?!\n)")]
+
+
+class AssetListing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An asset the gateway lists besides gBTC (``[[ceremony.assets]]``)."""
+
+    ticker: Ticker
+    asset_id: Hex64
+    name: str = ""
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=18)] = 0
+    enabled: bool = True
+
+
+class CeremonySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[ceremony]`` table: signing sessions, limits, fees, assets, Lightning policy."""
+
+    step_timeout: Duration = Duration(120)
+    session_timeout: Duration = Duration(900)
+    #: Intents and service requests one pubkey may send per minute (beyond: 1008).
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 120
+    #: Sessions one pubkey may have open at once (beyond: 1008).
+    max_open_sessions: Annotated[int, msgspec.Meta(ge=1)] = 16
+    #: This instance's name in session leases; instances sharing a database need distinct
+    #: names, and a restarted instance takes its own leases back at once.
+    instance: str = ""
+    #: A lease not renewed for this long is taken over by another instance.
+    lease_ttl: Duration = Duration(30)
+    gbtc_asset_id: Hex64 = GBTC_ASSET_ID
+    assets: list[AssetListing] = msgspec.field(default_factory=list)
+    fees: FeeSchedule = FeeSchedule()
+    #: Routing fee the gateway pays at most to land a payment, in sats.
+    land_fee_limit_sat: Annotated[int, msgspec.Meta(ge=0)] = 100
+    land_payment_timeout: Duration = Duration(60)
+    lift_invoice_expiry: Duration = Duration(3600)
+
+
 class PluginSection(msgspec.Struct, frozen=True):
     """One configured plugin instance: its name and its decoded settings Struct."""
 
@@ -106,6 +151,7 @@ class Config(msgspec.Struct, frozen=True):
 
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
+    ceremony: CeremonySettings = msgspec.field(default_factory=CeremonySettings)
     transports: dict[str, PluginSection] = {}
     backends: dict[str, PluginSection] = {}
     settlement: PluginSection | None = None

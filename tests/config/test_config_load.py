@@ -9,6 +9,7 @@ import pytest
 
 import arkrelay_core.config as config_module
 from arkrelay_core.config import (
+    GBTC_ASSET_ID,
     Config,
     ConfigError,
     GatewaySettings,
@@ -166,6 +167,26 @@ def test_effective_config_is_plain_data_in_the_file_shape(
             "admin_key": "*** (env:ARKRELAY_ADMIN_KEY)",
         },
         "outbox": {"min_accepts": 1, "retry_initial": "2s", "retry_max": "5m", "concurrency": 16},
+        "ceremony": {
+            "step_timeout": "2m",
+            "session_timeout": "15m",
+            "requests_per_minute": 120,
+            "max_open_sessions": 16,
+            "instance": "",
+            "lease_ttl": "30s",
+            "gbtc_asset_id": GBTC_ASSET_ID,
+            "assets": [],
+            "fees": {
+                "fee_asset": "gBTC",
+                "transfer": 10,
+                "split": 10,
+                "swap_leg": 10,
+                "land_ppm": 1000,
+            },
+            "land_fee_limit_sat": 100,
+            "land_payment_timeout": "1m",
+            "lift_invoice_expiry": "1h",
+        },
         "transport": {
             "relays": {
                 "plugin": "relays",
@@ -204,7 +225,10 @@ def test_effective_config_masks_a_database_password(load_text) -> None:
 
 def test_public_names() -> None:
     assert set(config_module.__all__) == {
+        "AssetListing",
         "BACKEND_ROLES",
+        "CeremonySettings",
+        "GBTC_ASSET_ID",
         "DEFAULTS_SOURCE",
         "NETWORKS",
         "PLUGIN_ROLES",

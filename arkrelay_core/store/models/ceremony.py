@@ -65,6 +65,8 @@ class Batch(Base):
     ark_txid: Mapped[Hex64 | None]
     created_at: Mapped[UnixTime]
     updated_at: Mapped[UnixTime]
+    #: The shared ark transaction of every leg, while it is built, signed and submitted.
+    context: Mapped[JsonDoc] = mapped_column(default=dict, server_default="{}")
 
 
 class CeremonySession(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, ClientId, Hex64, UnixTime, VtxoRef, check_in
+from .base import Base, ClientId, Hex64, JsonDoc, UnixTime, VtxoRef, check_in
 
 __all__ = ["INVOICE_DIRECTIONS", "VTXO_STATUSES", "Asset", "Invoice", "Vtxo"]
 
@@ -76,5 +76,7 @@ class Invoice(Base):
     created_at: Mapped[UnixTime]
     updated_at: Mapped[UnixTime]
     refund_vtxo_id: Mapped[VtxoRef | None]
+    #: Flow progress (the VTXO delivered for a lift, the land's session) for restarts.
+    context: Mapped[JsonDoc] = mapped_column(default=dict, server_default="{}")
 
     asset: Mapped[Asset] = relationship()

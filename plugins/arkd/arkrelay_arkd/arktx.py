@@ -4,8 +4,10 @@ Follows ark-lib's ``offchain.BuildTxs`` (arkd v0.9.15, PINS.md §1.5): one versi
 checkpoint tx per input VTXO, spending it through its collaborative leaf into a checkpoint
 output (tree [server unroll closure, the same collaborative leaf]) plus the P2A anchor; then
 the ark tx spending every checkpoint output through that leaf, paying the receivers with the
-anchor last. PSBT parsing, serialization and the BIP341 sighash are embit's; signatures are
-BIP340 via coincurve (``arkrelay_core.nostr.bip340``).
+anchor last. A receiver below the dust limit is paid with arkd's sub-dust form,
+``OP_RETURN <output key>`` instead of ``OP_1 <output key>`` (PINS.md §1.3). PSBT parsing,
+serialization and the BIP341 sighash are embit's; signatures are BIP340 via coincurve
+(``arkrelay_core.nostr.bip340``).
 
 Both the client and the simulator use this module, so a tx the client builds is the tx the
 simulator rebuilds and compares, exactly as arkd rebuilds and compares.
@@ -39,24 +41,32 @@ from .tapscript import (
 __all__ = [
     "ArkTxError",
     "OffchainTxs",
+    "VtxoOutput",
     "VtxoSpend",
     "add_signature",
     "build_offchain_txs",
     "decode_psbt",
     "encode_psbt",
     "input_outpoint",
-    "outputs_of",
     "sign_input",
     "signature_keys",
     "spend_leaf",
+    "sub_dust_key",
+    "sub_dust_script",
     "tapscript_sighash",
     "taptree_leaves",
     "txid",
     "verify_input_signatures",
+    "vtxo_outputs",
 ]
 
 TX_VERSION = 3
 SEQUENCE_FINAL = 0xFFFFFFFF
+OP_RETURN = 0x6A
+_P2TR_PREFIX = b"\x51\x20"
+_SUB_DUST_PREFIX = bytes([OP_RETURN, 32])
+#: Push opcodes (OP_PUSHDATA1/2/4) and the width of the length that follows each.
+_PUSHDATA_WIDTH = {0x4C: 1, 0x4D: 2, 0x4E: 4}
 
 
 class ArkTxError(ValueError):
@@ -72,6 +82,20 @@ class VtxoSpend:
     amount: int
     tree: TapTree
     leaf: bytes  # the collaborative closure, one of tree.leaves
+
+
+@dataclasses.dataclass(frozen=True)
+class VtxoOutput:
+    """An ark-tx output that becomes a VTXO at FinalizeTx.
+
+    ``script`` is the P2TR pkScript arkd's indexer reports for it, also for a sub-dust
+    output (arkd stores the output key and renders every VTXO script as ``5120<key>``).
+    """
+
+    index: int
+    script: bytes
+    amount: int
+    sub_dust: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,9 +240,45 @@ def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
     return result
 
 
-def outputs_of(psbt: PSBT) -> Iterable[tuple[int, bytes, int]]:
-    """(index, pkScript, amount) of every output but the anchor."""
+def sub_dust_script(output_key: bytes) -> bytes:
+    """``OP_RETURN <output key>``: arkd's form of an output below dust (ark-lib SubDustScript)."""
+    if len(output_key) != 32:
+        raise ArkTxError("a sub-dust output commits to a 32-byte output key")
+    return _SUB_DUST_PREFIX + output_key
+
+
+def sub_dust_key(script: bytes) -> bytes | None:
+    """The output key of a sub-dust script, else None.
+
+    As ark-lib's IsSubDustScript: OP_RETURN whose first push is 32 bytes, in any push form,
+    whatever follows it.
+    """
+    if len(script) < 2 or script[0] != OP_RETURN:
+        return None
+    op, start = script[1], 2
+    if op in _PUSHDATA_WIDTH:
+        start += _PUSHDATA_WIDTH[op]
+        if len(script) < start:
+            return None
+        op = int.from_bytes(script[2:start], "little")
+    elif op > 0x4B:
+        return None
+    key = script[start : start + op]
+    return key if op == 32 and len(key) == 32 else None
+
+
+def vtxo_outputs(psbt: PSBT) -> Iterable[VtxoOutput]:
+    """The outputs arkd turns into VTXOs when it finalizes the ark tx.
+
+    Like arkd's projection of a finalized offchain tx: the anchor is not a VTXO, and only
+    34-byte scripts are, i.e. P2TR outputs and sub-dust outputs in their canonical
+    ``OP_RETURN OP_DATA_32`` form.
+    """
     for i, out in enumerate(psbt.tx.vout):
         script = out.script_pubkey.data
-        if script != ANCHOR_SCRIPT:
-            yield i, script, out.value
+        if len(script) != 34:
+            continue
+        if script.startswith(_P2TR_PREFIX):
+            yield VtxoOutput(i, script, out.value, sub_dust=False)
+        elif script.startswith(_SUB_DUST_PREFIX):
+            yield VtxoOutput(i, _P2TR_PREFIX + script[2:], out.value, sub_dust=True)

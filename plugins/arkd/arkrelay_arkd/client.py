@@ -284,7 +284,7 @@ class ArkdBackend:
         submitted = self._submitted.get(ark_txid)
         if submitted is not None:
             final = arktx.decode_psbt(submitted.final_ark_tx)
-            ids = [f"{ark_txid}:{i}" for i, _, _ in arktx.outputs_of(final)]
+            ids = [f"{ark_txid}:{out.index}" for out in arktx.vtxo_outputs(final)]
             created = tuple(await self.get_vtxos(ids))
         else:
             log.warning("finalized %s without its SubmitTx answer; created VTXOs unknown", ark_txid)

@@ -33,6 +33,8 @@ class ServerParams:
     signers: tuple[bytes, ...]  # current first, then deprecated
     checkpoint_tapscript: bytes
     exit_delay: int
+    #: OP_RETURN outputs (sub-dust ones included) arkd accepts in one ark tx.
+    max_op_return_outputs: int = 1
 
 
 def server_params(resp: Any) -> ServerParams:
@@ -55,6 +57,8 @@ def server_params(resp: Any) -> ServerParams:
         signers=(signer, *(xonly(d.pubkey) for d in resp.deprecated_signers)),
         checkpoint_tapscript=bytes.fromhex(resp.checkpoint_tapscript),
         exit_delay=resp.unilateral_exit_delay,
+        # arkd clamps its setting to at least 1; 0 only comes from a server without the field.
+        max_op_return_outputs=max(1, resp.max_op_return_outputs),
     )
 
 

@@ -36,6 +36,8 @@ def build(
     remember_owner: Callable[[str, str], None],
 ) -> OffchainTx:
     """The ark tx and its checkpoints; ``remember_owner(script, owner)`` learns each output."""
+    for o in outputs:
+        _check_amount(params, o.amount)
     total_in = sum(v.amount for v in inputs)
     total_out = sum(o.amount for o in outputs)
     if total_out > total_in:
@@ -45,14 +47,20 @@ def build(
     spends = [_spend(params, v) for v in inputs]
     out_scripts: list[tuple[bytes, int]] = []
     for o in outputs:
-        if o.amount < max(params.info.dust, params.info.vtxo_min_amount):
-            raise ProtocolViolation(
-                f"output of {o.amount} sats is below the server's minimum",
-                code=ErrorCode.MALFORMED_CONTENT,
-            )
         tree = default_vtxo_tree(owner_key(o.owner), params.signer, params.exit_delay)
+        # arkd's indexer reports a sub-dust VTXO under its P2TR script too.
         remember_owner(tree.pk_script.hex(), o.owner)
-        out_scripts.append((tree.pk_script, o.amount))
+        if o.amount < params.info.dust:
+            out_scripts.append((arktx.sub_dust_script(tree.output_key), o.amount))
+        else:
+            out_scripts.append((tree.pk_script, o.amount))
+    sub_dust = sum(1 for o in outputs if o.amount < params.info.dust)
+    if sub_dust > params.max_op_return_outputs:
+        raise ProtocolViolation(
+            f"{sub_dust} outputs are below dust ({params.info.dust} sats); arkd allows at most "
+            f"{params.max_op_return_outputs} OP_RETURN outputs in an ark tx",
+            code=ErrorCode.MALFORMED_CONTENT,
+        )
     try:
         txs = arktx.build_offchain_txs(spends, out_scripts, params.checkpoint_tapscript)
     except arktx.ArkTxError as exc:
@@ -75,6 +83,20 @@ def build(
         checkpoint_txs=tuple(arktx.encode_psbt(cp) for cp in txs.checkpoints),
         to_sign=to_sign,
     )
+
+
+def _check_amount(params: ServerParams, amount: int) -> None:
+    """arkd's floor for every output, sub-dust or not: GetInfo.vtxo_min_amount (at least 1).
+
+    arkd's default vtxo_min_amount is the dust limit, which rules sub-dust outputs out; an
+    operator enables them by lowering it (``ARKD_VTXO_MIN_AMOUNT``).
+    """
+    floor = max(1, params.info.vtxo_min_amount)
+    if amount < floor:
+        raise ProtocolViolation(
+            f"output of {amount} sats is below the server's minimum ({floor} sats)",
+            code=ErrorCode.MALFORMED_CONTENT,
+        )
 
 
 def _spend(params: ServerParams, vtxo: Vtxo) -> arktx.VtxoSpend:

@@ -49,6 +49,8 @@ class Ledger:
         checkpoint_exit_delay: int = 512,
         vtxo_lifetime: float = 7 * 86400,
         dust: int = 330,
+        vtxo_min_amount: int = 1,
+        max_op_return_outputs: int = 3,
         clock: Callable[[], float] = time.time,
         signer_secret: bytes | None = None,
     ) -> None:
@@ -56,6 +58,12 @@ class Ledger:
         self.unilateral_exit_delay = unilateral_exit_delay
         self.vtxo_lifetime = vtxo_lifetime
         self.dust = dust
+        if vtxo_min_amount < 1:
+            raise ValueError("vtxo min amount must be greater than 0")
+        # 1 is arkd's regtest setting (ARKD_VTXO_MIN_AMOUNT=1), which allows sub-dust
+        # outputs; arkd's own default is the dust limit, which refuses them.
+        self.vtxo_min_amount = vtxo_min_amount
+        self.max_op_return_outputs = max(1, max_op_return_outputs)
         self.clock = clock
         self._signer_secret = signer_secret or bip340.generate_secret_key()
         self._forfeit_secret = bip340.generate_secret_key()
@@ -83,13 +91,14 @@ class Ledger:
             "network": self.network,
             "unilateral_exit_delay": self.unilateral_exit_delay,
             "boarding_exit_delay": self.unilateral_exit_delay * 2,
-            "vtxo_min_amount": self.dust,
+            "vtxo_min_amount": self.vtxo_min_amount,
             "vtxo_max_amount": -1,
             "utxo_min_amount": self.dust,
             "utxo_max_amount": -1,
             "dust": self.dust,
             "digest": digest,
             "max_tx_weight": 40_000,
+            "max_op_return_outputs": self.max_op_return_outputs,
         }
 
     def board(self, owner: bytes, amount: int, *, expires_at: int | None = None) -> SimVtxo:
@@ -119,10 +128,16 @@ class Ledger:
             return vtxo.copy()
 
     def mine_batch(self) -> str | None:
-        """Settle every preconfirmed VTXO in a new commitment tx (renewing its expiry)."""
+        """Settle every preconfirmed VTXO in a new commitment tx (renewing its expiry).
+
+        Swept ones (sub-dust VTXOs among them) stay out: arkd settles those only through an
+        owner's intent that brings them up to dust, which the simulator does not run.
+        """
         now = int(self.clock())
         with self._lock:
-            fresh = [v for v in self._vtxos.values() if v.preconfirmed and not v.spent]
+            fresh = [
+                v for v in self._vtxos.values() if v.preconfirmed and not v.spent and not v.swept
+            ]
             if not fresh:
                 return None
             commitment = commitment_tx([(bytes.fromhex(v.script), v.amount) for v in fresh])
@@ -211,7 +226,12 @@ class Ledger:
                 exit_delay=self.unilateral_exit_delay,
                 signer=self.signer_xonly,
             )
-            outputs = rules.check_outputs(ark, self.dust)
+            outputs = rules.check_outputs(
+                ark,
+                dust=self.dust,
+                vtxo_min_amount=self.vtxo_min_amount,
+                max_op_return_outputs=self.max_op_return_outputs,
+            )
             rebuilt = arktx.build_offchain_txs(spends, outputs, self.checkpoint_tapscript)
             rebuilt_ids = {arktx.txid(cp) for cp in rebuilt.checkpoints}
             if rebuilt_ids != set(checkpoints):
@@ -260,16 +280,19 @@ class Ledger:
                 vtxo.pending = False
                 spent.append(vtxo.copy())
             created: list[SimVtxo] = []
-            for index, script, amount in arktx.outputs_of(ark):
+            for out in arktx.vtxo_outputs(ark):
                 vtxo = SimVtxo(
                     txid=ark_txid,
-                    vout=index,
-                    amount=amount,
-                    script=script.hex(),
+                    vout=out.index,
+                    amount=out.amount,
+                    script=out.script.hex(),
                     created_at=now,
                     expires_at=pending.expires_at,
                     commitment_txids=[],
                     preconfirmed=True,
+                    # arkd marks a sub-dust VTXO swept at once: an OP_RETURN output can be
+                    # neither spent offchain nor exited, only settled with others in a batch.
+                    swept=out.sub_dust,
                 )
                 self._vtxos[vtxo.outpoint] = vtxo
                 created.append(vtxo.copy())

@@ -113,19 +113,63 @@ def _check_vtxo_script(leaves: Iterable[bytes], exit_delay: int, signer: bytes) 
             raise code.INVALID_VTXO_SCRIPT("forfeit closure without the signer key")
 
 
-def check_outputs(ark: PSBT, dust: int) -> list[tuple[bytes, int]]:
+def check_outputs(
+    ark: PSBT, *, dust: int, vtxo_min_amount: int, max_op_return_outputs: int
+) -> list[tuple[bytes, int]]:
+    """arkd's validateOffchainTxOutputs, without extension outputs (the simulator has none)."""
     vout = ark.tx.vout
     if not vout or vout[-1].script_pubkey.data != ANCHOR_SCRIPT or vout[-1].value != 0:
         raise code.MALFORMED_ARK_TX("the last output must be the anchor")
     outputs: list[tuple[bytes, int]] = []
+    op_returns = 0
     for i, out in enumerate(vout[:-1]):
-        script = out.script_pubkey.data
-        if len(script) != 34 or script[:2] != b"\x51\x20":
-            raise code.MALFORMED_ARK_TX(f"output {i} is not a taproot output")
-        if out.value < dust:
-            raise code.AMOUNT_TOO_LOW(f"output {i} amount {out.value} below {dust}")
-        outputs.append((script, out.value))
+        script, value = out.script_pubkey.data, out.value
+        if script[:1] == bytes([arktx.OP_RETURN]):
+            op_returns += 1
+            _check_sub_dust(i, script, value, dust, vtxo_min_amount)
+        else:
+            _check_vtxo_amount(i, value, vtxo_min_amount)
+            if value < dust:
+                raise code.AMOUNT_TOO_LOW(
+                    f"output #{i} amount is below dust limit ({value} < {dust}) but is not "
+                    "using OP_RETURN output script",
+                    output_index=str(i),
+                    amount=str(value),
+                    min_amount=str(dust),
+                )
+            if len(script) != 34 or script[:2] != b"\x51\x20":
+                raise code.MALFORMED_ARK_TX(
+                    f"output #{i} has amount greater than dust but is not a taproot pkscript"
+                )
+        outputs.append((script, value))
+    if op_returns > max_op_return_outputs:
+        raise code.MALFORMED_ARK_TX(
+            f"tx has {op_returns} OP_RETURN outputs, max {max_op_return_outputs} are allowed"
+        )
     return outputs
+
+
+def _check_sub_dust(index: int, script: bytes, value: int, dust: int, vtxo_min: int) -> None:
+    if arktx.sub_dust_key(script) is None:
+        raise code.MALFORMED_ARK_TX(
+            f"OP_RETURN output #{index} is not a sub-dust output (the simulator carries no "
+            "extension outputs)"
+        )
+    if value >= dust:
+        raise code.MALFORMED_ARK_TX(
+            f"subdust OP_RETURN output #{index} has value ({value}) >= dust limit ({dust})"
+        )
+    _check_vtxo_amount(index, value, vtxo_min)
+
+
+def _check_vtxo_amount(index: int, value: int, vtxo_min: int) -> None:
+    if value < vtxo_min:
+        raise code.AMOUNT_TOO_LOW(
+            f"output #{index} amount is lower than min vtxo amount: {vtxo_min}",
+            output_index=str(index),
+            amount=str(value),
+            min_amount=str(vtxo_min),
+        )
 
 
 def check_owner_signatures(ark: PSBT, txid: str, signer: bytes) -> None:

@@ -1,0 +1,542 @@
+"""The Ark side of a session: build the spend, map steps to inputs, submit, finalize.
+
+An ark transaction belongs to one session, or to every leg of a batch (then it is kept
+on the batch row and the first leg by id does the batch's backend work). Signatures are
+the challenges' answers; the transaction itself is rebuilt from them, never trusted from
+memory, so any instance can pick the work up after a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ArkRelayError, BackendUnavailable
+from ..interfaces import ActionResult, InputSignature, InputToSign, SubmittedTx, Vtxo
+from ..protocol import BUILTIN_PARAMS, Confirmation, SessionState, VtxoMove
+from ..protocol.tags import batch_confirmation_d, confirmation_d
+from ..store.models import Batch, CeremonySession
+from ..store.models import Challenge as ChallengeRow
+from ..store.models import Intent as IntentRow
+from ..store.models import Vtxo as VtxoRow
+from .records import Transition, lock_batch, lock_session, move
+from .spend import Coloured, Leg, Output, leg_for, select_inputs
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["ArkSteps", "colour_rows", "record_colours"]
+
+FINAL = ("completed", "failed", "expired", "cancelled")
+
+
+class ArkSteps:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def backend(self) -> Any:
+        if self.engine.ark is None:
+            raise BackendUnavailable("no Ark backend is configured", code=ErrorCode.ARK_UNAVAILABLE)
+        return self.engine.ark
+
+    # ------------------------------------------------------------------ building
+
+    async def leg_of(self, snap: dict[str, Any]) -> Leg:
+        row = await self.engine.store.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
+        params = msgspec.convert(row.params, BUILTIN_PARAMS[row.type])
+        ctx = snap["context"]
+        fee = ctx.get("fee") or {}
+        return leg_for(
+            params,
+            snap["author"],
+            ctx["asset_id"],
+            fee.get("asset_id"),
+            int(fee.get("amount", 0)),
+            self.engine.identity.pubkey,
+        )
+
+    async def plan(
+        self, leg: Leg, *, exclude: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[list[Coloured], list[Output]]:
+        owned_raw = await self.backend.list_vtxos(leg.author)
+        colours = await self.engine.store.run(colour_rows, [v.vtxo_id for v in owned_raw])
+        owned = [self.colour(v, colours) for v in owned_raw]
+        known: dict[str, Coloured] = {}
+        missing = [v for v in leg.required if v not in {o.vtxo_id for o in owned}]
+        if missing:
+            found = await self.backend.get_vtxos(missing)
+            known = {v.vtxo_id: self.colour(v, colours) for v in found}
+        busy = await self.engine.store.run(_busy_inputs, leg.author)
+        return select_inputs(
+            leg, owned, now=int(time.time()), busy=set(busy) | set(exclude), known=known
+        )
+
+    def colour(self, vtxo: Vtxo, colours: dict[str, tuple[str, int]]) -> Coloured:
+        asset_id, _ = colours.get(vtxo.vtxo_id, (self.engine.assets.gbtc.asset_id, vtxo.amount))
+        return Coloured(
+            vtxo.vtxo_id, vtxo.owner, asset_id, vtxo.amount, vtxo.script, vtxo.expires_at
+        )
+
+    async def build(self, inputs: list[Coloured], outputs: list[Output]) -> dict[str, Any]:
+        built = await self.backend.build_offchain_tx(
+            [c.vtxo() for c in inputs], [o.spec() for o in outputs]
+        )
+        return {
+            "ark_txid": built.ark_txid,
+            "ark_tx": built.ark_tx,
+            "checkpoint_txs": list(built.checkpoint_txs),
+            "to_sign": msgspec.to_builtins(built.to_sign),
+            "inputs": msgspec.to_builtins(inputs),
+            "outputs": msgspec.to_builtins(outputs),
+        }
+
+    async def prepare(self, snap: dict[str, Any]) -> None:
+        if snap["type"] == "lightning:land":
+            await self.engine.flows.lightning.check_land(snap)
+        leg = await self.leg_of(snap)
+        inputs, outputs = await self.plan(leg)
+        spend = await self.build(inputs, outputs)
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.INTENT_RECEIVED:
+                return []
+            now = time.time()
+            row.context = {**row.context, "spend": spend, "inputs": [c.vtxo_id for c in inputs]}
+            mine = [s for s in spend["to_sign"] if s["owner"] == row.author]
+            row.step_total = 2 * len(mine)
+            event = self.engine.flows.emit_challenge(db, row, 1, now)
+            return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    async def prepare_batch_soon(self, batch_id: str) -> None:
+        legs = await self.engine.store.run(lambda db: [r.id for r in _legs(db, batch_id)])
+        if legs:
+            self.engine.spawn(self.engine.flows.drive, legs[0])
+
+    async def prepare_batch(self, snap: dict[str, Any]) -> None:
+        """Plan every leg, build the one ark transaction, send each leg its first challenge.
+
+        A leg whose author cannot pay fails with its own code; the others with 3005.
+        """
+        snaps = await self.engine.store.run(_leg_snaps, snap["batch_id"])
+        if not snaps or snaps[0]["id"] != snap["id"]:
+            return
+        inputs: list[Coloured] = []
+        outputs: list[Output] = []
+        owners: dict[str, list[str]] = {}
+        for leg_snap in snaps:
+            leg = await self.leg_of(leg_snap)
+            try:
+                mine, outs = await self.plan(leg, exclude={c.vtxo_id for c in inputs})
+            except ArkRelayError as exc:
+                await self.engine.flows.fail(leg_snap["id"], exc.code, str(exc))
+                return
+            inputs += mine
+            outputs += outs
+            owners[leg_snap["id"]] = [c.vtxo_id for c in mine]
+        spend = await self.build(inputs, outputs)
+
+        def run(db: Session) -> list[Transition]:
+            batch = lock_batch(db, snap["batch_id"])
+            legs = _legs(db, snap["batch_id"])
+            if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
+                return []
+            now = time.time()
+            batch.context = {**batch.context, "spend": spend}
+            batch.state, batch.ark_txid, batch.updated_at = "signing", spend["ark_txid"], int(now)
+            out = []
+            for leg in legs:
+                leg.context = {**leg.context, "inputs": owners[leg.id]}
+                mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
+                leg.step_total = 2 * len(mine)
+                event = self.engine.flows.emit_challenge(db, leg, 1, now)
+                out.append(move(db, leg, SessionState.ARK_TX_PREPARED, events=[event], now=now))
+            return out
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    # ------------------------------------------------------------------ steps
+
+    def spend_of(self, db: Session, row: CeremonySession) -> dict[str, Any]:
+        if row.batch_id is not None:
+            batch = db.get(Batch, row.batch_id)
+            assert batch is not None
+            return batch.context["spend"]
+        return row.context["spend"]
+
+    def step_item(self, db: Session, row: CeremonySession, step: int) -> InputToSign:
+        spend = self.spend_of(db, row)
+        mine = [s for s in spend["to_sign"] if s["owner"] == row.author]
+        if step > len(mine):
+            submitted = spend["submitted"]
+            mine = [s for s in submitted["to_sign"] if s["owner"] == row.author]
+            step -= row.step_total // 2
+        return msgspec.convert(mine[step - 1], InputToSign)
+
+    def round_end(self, row: CeremonySession) -> int:
+        half = row.step_total // 2
+        return half if row.step_index <= half else row.step_total
+
+    def sign_tx_context(self, row: CeremonySession, item: InputToSign) -> dict[str, Any]:
+        ctx = row.context
+        asset_id = ctx.get("asset_id") or self.engine.assets.gbtc.asset_id
+        ticker = self.engine.assets.ticker(asset_id)
+        intent_params = ctx.get("figures") or {}
+        role = "ark transaction" if item.tx_role == "ark_tx" else "checkpoint transaction"
+        human = (
+            f"Sign input {item.input_index} of the {role} spending your VTXO {item.vtxo_id} "
+            f"for {row.type} {ctx.get('action_id', '')}"
+        )
+        return {
+            "psbt": item.psbt,
+            "input_index": item.input_index,
+            "tx_role": item.tx_role,
+            "human": human,
+            "amount": intent_params.get("amount", 0),
+            "asset_id": asset_id,
+            "ticker": ticker,
+            "recipient_pubkey": intent_params.get("recipient_pubkey"),
+        }
+
+    def ark_round_done(self, db: Session, row: CeremonySession, now: float) -> list[str]:
+        """``row`` signed its whole ark-tx round: which sessions can go on now."""
+        row.step_expires_at = None
+        if row.batch_id is None:
+            row.context = {**row.context, "phase": "submit"}
+            return [row.id]
+        legs = _legs(db, row.batch_id)
+        if not all(_signed(db, leg) >= leg.step_total // 2 for leg in legs):
+            return []
+        for leg in legs:
+            leg.context = {**leg.context, "phase": "submit"}
+        return [legs[0].id]
+
+    def leader(self, db: Session, row: CeremonySession) -> bool:
+        return row.batch_id is None or _legs(db, row.batch_id)[0].id == row.id
+
+    # ------------------------------------------------------------------ submit, finalize
+
+    async def submit(self, snap: dict[str, Any]) -> None:
+        prep = await self.engine.store.run(self._signed_ark_round, snap["id"])
+        if prep is None:
+            return
+        spend, sigs = prep
+        signed = self.backend.add_signatures(spend["ark_tx"], sigs)
+        submitted: SubmittedTx = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.ARK_TX_PREPARED:
+                return []
+            now = time.time()
+            legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+            new_spend = {**spend, "submitted": msgspec.to_builtins(submitted)}
+            if row.batch_id is not None:
+                batch = db.get(Batch, row.batch_id)
+                assert batch is not None
+                batch.context = {**batch.context, "spend": new_spend}
+                batch.ark_txid = submitted.ark_txid
+            else:
+                row.context = {**row.context, "spend": new_spend}
+            out = []
+            for leg in legs:
+                leg.context = {k: v for k, v in leg.context.items() if k != "phase"}
+                event = self.engine.flows.emit_challenge(db, leg, leg.step_total // 2 + 1, now)
+                out.append(
+                    move(db, leg, SessionState.CHECKPOINT_TXS_PREPARED, events=[event], now=now)
+                )
+            return out
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    def _signed_ark_round(
+        self, db: Session, session_id: str
+    ) -> tuple[dict[str, Any], list[InputSignature]] | None:
+        row = db.get(CeremonySession, session_id)
+        if row is None or not self.leader(db, row):
+            return None
+        spend = self.spend_of(db, row)
+        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        sigs: list[InputSignature] = []
+        for leg in legs:
+            answers = _answers(db, leg.id)
+            mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
+            for step, item in enumerate(mine, start=1):
+                sigs.append(InputSignature(item["input_index"], leg.author, answers[step]))
+        return spend, sigs
+
+    async def finalize(self, snap: dict[str, Any]) -> None:
+        prep = await self.engine.store.run(self._signed_checkpoints, snap["id"])
+        if prep is None:
+            return
+        spend, finals = prep
+        ark_txid = spend["ark_txid"]
+        outputs = [msgspec.convert(o, Output) for o in spend["outputs"]]
+        created_ids = [f"{ark_txid}:{i}" for i in range(len(outputs))]
+        already = await self.backend.get_vtxos(created_ids[:1])
+        if not already:
+            await self.backend.finalize_tx(ark_txid, finals)
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
+                return []
+            now = time.time()
+            inputs = [msgspec.convert(c, Coloured) for c in spend["inputs"]]
+            record_colours(db, inputs, outputs, ark_txid, now)
+            legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+            return [move(db, leg, SessionState.ARK_EXECUTED, now=now) for leg in legs]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    def _signed_checkpoints(
+        self, db: Session, session_id: str
+    ) -> tuple[dict[str, Any], list[str]] | None:
+        row = db.get(CeremonySession, session_id)
+        if row is None or not self.leader(db, row):
+            return None
+        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        if any(leg.state != SessionState.SIGNATURES_COLLECTED for leg in legs):
+            return None
+        spend = self.spend_of(db, row)
+        finals: list[str] = []
+        for leg in legs:
+            answers = _answers(db, leg.id)
+            half = leg.step_total // 2
+            mine = [s for s in spend["submitted"]["to_sign"] if s["owner"] == leg.author]
+            for step, item in enumerate(mine, start=half + 1):
+                sig = InputSignature(item["input_index"], leg.author, answers[step])
+                finals.append(self.backend.add_signatures(item["psbt"], [sig]))
+        return spend, finals
+
+    # ------------------------------------------------------------------ completing
+
+    async def complete(self, snap: dict[str, Any]) -> None:
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.ARK_EXECUTED or not self.leader(db, row):
+                return []
+            spend = self.spend_of(db, row)
+            return self.confirm(db, row, spend, time.time())
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    def confirm(
+        self,
+        db: Session,
+        row: CeremonySession,
+        spend: dict[str, Any],
+        now: float,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> list[Transition]:
+        """Publish the 31340 of ``row`` (or its whole batch) and complete every leg."""
+        ark_txid = spend["ark_txid"]
+        assets = self.engine.assets
+        spent = [
+            VtxoMove(
+                c["vtxo_id"], c["owner"], c["asset_id"], c["amount"], assets.ticker(c["asset_id"])
+            )
+            for c in spend["inputs"]
+        ]
+        created = [
+            VtxoMove(
+                f"{ark_txid}:{i}",
+                o["owner"],
+                o["asset_id"],
+                o["amount"],
+                assets.ticker(o["asset_id"]),
+            )
+            for i, o in enumerate(spend["outputs"])
+        ]
+        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        fee = row.context.get("fee")
+        fee_paid = None
+        if row.batch_id is None and fee:
+            from ..protocol import Fee
+
+            fee_paid = Fee(fee["asset_id"], fee["amount"])
+        content = Confirmation(
+            status="success",
+            ark_txid=ark_txid,
+            spent=spent,
+            created=created,
+            timestamp=int(now),
+            ref_action_id=row.context.get("action_id") if row.batch_id is None else None,
+            batch_id=row.batch_id,
+            fee_paid=fee_paid,
+        )
+        d = (
+            confirmation_d(row.context["action_id"])
+            if row.batch_id is None
+            else (batch_confirmation_d(row.batch_id))
+        )
+        parties = [m.owner for m in created] + [leg.author for leg in legs]
+        event = self.engine.messages.confirmation(
+            content, d=d, answered=[leg.intent_event_id for leg in legs], parties=parties
+        )
+        if row.batch_id is not None:
+            batch = db.get(Batch, row.batch_id)
+            assert batch is not None
+            batch.state, batch.ark_txid, batch.updated_at = "completed", ark_txid, int(now)
+        out = [move(db, row, SessionState.COMPLETED, events=[event], now=now)]
+        out += [move(db, leg, SessionState.COMPLETED, now=now) for leg in legs if leg.id != row.id]
+        return out
+
+    async def complete_with(self, snap: dict[str, Any], result: ActionResult) -> None:
+        """A plugin action's result becomes its 31340."""
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
+                return []
+            now = time.time()
+            content = Confirmation(
+                status="success",
+                ark_txid=result.ark_txid,
+                spent=list(result.spent),
+                created=list(result.created),
+                timestamp=int(now),
+                ref_action_id=row.context["action_id"],
+                fee_paid=result.fee_paid,
+            )
+            event = self.engine.messages.confirmation(
+                content,
+                d=confirmation_d(row.context["action_id"]),
+                answered=[row.intent_event_id],
+                parties=[m.owner for m in result.created] or [row.author],
+            )
+            t1 = move(db, row, SessionState.ARK_EXECUTED, now=now)
+            return [t1, move(db, row, SessionState.COMPLETED, events=[event], now=now)]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    # ------------------------------------------------------------------ the gateway's own
+
+    async def send_from_gateway(self, outputs: list[Output]) -> tuple[str, list[Output]]:
+        """Pay ``outputs`` from the gateway's own VTXOs, signing with the service key.
+
+        Returns the ark txid and the outputs as created (change to the gateway last).
+        """
+        gateway = self.engine.identity.pubkey
+        leg = Leg(gateway, tuple(outputs))
+        try:
+            inputs, all_outputs = await self.plan(leg)
+        except ArkRelayError as exc:
+            raise ArkRelayError(
+                f"the gateway's inventory cannot pay this: {exc}", code=exc.code
+            ) from exc
+        spend = await self.build(inputs, all_outputs)
+        sign = self.engine.identity.sign_hash
+        items = [msgspec.convert(s, InputToSign) for s in spend["to_sign"]]
+        signed = self.backend.add_signatures(
+            spend["ark_tx"],
+            [InputSignature(s.input_index, gateway, sign(s.sighash)) for s in items],
+        )
+        submitted = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
+        finals = [
+            self.backend.add_signatures(
+                s.psbt, [InputSignature(s.input_index, gateway, sign(s.sighash))]
+            )
+            for s in submitted.to_sign
+        ]
+        await self.backend.finalize_tx(submitted.ark_txid, finals)
+        await self.engine.store.run(
+            lambda db: record_colours(db, inputs, all_outputs, submitted.ark_txid, time.time())
+        )
+        return submitted.ark_txid, all_outputs
+
+
+# ---------------------------------------------------------------------- database helpers
+
+
+def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:
+    if not vtxo_ids:
+        return {}
+    rows = db.execute(
+        sa.select(VtxoRow.vtxo_id, VtxoRow.asset_id, VtxoRow.amount).where(
+            VtxoRow.vtxo_id.in_(vtxo_ids)
+        )
+    )
+    return {vid: (asset, amount) for vid, asset, amount in rows}
+
+
+def record_colours(
+    db: Session, inputs: list[Coloured], outputs: list[Output], ark_txid: str, now: float
+) -> None:
+    """The gateway's ledger: inputs spent, outputs created with their colours."""
+    for c in inputs:
+        row = db.get(VtxoRow, c.vtxo_id)
+        if row is None:
+            row = VtxoRow(
+                vtxo_id=c.vtxo_id,
+                owner=c.owner,
+                asset_id=c.asset_id,
+                amount=c.amount,
+                expires_at=c.expires_at,
+                created_at=int(now),
+                status="spent",
+            )
+            db.add(row)
+        row.status, row.spent_by = "spent", ark_txid
+    for i, o in enumerate(outputs):
+        vtxo_id = f"{ark_txid}:{i}"
+        if db.get(VtxoRow, vtxo_id) is None:
+            db.add(
+                VtxoRow(
+                    vtxo_id=vtxo_id,
+                    owner=o.owner,
+                    asset_id=o.asset_id,
+                    amount=o.amount,
+                    status="spendable",
+                    ark_txid=ark_txid,
+                    expires_at=0,
+                    created_at=int(now),
+                )
+            )
+
+
+def _busy_inputs(db: Session, author: str) -> list[str]:
+    rows = db.scalars(
+        sa.select(CeremonySession.context).where(
+            CeremonySession.author == author, CeremonySession.state.not_in(FINAL)
+        )
+    ).all()
+    return [vid for ctx in rows for vid in (ctx or {}).get("inputs", [])]
+
+
+def _legs(db: Session, batch_id: str) -> list[CeremonySession]:
+    return list(
+        db.scalars(
+            sa.select(CeremonySession)
+            .where(CeremonySession.batch_id == batch_id)
+            .order_by(CeremonySession.id)
+        ).all()
+    )
+
+
+def _leg_snaps(db: Session, batch_id: str) -> list[dict[str, Any]]:
+    from .flows import _snapshot
+
+    return [_snapshot(r) for r in _legs(db, batch_id)]
+
+
+def _answers(db: Session, session_id: str) -> dict[int, str]:
+    rows = db.execute(
+        sa.select(ChallengeRow.step_index, ChallengeRow.signature).where(
+            ChallengeRow.session_id == session_id, ChallengeRow.signature.is_not(None)
+        )
+    )
+    return {step: sig for step, sig in rows}
+
+
+def _signed(db: Session, row: CeremonySession) -> int:
+    return len(_answers(db, row.id))

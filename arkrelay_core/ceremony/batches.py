@@ -1,0 +1,128 @@
+"""Atomic swap batches (``submit_batch``, PROTOCOL.md §4): verify every leg, open one
+session per leg, all in one transaction; the legs then share one ark transaction."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ArkRelayError, ProtocolViolation
+from ..nostr import Event, verify_event
+from ..protocol import BatchAccepted, SessionState, SwapLegParams
+from ..store.models import Batch
+from .intake import AcceptedIntent, check_intent
+from .records import Transition
+
+if TYPE_CHECKING:
+    from ..protocol import SubmitBatch
+    from .engine import Engine
+
+__all__ = ["open_batch"]
+
+
+async def open_batch(
+    engine: Engine, event: Event, request: SubmitBatch, base: dict[str, Any]
+) -> tuple[BatchAccepted, list[Transition]]:
+    now = time.time()
+    legs: list[AcceptedIntent] = []
+    problems: list[str] = []
+    for i, raw in enumerate(request.intents):
+        try:
+            leg_event = msgspec.convert(raw, Event)
+        except msgspec.ValidationError as exc:
+            problems.append(f"intent {i}: not an event ({exc})")
+            continue
+        if not verify_event(leg_event):
+            problems.append(f"intent {i}: invalid id or signature")
+            continue
+        try:
+            accepted = check_intent(
+                leg_event,
+                now=now,
+                network=engine.network,
+                resolve_asset=engine.assets.resolve,
+                fees=engine.settings.fees,
+                window=engine.config.gateway.event_window.seconds,
+                params_types=engine.params_types,
+            )
+        except ArkRelayError as exc:
+            problems.append(f"intent {i}: {int(exc.code)} {exc}")
+            legs.append(AcceptedIntent(leg_event, None, "", None, None, None))  # type: ignore[arg-type]
+            continue
+        legs.append(accepted)
+    valid = [leg for leg in legs if leg.intent is not None]
+    problems += _balance_problems(valid, request.batch_id) if not problems else []
+    if problems:
+        await _refuse_all(engine, legs, "; ".join(problems))
+        raise ProtocolViolation(
+            f"batch {request.batch_id} refused: {'; '.join(problems)}", code=ErrorCode.BATCH_INVALID
+        )
+
+    def run(db: Session) -> list[str]:
+        db.add(
+            Batch(
+                id=request.batch_id,
+                submitter=event.pubkey,
+                request_event_id=event.id,
+                state="open",
+                created_at=int(now),
+                updated_at=int(now),
+                context={},
+            )
+        )
+        try:
+            db.flush()
+        except IntegrityError as exc:
+            raise ProtocolViolation(
+                f"batch_id {request.batch_id!r} was already used", code=ErrorCode.BATCH_INVALID
+            ) from exc
+        return [engine._open_session(db, leg, now, request.batch_id) for leg in valid]
+
+    session_ids = await engine.store.run(run)
+    return (
+        BatchAccepted(
+            **base,
+            action="submit_batch",
+            status="pending",
+            batch_id=request.batch_id,
+            session_ids=session_ids,
+        ),
+        [
+            Transition(sid, str(SessionState.INTENT_RECEIVED), str(SessionState.INTENT_RECEIVED))
+            for sid in session_ids
+        ],
+    )
+
+
+def _balance_problems(legs: list[AcceptedIntent], batch_id: str) -> list[str]:
+    problems = []
+    authors = [leg.event.pubkey for leg in legs]
+    if len(set(authors)) != len(authors):
+        problems.append("each leg must come from a different party")
+    received: dict[str, int] = defaultdict(int)  # party -> legs paying it
+    for leg in legs:
+        params = leg.params
+        if leg.action_type != "ark:swap_leg" or not isinstance(params, SwapLegParams):
+            problems.append(f"{leg.intent.action_id}: every leg must be ark:swap_leg")
+            continue
+        if params.batch_id != batch_id:
+            problems.append(f"{leg.intent.action_id}: batch_id {params.batch_id!r} differs")
+        if params.recipient_pubkey not in authors:
+            problems.append(f"{leg.intent.action_id}: the recipient is not a party of the batch")
+        received[params.recipient_pubkey] += 1
+    for author in authors:
+        if not received[author]:
+            problems.append(f"party {author[:16]} receives nothing in return")
+    return problems
+
+
+async def _refuse_all(engine: Engine, legs: list[AcceptedIntent], message: str) -> None:
+    for leg in legs:
+        ref = leg.intent.action_id if leg.intent is not None else None
+        await engine.refuse(leg.event, ErrorCode.BATCH_INVALID, message, ref_id=ref)

@@ -1,0 +1,369 @@
+"""The ceremony engine: inbound events in, sessions driven, outcomes out (PROTOCOL.md §2-§6).
+
+Every inbound event reaches :meth:`Engine.handle` after its id was stored. The engine
+decrypts and decodes it, and either answers at once (a service request, a refused
+intent) or moves a session. Sessions live in the database: every state change commits
+with the events it causes (outbox), so the engine can be killed at any point and resume
+from the database alone. Several instances may share one PostgreSQL database; a session
+is driven by the instance holding its lease (see ``leases.py``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+import trio
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..config import Config
+from ..errors import ArkRelayError, ProtocolViolation
+from ..identity import ServiceIdentity
+from ..nostr import Event, first_tag_value
+from ..nostr.errors import DecryptError
+from ..outbox import enqueue
+from ..protocol import BUILTIN_PARAMS, Kind, SessionState, decode_content
+from ..protocol.signing import SigningResponse
+from ..protocol.tags import session_id_for
+from ..store.models import CeremonySession
+from ..store.models import Intent as IntentRow
+from .assets import AssetBook
+from .db import Store
+from .deadlines import Deadlines
+from .flows import Flows
+from .intake import AcceptedIntent, check_intent
+from .messages import Messenger
+from .records import Transition, take_lease
+from .service import ServiceDesk
+
+__all__ = ["Engine"]
+
+log = logging.getLogger(__name__)
+
+#: Inbound events handled at once; beyond this the inbound channel backs up.
+CONCURRENCY = 64
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        identity: ServiceIdentity,
+        store: Store,
+        backends: Mapping[str, Any],
+        *,
+        hook: Any,
+        notify_outbox: Callable[[], None],
+        notify: Callable[..., None],
+        registry_versions: Mapping[str, str] | None = None,
+        intent_types: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.ceremony
+        self.network = config.gateway.network
+        self.identity = identity
+        self.store = store
+        self.backends = dict(backends)
+        self.ark = backends.get("ark")
+        self.lightning = backends.get("lightning")
+        self.hook = hook
+        self._notify = notify
+        self.notify_outbox = notify_outbox
+        self.instance = self.settings.instance or socket.gethostname()
+        self.assets = AssetBook(self.settings)
+        self.messages = Messenger(identity)
+        self.plugin_versions = dict(registry_versions or {})
+        self.intent_types = dict(intent_types or {})
+        self.params_types = {
+            **BUILTIN_PARAMS,
+            **{name: spec.params_type for name, spec in self.intent_types.items()},
+        }
+        self.deadlines = Deadlines(self._deadline_due)
+        self.flows = Flows(self)
+        self.service = ServiceDesk(self)
+        self._limiter = trio.CapacityLimiter(CONCURRENCY)
+        self._recent: dict[str, collections.deque[float]] = {}
+        self._session_locks: dict[str, trio.Lock] = {}
+        self._nursery: trio.Nursery | None = None
+        self.stats: collections.Counter[str] = collections.Counter()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.store.run(lambda db: self.assets.record(db))
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self.deadlines.serve)
+            nursery.start_soon(self.flows.keep_leases)
+            await nursery.start(self.flows.serve_lightning)
+            await self.flows.resume_all()
+            task_status.started()
+            await trio.sleep_forever()
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        assert self._nursery is not None, "Engine.serve() has not started"
+        self._nursery.start_soon(fn, *args)
+
+    def statistics(self) -> Mapping[str, Any]:
+        return {**self.stats, "deadlines": len(self.deadlines)}
+
+    def session_lock(self, session_id: str) -> trio.Lock:
+        lock = self._session_locks.get(session_id)
+        if lock is None:
+            lock = self._session_locks[session_id] = trio.Lock()
+        return lock
+
+    def forget_lock(self, session_id: str) -> None:
+        lock = self._session_locks.get(session_id)
+        if lock is not None and not lock.locked():
+            del self._session_locks[session_id]
+
+    def transitioned(self, transitions: list[Transition] | tuple[Transition, ...]) -> None:
+        """After a commit: wake the outbox and tell the observers."""
+        self.notify_outbox()
+        for t in transitions:
+            log.debug("session %s: %s -> %s", t.session_id, t.old, t.new)
+            if t.old != t.new:
+                self._notify(
+                    self.hook.arkrelay_session_transition,
+                    session=t.session_id,
+                    old=t.old,
+                    new=t.new,
+                )
+
+    # ------------------------------------------------------------------ inbound
+
+    async def submit(self, event: Event) -> None:
+        """Hand an inbound event over; waits while CONCURRENCY events are in hand."""
+        token = object()
+        await self._limiter.acquire_on_behalf_of(token)
+        self.spawn(self._handle_releasing, event, token)
+
+    async def _handle_releasing(self, event: Event, token: object) -> None:
+        try:
+            await self.handle(event)
+        finally:
+            self._limiter.release_on_behalf_of(token)
+
+    async def handle(self, event: Event) -> None:
+        """Handle one verified, newly stored inbound event (never raises for bad input)."""
+        self.stats[f"kind_{event.kind}"] += 1
+        try:
+            if event.kind == Kind.INTENT:
+                await self._on_intent(event)
+            elif event.kind == Kind.SIGNING_RESPONSE:
+                await self._on_response(event)
+            elif event.kind == Kind.SERVICE_REQUEST:
+                await self.service.handle(event)
+            else:
+                self.stats["ignored"] += 1
+        except ArkRelayError as exc:
+            # Reached only for refusals no session owns (a session's own failures are
+            # turned into its 31341 where they happen).
+            await self.refuse(event, exc.code, str(exc))
+
+    def rate_limited(self, pubkey: str, now: float) -> bool:
+        window = self._recent.setdefault(pubkey, collections.deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.settings.requests_per_minute:
+            return True
+        window.append(now)
+        if len(self._recent) > 100_000:  # forget the quiet ones; keeps memory bounded
+            for key in [k for k, v in self._recent.items() if not v][:50_000]:
+                del self._recent[key]
+        return False
+
+    async def refuse(
+        self,
+        event: Event,
+        code: ErrorCode,
+        message: str,
+        *,
+        ref_id: str | None = None,
+        scheme: str = "nip44",
+    ) -> None:
+        """Answer ``event`` with one 31341 (no session involved)."""
+        self.stats[f"refused_{int(code)}"] += 1
+        ref = ref_id or first_tag_value(event, "d") or event.id
+        notice = self.messages.failure(
+            code,
+            author=event.pubkey,
+            ref_id=ref,
+            answered=[event.id],
+            scheme=scheme,
+            message=message,
+        )
+        log.info("refused %s from %s: %d %s", event.id, event.pubkey, code, message)
+        await self.store.run(_enqueue_only, notice)
+        self.notify_outbox()
+
+    def decrypt(self, event: Event) -> tuple[str, str]:
+        """Plaintext and scheme of an encrypted inbound event; ProtocolViolation 1007."""
+        addressed = first_tag_value(event, "p") or self.identity.pubkey
+        try:
+            text, scheme = self.identity.decrypt(addressed, event.pubkey, event.content)
+        except (DecryptError, LookupError, ValueError) as exc:
+            raise ProtocolViolation(
+                f"cannot decrypt: {exc}", code=ErrorCode.CANNOT_DECRYPT
+            ) from exc
+        return text, str(scheme)
+
+    # ------------------------------------------------------------------ intents
+
+    async def _on_intent(self, event: Event) -> None:
+        now = time.time()
+        ref = _action_id_of(event)
+        try:
+            accepted = check_intent(
+                event,
+                now=now,
+                network=self.network,
+                resolve_asset=self.assets.resolve,
+                fees=self.settings.fees,
+                window=self.config.gateway.event_window.seconds,
+                params_types=self.params_types,
+            )
+        except ArkRelayError as exc:
+            await self.refuse(event, exc.code, str(exc), ref_id=ref)
+            return
+        self._notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
+        if accepted.action_type == "ark:swap_leg":
+            await self.refuse(
+                event,
+                ErrorCode.BATCH_INVALID,
+                "ark:swap_leg is only valid inside a submit_batch request",
+                ref_id=ref,
+            )
+            return
+        if self.rate_limited(event.pubkey, now):
+            await self.refuse(event, ErrorCode.RATE_LIMITED, "too many requests", ref_id=ref)
+            return
+        try:
+            session_id = await self.store.run(self._open_session, accepted, now)
+        except ProtocolViolation as exc:
+            await self.refuse(event, exc.code, str(exc), ref_id=ref)
+            return
+        await self.flows.drive(session_id)
+
+    def _open_session(
+        self, db: Session, accepted: AcceptedIntent, now: float, batch_id: str | None = None
+    ) -> str:
+        event, intent = accepted.event, accepted.intent
+        open_count = (
+            db.query(CeremonySession)
+            .filter(
+                CeremonySession.author == event.pubkey,
+                CeremonySession.state.not_in(["completed", "failed", "expired", "cancelled"]),
+            )
+            .count()
+        )
+        if open_count >= self.settings.max_open_sessions:
+            raise ProtocolViolation(
+                f"{open_count} sessions already open for this key", code=ErrorCode.RATE_LIMITED
+            )
+        session_id = session_id_for(event.id)
+        expires_at = int(min(intent.expires_at, now + self.settings.session_timeout.seconds))
+        if batch_id is None:
+            expires_at = max(expires_at, int(now) + 1)
+        intent_row = IntentRow(
+            event_id=event.id,
+            author=event.pubkey,
+            action_id=intent.action_id,
+            type=accepted.action_type,
+            params=msgspec.to_builtins(accepted.params),
+            raw_event=msgspec.to_builtins(event),
+            network=intent.network,
+            expires_at=intent.expires_at,
+            received_at=int(now),
+            batch_id=batch_id,
+        )
+        fee = accepted.fee
+        row = CeremonySession(
+            id=session_id,
+            intent=intent_row,
+            author=event.pubkey,
+            type=accepted.action_type,
+            state=str(SessionState.INTENT_RECEIVED),
+            step_index=0,
+            step_total=0,
+            batch_id=batch_id,
+            scheme="nip44",
+            context={
+                "action_id": intent.action_id,
+                "asset_id": accepted.asset_id,
+                "fee": msgspec.to_builtins(fee) if fee else None,
+                "figures": _figures(accepted.params),
+            },
+            created_at=int(now),
+            updated_at=int(now),
+            expires_at=expires_at,
+            lease_owner=self.instance,
+            lease_expires_at=int(now + self.settings.lease_ttl.seconds),
+        )
+        db.add(row)
+        try:
+            db.flush()
+        except IntegrityError as exc:
+            raise ProtocolViolation(
+                f"action_id {intent.action_id!r} was already used by this key",
+                code=ErrorCode.REPLAYED_ACTION,
+            ) from exc
+        return session_id
+
+    # ------------------------------------------------------------------ responses
+
+    async def _on_response(self, event: Event) -> None:
+        text, scheme = self.decrypt(event)
+        response = decode_content(text, SigningResponse)
+        d = first_tag_value(event, "d") or ""
+        session_id, _, step_text = d.rpartition(":")
+        if session_id != response.session_id or not step_text.isdigit():
+            session_id, step_text = response.session_id, ""
+        step = int(step_text) if step_text else None
+        async with self.session_lock(response.session_id):
+            outcome = await self.store.run(
+                self.flows.record_response, event, response, step, scheme, time.time()
+            )
+        if outcome is None:
+            self.stats["responses_dropped"] += 1
+            return
+        await self.flows.after_response(outcome)
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def _deadline_due(self, session_id: str) -> None:
+        await self.flows.check_deadline(session_id)
+
+    def lease_ok(self, row: CeremonySession, now: float, *, steal: bool = False) -> bool:
+        return take_lease(row, self.instance, self.settings.lease_ttl.seconds, now=now, steal=steal)
+
+
+def _enqueue_only(db: Session, event: Event) -> None:
+    enqueue(db, event)
+
+
+def _figures(params: object) -> dict[str, object]:
+    """The intent's amount and recipient, repeated in each challenge for the wallet's check."""
+    amount = getattr(params, "amount", None)
+    if amount is None and hasattr(params, "split_amounts"):
+        amount = sum(params.split_amounts)
+    return {"amount": amount or 0, "recipient_pubkey": getattr(params, "recipient_pubkey", None)}
+
+
+def _action_id_of(event: Event) -> str | None:
+    try:
+        doc = msgspec.json.decode(event.content)
+    except msgspec.DecodeError:
+        return first_tag_value(event, "d")
+    value = doc.get("action_id") if isinstance(doc, dict) else None
+    if isinstance(value, str) and 0 < len(value) <= 128:
+        return value
+    return first_tag_value(event, "d")

@@ -1,0 +1,515 @@
+"""Driving sessions: prepare, challenge, collect, submit, finalize, complete or fail.
+
+``drive`` is the one entry point: it reads the session and does the next piece of work
+its state calls for, committing each result with the events it causes, until the
+session waits for its wallet or is final. Starting, resuming after a restart and taking
+over a dead instance's session are all just ``drive``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+import trio
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ArkRelayError, ProtocolViolation
+from ..nostr import Event, bip340
+from ..outbox import enqueue
+from ..protocol import SessionState
+from ..protocol.digest import payload_ref, sign_payload_digest
+from ..protocol.signing import Challenge, SigningResponse
+from ..store.models import Batch, CeremonySession
+from ..store.models import Challenge as ChallengeRow
+from ..store.models import Intent as IntentRow
+from .ark import ArkSteps
+from .lightning import LightningFlows
+from .records import Transition, challenge_row, lock_session, move, republish
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["Flows"]
+
+log = logging.getLogger(__name__)
+
+FINAL = ("completed", "failed", "expired", "cancelled")
+WAITING = (SessionState.ARK_TX_PREPARED, SessionState.CHECKPOINT_TXS_PREPARED)
+SIGN_TX_DOMAIN = "arkrelay/ark/v1"
+
+
+class Flows:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.ark = ArkSteps(engine)
+        self.lightning = LightningFlows(engine, self)
+
+    # ------------------------------------------------------------------ drive
+
+    async def drive(self, session_id: str) -> None:
+        engine = self.engine
+        async with engine.session_lock(session_id):
+            while True:
+                snap = await engine.store.run(self._claim, session_id, time.time())
+                if snap is None:
+                    break
+                try:
+                    more = await self._advance(snap)
+                except ArkRelayError as exc:
+                    log.info("session %s failed: %d %s", session_id, exc.code, exc)
+                    await self.fail(session_id, exc.code, str(exc))
+                    break
+                if not more:
+                    break
+        engine.forget_lock(session_id)
+
+    def _claim(self, db: Session, session_id: str, now: float) -> dict[str, Any] | None:
+        row = lock_session(db, session_id)
+        if row is None or row.state in FINAL or not self.engine.lease_ok(row, now):
+            return None
+        return _snapshot(row)
+
+    async def _advance(self, snap: dict[str, Any]) -> bool:
+        """Do the next piece of work; False when the session now waits (or ended)."""
+        state = SessionState(snap["state"])
+        ctx = snap["context"]
+        if state is SessionState.INTENT_RECEIVED:
+            if snap["batch_id"] is not None:
+                await self.ark.prepare_batch(snap)  # the first leg prepares them all
+                return False
+            if snap["type"] in self.engine.intent_types:
+                await self.payload_prepare(snap)
+            else:
+                await self.ark.prepare(snap)
+            return True
+        if state in WAITING:
+            if ctx.get("phase") == "submit":
+                await self.ark.submit(snap)
+                return True
+            self.engine.deadlines.add(snap["id"], snap["step_expires_at"] or snap["expires_at"])
+            self.engine.deadlines.add(snap["id"], snap["expires_at"])
+            return False
+        if state is SessionState.SIGNATURES_COLLECTED:
+            if snap["type"] in self.engine.intent_types:
+                await self.payload_execute(snap)
+            else:
+                await self.ark.finalize(snap)
+            return True
+        if state is SessionState.ARK_EXECUTED:
+            if snap["type"] == "lightning:land":
+                return await self.lightning.pay(snap)
+            await self.ark.complete(snap)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ challenges
+
+    def emit_challenge(self, db: Session, row: CeremonySession, step: int, now: float) -> Event:
+        """Create, store and queue the challenge for ``step`` of ``row`` (one transaction)."""
+        spec = self.challenge_spec(db, row, step)
+        step_expires = int(min(row.expires_at, now + self.engine.settings.step_timeout.seconds))
+        challenge = Challenge(
+            session_id=row.id,
+            type=spec["type"],
+            payload_to_sign=spec["digest"],
+            payload_ref=payload_ref(spec["digest"]),
+            algo="BIP340",
+            domain=spec["domain"],
+            step_index=step,
+            step_total=row.step_total,
+            expires_at=step_expires,
+            context=spec["context"],
+        )
+        event = self.engine.messages.challenge(
+            challenge, author=row.author, intent_id=row.intent_event_id, scheme=row.scheme
+        )
+        db.add(
+            ChallengeRow(
+                session_id=row.id,
+                step_index=step,
+                type=spec["type"],
+                payload_to_sign=spec["digest"],
+                payload_ref=challenge.payload_ref,
+                content=msgspec.to_builtins(challenge),
+                event_id=event.id,
+                created_at=int(now),
+                expires_at=step_expires,
+            )
+        )
+        row.step_index = step
+        row.step_expires_at = step_expires
+        return event
+
+    def challenge_spec(self, db: Session, row: CeremonySession, step: int) -> dict[str, Any]:
+        ctx = row.context
+        if "payloads" in ctx:
+            item = ctx["payloads"][step - 1]
+            return {
+                "type": "sign_payload",
+                "digest": sign_payload_digest(item["domain"], item["payload"]),
+                "domain": item["domain"],
+                "context": {"payload": item["payload"], "human": item["human"]},
+            }
+        item = self.ark.step_item(db, row, step)
+        return {
+            "type": "sign_tx",
+            "digest": item.sighash,
+            "domain": SIGN_TX_DOMAIN,
+            "context": self.ark.sign_tx_context(row, item),
+        }
+
+    # ------------------------------------------------------------------ responses
+
+    def record_response(
+        self,
+        db: Session,
+        event: Event,
+        response: SigningResponse,
+        step: int | None,
+        scheme: str,
+        now: float,
+    ) -> dict[str, Any] | None:
+        """Check a 31512 against its session's current step and record it (one transaction).
+
+        Returns what happened for :meth:`after_response`, or None to drop the event (an
+        unknown or already final session).
+        """
+        row = lock_session(db, response.session_id)
+        if row is None or row.state in FINAL:
+            return None
+        state = SessionState(row.state)
+        current = challenge_row(db, row.id, row.step_index) if state in WAITING else None
+        problem = None
+        if event.pubkey != row.author:
+            problem = "the response is not from the intent's author"
+        elif current is None or current.signature is not None or row.context.get("phase"):
+            problem = "no signature is awaited in this session now"
+        elif step is not None and step != row.step_index:
+            problem = f"response for step {step}, the current step is {row.step_index}"
+        elif response.payload_ref not in (None, current.payload_ref):
+            problem = "payload_ref does not match the current challenge"
+        elif response.algo != "BIP340" or response.type != current.type:
+            problem = "the response's algo or type does not match the challenge"
+        elif response.pubkey not in (None, row.author):
+            problem = "the response names another pubkey"
+        elif not _valid_signature(row.author, current.payload_to_sign, response.signature):
+            problem = "invalid BIP340 signature over payload_to_sign"
+        if problem is not None:
+            transitions = self.fail_in(db, row, ErrorCode.INVALID_SIGNING_RESPONSE, problem, now)
+            return {"kind": "failed", "session_id": row.id, "transitions": transitions}
+        current.signature = response.signature.lower()
+        current.response_event_id = event.id
+        current.answered_at = int(now)
+        row.scheme = scheme  # answer in the scheme the wallet last used
+        self.engine.lease_ok(row, now, steal=True)
+        return self.after_signature(db, row, now)
+
+    def after_signature(self, db: Session, row: CeremonySession, now: float) -> dict[str, Any]:
+        """The current step is signed: send the next challenge or close the round."""
+        step, total = row.step_index, row.step_total
+        round_end = total if "payloads" in row.context else self.ark.round_end(row)
+        if step < round_end:
+            event = self.emit_challenge(db, row, step + 1, now)
+            enqueue(db, event, now=now)
+            row.updated_at = int(now)
+            return {"kind": "next", "session_id": row.id, "event": event.id, "transitions": []}
+        if "payloads" in row.context or step == total:
+            t = move(db, row, SessionState.SIGNATURES_COLLECTED, now=now, step_expires_at=None)
+            return {"kind": "drive", "session_id": row.id, "transitions": [t]}
+        ready = self.ark.ark_round_done(db, row, now)
+        return {
+            "kind": "drive" if ready else "wait",
+            "session_id": row.id,
+            "transitions": [],
+            "drive": ready,
+        }
+
+    async def after_response(self, outcome: dict[str, Any]) -> None:
+        engine = self.engine
+        engine.transitioned(outcome["transitions"])
+        if outcome["kind"] == "failed":
+            await self.fan_out_failure(outcome["session_id"])
+            return
+        if outcome["kind"] == "next":
+            return
+        for session_id in outcome.get("drive") or [outcome["session_id"]]:
+            engine.spawn(self.drive, session_id)
+
+    # ------------------------------------------------------------------ failing
+
+    def fail_in(
+        self,
+        db: Session,
+        row: CeremonySession,
+        code: ErrorCode,
+        message: str,
+        now: float,
+        *,
+        state: SessionState = SessionState.FAILED,
+    ) -> list[Transition]:
+        """End ``row`` with one 31341 (in the caller's transaction); legs of its batch
+        that are still open end with 3005."""
+        transitions = [self._end(db, row, code, message, now, state)]
+        if row.batch_id is not None:
+            batch = db.get(Batch, row.batch_id)
+            if batch is not None and batch.state not in FINAL:
+                batch.state, batch.updated_at = "failed", int(now)
+            for leg in _legs(db, row.batch_id):
+                if leg.id != row.id and leg.state not in FINAL:
+                    transitions.append(
+                        self._end(
+                            db,
+                            leg,
+                            ErrorCode.BATCH_COUNTERPARTY_FAILED,
+                            f"another leg of batch {row.batch_id} failed ({int(code)})",
+                            now,
+                            SessionState.FAILED,
+                        )
+                    )
+        return transitions
+
+    def _end(
+        self,
+        db: Session,
+        row: CeremonySession,
+        code: ErrorCode,
+        message: str,
+        now: float,
+        state: SessionState,
+    ) -> Transition:
+        notice = self.engine.messages.failure(
+            code,
+            author=row.author,
+            ref_id=row.context.get("action_id") or row.id,
+            answered=[row.intent_event_id],
+            scheme=row.scheme,
+            message=message,
+            expires_at=row.expires_at,
+        )
+        return move(
+            db, row, state, events=[notice], now=now, error_code=int(code), error_message=message
+        )
+
+    async def fail(
+        self,
+        session_id: str,
+        code: ErrorCode,
+        message: str,
+        *,
+        state: SessionState = SessionState.FAILED,
+    ) -> None:
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, session_id)
+            if row is None or row.state in FINAL:
+                return []
+            return self.fail_in(db, row, code, message, time.time(), state=state)
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    async def fan_out_failure(self, session_id: str) -> None:
+        """Nothing more to do: fail_in already ended the legs; kept for symmetry of logs."""
+        log.info("session %s failed on its response", session_id)
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def check_deadline(self, session_id: str) -> None:
+        now = time.time()
+
+        def run(db: Session) -> tuple[list[Transition], float | None, bool]:
+            row = lock_session(db, session_id)
+            if row is None or row.state in FINAL or row.lease_owner != self.engine.instance:
+                return [], None, False
+            state = SessionState(row.state)
+            if state is SessionState.ARK_EXECUTED and row.context.get("phase") == "paying":
+                return [], None, True
+            if state not in WAITING or row.context.get("phase"):
+                return [], None, False
+            if row.expires_at <= now:
+                return (
+                    self.fail_in(
+                        db,
+                        row,
+                        ErrorCode.SIGNING_TIMEOUT,
+                        "the signing session timed out",
+                        now,
+                        state=SessionState.EXPIRED,
+                    ),
+                    None,
+                    False,
+                )
+            if row.step_expires_at is not None and row.step_expires_at <= now:
+                return (
+                    self.fail_in(
+                        db,
+                        row,
+                        ErrorCode.SIGNING_TIMEOUT,
+                        f"step {row.step_index} was not signed in time",
+                        now,
+                        state=SessionState.EXPIRED,
+                    ),
+                    None,
+                    False,
+                )
+            return [], float(min(row.step_expires_at or row.expires_at, row.expires_at)), False
+
+        transitions, again, track = await self.engine.store.run(run)
+        self.engine.transitioned(transitions)
+        if again is not None:
+            self.engine.deadlines.add(session_id, again)
+        if track:
+            await self.drive(session_id)
+
+    # ------------------------------------------------------------------ leases, resume
+
+    async def resume_all(self) -> None:
+        """At start: take back this instance's sessions and any whose lease lapsed."""
+        for session_id in await self.engine.store.run(self._claimable, time.time(), True):
+            self.engine.spawn(self.drive_resumed, session_id)
+
+    async def drive_resumed(self, session_id: str) -> None:
+        await self.engine.store.run(self._resend_open_challenge, session_id, time.time())
+        self.engine.notify_outbox()
+        await self.drive(session_id)
+
+    def _resend_open_challenge(self, db: Session, session_id: str, now: float) -> None:
+        row = db.get(CeremonySession, session_id)
+        if row is None or row.state in FINAL or SessionState(row.state) not in WAITING:
+            return
+        current = challenge_row(db, row.id, row.step_index)
+        if current is not None and current.signature is None and current.event_id:
+            republish(db, [current.event_id], now=now)
+
+    def _claimable(self, db: Session, now: float, own_too: bool) -> list[str]:
+        me = self.engine.instance
+        lapsed = sa.or_(
+            CeremonySession.lease_owner.is_(None),
+            CeremonySession.lease_expires_at < int(now),
+        )
+        if own_too:
+            lapsed = sa.or_(lapsed, CeremonySession.lease_owner == me)
+        rows = db.scalars(
+            sa.select(CeremonySession)
+            .where(CeremonySession.state.not_in(FINAL), lapsed)
+            .order_by(CeremonySession.created_at)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        ).all()
+        ttl = self.engine.settings.lease_ttl.seconds
+        for row in rows:
+            row.lease_owner, row.lease_expires_at = me, int(now + ttl)
+        return [r.id for r in rows]
+
+    async def keep_leases(self) -> None:
+        """Renew this instance's leases; take over sessions whose instance died."""
+        ttl = self.engine.settings.lease_ttl.seconds
+        while True:
+            await trio.sleep(max(1.0, ttl / 3))
+            now = time.time()
+            await self.engine.store.run(self._renew, now)
+            for session_id in await self.engine.store.run(self._claimable, now, False):
+                log.warning("taking over session %s (its instance stopped renewing)", session_id)
+                self.engine.spawn(self.drive_resumed, session_id)
+
+    def _renew(self, db: Session, now: float) -> None:
+        db.execute(
+            sa.update(CeremonySession)
+            .where(
+                CeremonySession.lease_owner == self.engine.instance,
+                CeremonySession.state.not_in(FINAL),
+            )
+            .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
+        )
+
+    async def serve_lightning(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await self.lightning.serve(task_status=task_status)
+
+    # ------------------------------------------------------------------ plugin types
+
+    async def payload_prepare(self, snap: dict[str, Any]) -> None:
+        spec = self.engine.intent_types[snap["type"]]
+        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
+        payloads = await spec.handler.prepare(intent, params, snap["author"])
+        if not payloads:
+            raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.INTENT_RECEIVED:
+                return []
+            now = time.time()
+            row.context = {**row.context, "payloads": [msgspec.to_builtins(p) for p in payloads]}
+            row.step_total = len(payloads)
+            event = self.emit_challenge(db, row, 1, now)
+            return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    async def payload_execute(self, snap: dict[str, Any]) -> None:
+        spec = self.engine.intent_types[snap["type"]]
+        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
+        sigs = await self.engine.store.run(_signatures_in_order, snap["id"])
+        result = await spec.handler.execute(intent, params, snap["author"], sigs)
+        await self.ark.complete_with(snap, result)
+
+
+def _intent_of(db: Session, event_id: str, spec: Any) -> tuple[Any, Any]:
+    from ..protocol import Intent, decode_content
+
+    row = db.get(IntentRow, event_id)
+    assert row is not None
+    intent = decode_content(row.raw_event["content"], Intent)
+    return intent, msgspec.convert(row.params, spec.params_type)
+
+
+def _signatures_in_order(db: Session, session_id: str) -> list[str]:
+    rows = db.scalars(
+        sa.select(ChallengeRow)
+        .where(ChallengeRow.session_id == session_id)
+        .order_by(ChallengeRow.step_index)
+    ).all()
+    return [r.signature or "" for r in rows]
+
+
+def _legs(db: Session, batch_id: str) -> list[CeremonySession]:
+    return list(
+        db.scalars(
+            sa.select(CeremonySession)
+            .where(CeremonySession.batch_id == batch_id)
+            .order_by(CeremonySession.id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def _valid_signature(author: str, digest: str, signature: str) -> bool:
+    try:
+        sig = bytes.fromhex(signature)
+        return len(sig) == 64 and bip340.schnorr_verify(
+            bytes.fromhex(author), bytes.fromhex(digest), sig
+        )
+    except ValueError:
+        return False
+
+
+def _snapshot(row: CeremonySession) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "type": row.type,
+        "author": row.author,
+        "batch_id": row.batch_id,
+        "intent_event_id": row.intent_event_id,
+        "context": dict(row.context),
+        "step_index": row.step_index,
+        "step_total": row.step_total,
+        "expires_at": row.expires_at,
+        "step_expires_at": row.step_expires_at,
+        "scheme": row.scheme,
+    }

@@ -1,0 +1,412 @@
+"""Lightning lift (hold invoice in, VTXO out) and land (VTXO in, payment out), PROTOCOL.md §5.
+
+Both are keyed by payment hash in the ``invoices`` table, and every step is recorded
+before the next begins, so a stream that replays an invoice, or a restart in the middle,
+never credits or pays twice. Unknown is pending: a payment is refunded only once lnd
+says it can no longer land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ArkRelayError, InvoiceInvalid, ProtocolViolation, UnknownAsset
+from ..interfaces import Invoice as LnInvoice
+from ..interfaces import InvoiceState, PaymentStatus
+from ..protocol import Confirmation, LandParams, Notification, SessionState, VtxoMove
+from ..protocol.tags import lift_confirmation_d
+from ..store.models import Intent as IntentRow
+from ..store.models import Invoice
+from .records import Transition, lock_session
+from .spend import Output
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .flows import Flows
+
+__all__ = ["LightningFlows"]
+
+log = logging.getLogger(__name__)
+
+#: How often a payment lnd calls pending is asked about again.
+TRACK_EVERY = 2.0
+#: An invoice must stay payable at least this long for the gateway to take it on.
+MIN_INVOICE_LIFETIME = 60
+
+
+class LightningFlows:
+    def __init__(self, engine: Engine, flows: Flows) -> None:
+        self.engine = engine
+        self.flows = flows
+
+    @property
+    def backend(self) -> Any:
+        if self.engine.lightning is None:
+            raise ProtocolViolation(
+                "this gateway has no Lightning backend", code=ErrorCode.UNSUPPORTED_ACTION
+            )
+        return self.engine.lightning
+
+    # ------------------------------------------------------------------ land
+
+    async def check_land(self, snap: dict[str, Any]) -> None:
+        """Validate the invoice and reserve its payment hash, before any Ark call."""
+        row = await self.engine.store.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
+        params = msgspec.convert(row.params, LandParams)
+        asset_id = snap["context"]["asset_id"]
+        if asset_id != self.engine.assets.gbtc.asset_id:
+            raise UnknownAsset(f"landing {params.asset_id} on Lightning is not offered")
+        decoded = await self.backend.decode_invoice(params.lightning_invoice)
+        now = time.time()
+        if decoded.amount_msat != params.amount * 1000:
+            raise InvoiceInvalid(
+                f"the invoice is for {decoded.amount_msat} msat, the intent lands "
+                f"{params.amount} sat"
+            )
+        if decoded.expires_at < now + MIN_INVOICE_LIFETIME:
+            raise InvoiceInvalid("the invoice has expired or expires within a minute")
+        if decoded.network != self.engine.network:
+            raise InvoiceInvalid(
+                f"the invoice is for {decoded.network}, this gateway runs {self.engine.network}"
+            )
+
+        def reserve(db: Session) -> None:
+            db.add(
+                Invoice(
+                    payment_hash=decoded.payment_hash,
+                    direction="out",
+                    bolt11=params.lightning_invoice.strip(),
+                    amount_sat=params.amount,
+                    asset_id=asset_id,
+                    owner=snap["author"],
+                    ref_id=snap["id"],
+                    state="reserved",
+                    expires_at=decoded.expires_at,
+                    created_at=int(now),
+                    updated_at=int(now),
+                    context={},
+                )
+            )
+            try:
+                db.flush()
+            except IntegrityError as exc:
+                raise InvoiceInvalid("this invoice is already being paid") from exc
+            session = lock_session(db, snap["id"])
+            assert session is not None
+            session.context = {
+                **session.context,
+                "payment_hash": decoded.payment_hash,
+                "figures": {"amount": params.amount},
+            }
+
+        await self.engine.store.run(reserve)
+        snap["context"]["payment_hash"] = decoded.payment_hash
+
+    async def pay(self, snap: dict[str, Any]) -> bool:
+        """Pay a land's invoice once its VTXO is the gateway's; False while pending."""
+        ctx = snap["context"]
+        payment_hash = ctx["payment_hash"]
+        phase = ctx.get("phase")
+        if phase == "refunding":
+            await self._refund(snap)
+            return False
+        settings = self.engine.settings
+        bolt11 = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash).bolt11)
+        if phase != "paying":
+            await self._set_phase(snap["id"], payment_hash, "paying")
+            payment = await self.backend.pay_invoice(
+                bolt11,
+                fee_limit_sat=settings.land_fee_limit_sat,
+                timeout_seconds=int(settings.land_payment_timeout.seconds),
+            )
+        else:
+            payment = await self.backend.track_payment(payment_hash)
+            if payment.status is PaymentStatus.FAILED and payment.failure_reason == "not_initiated":
+                # Killed before lnd heard of it: nothing is in flight, so paying is safe.
+                payment = await self.backend.pay_invoice(
+                    bolt11,
+                    fee_limit_sat=settings.land_fee_limit_sat,
+                    timeout_seconds=int(settings.land_payment_timeout.seconds),
+                )
+        if payment.status is PaymentStatus.PENDING:
+            log.info("land %s: payment %s pending", snap["id"], payment_hash)
+            self.engine.deadlines.add(snap["id"], time.time() + TRACK_EVERY)
+            return False
+        if payment.status is PaymentStatus.SUCCEEDED:
+            await self._landed(snap, payment.preimage)
+            return False
+        await self._set_phase(
+            snap["id"], payment_hash, "refunding", reason=payment.failure_reason or "failed"
+        )
+        snap["context"]["phase"] = "refunding"
+        await self._refund(snap)
+        return False
+
+    async def _set_phase(
+        self, session_id: str, payment_hash: str, phase: str, **extra: Any
+    ) -> None:
+        def run(db: Session) -> None:
+            row = lock_session(db, session_id)
+            assert row is not None
+            row.context = {**row.context, "phase": phase, **extra}
+            invoice = db.get(Invoice, payment_hash)
+            assert invoice is not None
+            invoice.state, invoice.updated_at = phase, int(time.time())
+
+        await self.engine.store.run(run)
+
+    async def _landed(self, snap: dict[str, Any], preimage: str | None) -> None:
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.ARK_EXECUTED:
+                return []
+            now = time.time()
+            invoice = db.get(Invoice, row.context["payment_hash"])
+            assert invoice is not None
+            invoice.state, invoice.preimage, invoice.updated_at = "paid", preimage, int(now)
+            row.context = {k: v for k, v in row.context.items() if k != "phase"}
+            return self.flows.ark.confirm(db, row, row.context["spend"], now)
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    async def _refund(self, snap: dict[str, Any]) -> None:
+        """Send the wallet back what it paid, then end the session with 5002."""
+        ctx = snap["context"]
+        refund = ctx.get("refund")
+        if refund is None:
+            paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
+            value = sum(o["amount"] for o in paid)
+            asset_id = ctx["asset_id"]
+            txid, _ = await self.flows.ark.send_from_gateway(
+                [Output(snap["author"], asset_id, value)]
+            )
+            refund = {"vtxo_id": f"{txid}:0", "amount": value}
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state in ("completed", "failed", "expired", "cancelled"):
+                return []
+            now = time.time()
+            row.context = {**row.context, "refund": refund}
+            invoice = db.get(Invoice, row.context["payment_hash"])
+            assert invoice is not None
+            invoice.state, invoice.refund_vtxo_id = "refunded", refund["vtxo_id"]
+            invoice.updated_at = int(now)
+            reason = row.context.get("reason", "failed")
+            message = (
+                f"Lightning payment failed ({reason}); refunded {refund['amount']} in VTXO "
+                f"{refund['vtxo_id']}"
+            )
+            return self.flows.fail_in(db, row, ErrorCode.LIGHTNING_PAYMENT_FAILED, message, now)
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    # ------------------------------------------------------------------ lift
+
+    async def open_lift(
+        self,
+        author: str,
+        request_id: str,
+        request_event_id: str,
+        asset_id: str,
+        amount: int,
+        scheme: str,
+    ) -> LnInvoice:
+        """Issue the hold invoice of a lift; the VTXO follows when it is paid."""
+        if asset_id != self.engine.assets.gbtc.asset_id:
+            raise UnknownAsset("lifting into assets other than gBTC is not offered")
+        preimage = secrets.token_bytes(32)
+        payment_hash = hashlib.sha256(preimage).hexdigest()
+        expiry = int(self.engine.settings.lift_invoice_expiry.seconds)
+        invoice = await self.backend.create_hold_invoice(
+            payment_hash, amount * 1000, memo=f"ArkRelay lift {request_id}"[:120], expiry=expiry
+        )
+        now = int(time.time())
+
+        def run(db: Session) -> None:
+            db.add(
+                Invoice(
+                    payment_hash=payment_hash,
+                    direction="in",
+                    bolt11=invoice.bolt11,
+                    amount_sat=amount,
+                    asset_id=asset_id,
+                    owner=author,
+                    ref_id=request_id,
+                    state="open",
+                    preimage=preimage.hex(),
+                    expires_at=invoice.expires_at,
+                    created_at=now,
+                    updated_at=now,
+                    context={"request_event_id": request_event_id, "scheme": scheme},
+                )
+            )
+
+        await self.engine.store.run(run)
+        return invoice
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self.engine.lightning is None:
+            task_status.started()
+            return
+        send, receive = trio.open_memory_channel[LnInvoice](64)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.engine.lightning.stream_invoices, send)
+            task_status.started()
+            for payment_hash in await self.engine.store.run(_lifts_in_flight):
+                nursery.start_soon(self._lift_step, payment_hash, None)
+            async with receive:
+                async for update in receive:
+                    nursery.start_soon(self._lift_step, update.payment_hash, update.state)
+
+    async def _lift_step(self, payment_hash: str, seen: InvoiceState | None) -> None:
+        lock = self.engine.session_lock(f"lift:{payment_hash}")
+        async with lock:
+            try:
+                await self._lift(payment_hash, seen)
+            except ArkRelayError as exc:
+                log.warning("lift %s: %s", payment_hash, exc)
+
+    async def _lift(self, payment_hash: str, seen: InvoiceState | None) -> None:
+        row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
+        if row is None or row.direction != "in":
+            return
+        if row.state == "open" and seen is InvoiceState.CANCELED:
+            await self._lift_end(row, "expired", "the invoice expired unpaid")
+            return
+        if row.state == "open" and seen is InvoiceState.ACCEPTED:
+            if not await self._lift_claim(payment_hash):
+                return
+            row.state = "delivering"
+        if row.state == "delivering":
+            try:
+                txid, outputs = await self.flows.ark.send_from_gateway(
+                    [Output(row.owner, row.asset_id, row.amount_sat)]
+                )
+            except ArkRelayError as exc:
+                await self.backend.cancel_invoice(payment_hash)
+                await self._lift_end(row, "canceled", f"the VTXO could not be delivered: {exc}")
+                return
+            await self._lift_delivered(payment_hash, txid, outputs)
+            row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
+        if row.state == "delivered":
+            await self.backend.settle_invoice(row.preimage)
+            await self._lift_confirm(payment_hash)
+
+    async def _lift_claim(self, payment_hash: str) -> bool:
+        def run(db: Session) -> bool:
+            invoice = _lock_invoice(db, payment_hash)
+            if invoice is None or invoice.state != "open":
+                return False
+            invoice.state, invoice.updated_at = "delivering", int(time.time())
+            return True
+
+        return await self.engine.store.run(run)
+
+    async def _lift_delivered(self, payment_hash: str, txid: str, outputs: list[Output]) -> None:
+        def run(db: Session) -> None:
+            invoice = _lock_invoice(db, payment_hash)
+            assert invoice is not None
+            invoice.state, invoice.updated_at = "delivered", int(time.time())
+            invoice.context = {
+                **invoice.context,
+                "ark_txid": txid,
+                "outputs": msgspec.to_builtins(outputs),
+            }
+
+        await self.engine.store.run(run)
+
+    async def _lift_confirm(self, payment_hash: str) -> None:
+        assets = self.engine.assets
+
+        def run(db: Session) -> None:
+            invoice = _lock_invoice(db, payment_hash)
+            if invoice is None or invoice.state != "delivered":
+                return
+            now = int(time.time())
+            txid = invoice.context["ark_txid"]
+            created = [
+                VtxoMove(
+                    f"{txid}:{i}",
+                    o["owner"],
+                    o["asset_id"],
+                    o["amount"],
+                    assets.ticker(o["asset_id"]),
+                )
+                for i, o in enumerate(invoice.context["outputs"])
+            ]
+            content = Confirmation(
+                status="success",
+                ark_txid=txid,
+                spent=[],
+                created=created,
+                timestamp=now,
+                payment_hash=payment_hash,
+            )
+            event = self.engine.messages.confirmation(
+                content,
+                d=lift_confirmation_d(payment_hash),
+                answered=[invoice.context.get("request_event_id", "")],
+                parties=[invoice.owner],
+            )
+            from ..outbox import enqueue
+
+            enqueue(db, event)
+            invoice.state, invoice.updated_at = "settled", now
+
+        await self.engine.store.run(run)
+        self.engine.notify_outbox()
+
+    async def _lift_end(self, row: Invoice, state: str, message: str) -> None:
+        def run(db: Session) -> None:
+            invoice = _lock_invoice(db, row.payment_hash)
+            if invoice is None or invoice.state in ("settled", "expired", "canceled"):
+                return
+            invoice.state, invoice.updated_at = state, int(time.time())
+            note = self.engine.messages.notification(
+                Notification(
+                    type=f"lift_{state}",
+                    message=message,
+                    ref_id=invoice.ref_id,
+                    payment_hash=invoice.payment_hash,
+                ),
+                author=invoice.owner,
+                scheme=invoice.context.get("scheme", "nip44"),
+                expires_at=invoice.expires_at,
+            )
+            from ..outbox import enqueue
+
+            enqueue(db, note)
+
+        await self.engine.store.run(run)
+        self.engine.notify_outbox()
+
+
+def _lock_invoice(db: Session, payment_hash: str) -> Invoice | None:
+    import sqlalchemy as sa
+
+    return db.scalar(
+        sa.select(Invoice).where(Invoice.payment_hash == payment_hash).with_for_update()
+    )
+
+
+def _lifts_in_flight(db: Session) -> list[str]:
+    import sqlalchemy as sa
+
+    return list(
+        db.scalars(
+            sa.select(Invoice.payment_hash).where(
+                Invoice.direction == "in", Invoice.state.in_(["delivering", "delivered"])
+            )
+        ).all()
+    )

@@ -1,0 +1,122 @@
+"""The engine's transactions on sessions: each state change commits with its events.
+
+Functions here run inside :meth:`Store.run` (a worker thread, one transaction). They
+return plain values; the engine fires observers and wakes the outbox after the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..nostr import Event
+from ..outbox import enqueue
+from ..protocol import SessionState, can_transition
+from ..store.models import Batch, CeremonySession, Challenge, OutboxEvent
+
+__all__ = [
+    "Transition",
+    "lock_batch",
+    "lock_session",
+    "move",
+    "republish",
+    "take_lease",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    session_id: str
+    old: str
+    new: str
+
+
+def lock_session(db: Session, session_id: str) -> CeremonySession | None:
+    """The session row, locked for this transaction (PostgreSQL; SQLite is serialized)."""
+    return db.scalar(
+        sa.select(CeremonySession).where(CeremonySession.id == session_id).with_for_update()
+    )
+
+
+def lock_batch(db: Session, batch_id: str) -> Batch | None:
+    return db.scalar(sa.select(Batch).where(Batch.id == batch_id).with_for_update())
+
+
+def take_lease(
+    row: CeremonySession, instance: str, ttl: float, *, now: float, steal: bool = False
+) -> bool:
+    """Lease ``row`` to ``instance`` unless another live instance holds it (or ``steal``)."""
+    live = (
+        row.lease_owner not in (None, instance)
+        and row.lease_expires_at is not None
+        and row.lease_expires_at > now
+    )
+    if live and not steal:
+        return False
+    row.lease_owner = instance
+    row.lease_expires_at = int(now + ttl)
+    return True
+
+
+def move(
+    db: Session,
+    row: CeremonySession,
+    new: SessionState,
+    *,
+    events: Sequence[Event] = (),
+    now: float | None = None,
+    **fields: Any,
+) -> Transition:
+    """Change ``row``'s state (legal moves only) and queue its events, in this transaction."""
+    moment = time.time() if now is None else now
+    old = SessionState(row.state)
+    if old != new and not can_transition(old, new):
+        raise RuntimeError(f"session {row.id}: illegal move {old} -> {new}")
+    row.state = str(new)
+    row.updated_at = int(moment)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    if new.is_final:
+        row.step_expires_at = None
+        row.lease_owner = None
+        row.lease_expires_at = None
+    for event in events:
+        enqueue(db, event, now=moment)
+    return Transition(row.id, str(old), str(new))
+
+
+def republish(db: Session, event_ids: Sequence[str], *, now: float) -> None:
+    """Send stored events again, unchanged (same id): a resumed session's open challenge."""
+    if event_ids:
+        db.execute(
+            sa.update(OutboxEvent)
+            .where(OutboxEvent.event_id.in_(list(event_ids)))
+            .values(acked_at=None, next_attempt_at=int(now), attempts=0)
+        )
+
+
+def challenge_row(db: Session, session_id: str, step_index: int) -> Challenge | None:
+    return db.scalar(
+        sa.select(Challenge).where(
+            Challenge.session_id == session_id, Challenge.step_index == step_index
+        )
+    )
+
+
+def signatures(db: Session, session_id: str) -> dict[int, str]:
+    rows = db.execute(
+        sa.select(Challenge.step_index, Challenge.signature).where(
+            Challenge.session_id == session_id, Challenge.signature.is_not(None)
+        )
+    )
+    return {step: sig for step, sig in rows}
+
+
+def to_json(value: Any) -> Any:
+    return msgspec.to_builtins(value)

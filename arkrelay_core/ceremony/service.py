@@ -1,0 +1,202 @@
+"""Service requests (31500) and their responses (31501), PROTOCOL.md §5."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ArkRelayError, ProtocolViolation
+from ..nostr import Event
+from ..protocol import (
+    ErrorBody,
+    GetInfo,
+    GetStatus,
+    InfoResponse,
+    LiftLightning,
+    LiftPending,
+    StatusResponse,
+    SubmitBatch,
+    SyncState,
+    SyncStateResponse,
+    VtxoEntry,
+    decode_service_request,
+)
+from ..store.models import CeremonySession
+from ..store.models import Intent as IntentRow
+from .ark import colour_rows
+from .batches import open_batch
+from .records import Transition
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["ServiceDesk"]
+
+
+class ServiceDesk:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def handle(self, event: Event) -> None:
+        engine = self.engine
+        try:
+            text, scheme = engine.decrypt(event)
+        except ProtocolViolation as exc:
+            scheme = "nip04" if "?iv=" in event.content else "nip44"
+            await engine.refuse(event, exc.code, str(exc), scheme=scheme)
+            return
+        try:
+            request = decode_service_request(text)
+        except ProtocolViolation as exc:
+            await engine.refuse(event, exc.code, str(exc), ref_id=_request_id(text), scheme=scheme)
+            return
+        if engine.rate_limited(event.pubkey, time.time()):
+            await engine.refuse(
+                event,
+                ErrorCode.RATE_LIMITED,
+                "too many requests",
+                ref_id=request.request_id,
+                scheme=scheme,
+            )
+            return
+        try:
+            response, transitions = await self._answer(event, request, scheme)
+        except ArkRelayError as exc:
+            await engine.refuse(event, exc.code, str(exc), ref_id=request.request_id, scheme=scheme)
+            return
+        reply = engine.messages.response(
+            response,
+            author=event.pubkey,
+            request_id=event.id,
+            scheme=scheme,
+            expires_at=int(time.time()) + 600,
+        )
+        await engine.store.run(_enqueue, reply)
+        engine.transitioned(transitions)
+        if isinstance(request, SubmitBatch):
+            await engine.flows.ark.prepare_batch_soon(request.batch_id)
+
+    async def _answer(
+        self, event: Event, request: Any, scheme: str
+    ) -> tuple[msgspec.Struct, list[Transition]]:
+        base = {"request_id": request.request_id}
+        if isinstance(request, GetInfo):
+            return self._info(base), []
+        if isinstance(request, SyncState):
+            return await self._sync(event.pubkey, request, base), []
+        if isinstance(request, GetStatus):
+            return await self._status(event.pubkey, request, base), []
+        if isinstance(request, LiftLightning):
+            asset_id = self.engine.assets.resolve(request.asset_id)
+            invoice = await self.engine.flows.lightning.open_lift(
+                event.pubkey, request.request_id, event.id, asset_id, request.amount, scheme
+            )
+            return LiftPending(
+                **base,
+                action="lift_lightning",
+                status="pending",
+                invoice=invoice.bolt11,
+                payment_hash=invoice.payment_hash,
+                expires_at=invoice.expires_at,
+                asset_id=asset_id,
+                amount=request.amount,
+                ticker=self.engine.assets.ticker(asset_id),
+            ), []
+        assert isinstance(request, SubmitBatch)
+        return await open_batch(self.engine, event, request, base)
+
+    def _info(self, base: dict[str, Any]) -> InfoResponse:
+        engine = self.engine
+        fees = msgspec.to_builtins(engine.settings.fees)
+        fees["lift"] = 0
+        return InfoResponse(
+            **base,
+            action="get_info",
+            status="ok",
+            network=engine.network,
+            service_pubkey=engine.identity.pubkey,
+            fees=fees,
+            assets=[a.info() for a in engine.assets.enabled()],
+            plugins=engine.plugin_versions,
+        )
+
+    async def _sync(
+        self, author: str, request: SyncState, base: dict[str, Any]
+    ) -> SyncStateResponse:
+        engine = self.engine
+        wanted = engine.assets.resolve(request.asset_id) if request.asset_id else None
+        if engine.ark is None:
+            raise ProtocolViolation("no Ark backend", code=ErrorCode.ARK_UNAVAILABLE)
+        vtxos = await engine.ark.list_vtxos(author, spendable_only=False)
+        colours = await engine.store.run(colour_rows, [v.vtxo_id for v in vtxos])
+        entries: list[VtxoEntry] = []
+        balances: dict[str, int] = {}
+        for v in vtxos:
+            coloured = engine.flows.ark.colour(v, colours)
+            if wanted is not None and coloured.asset_id != wanted:
+                continue
+            entries.append(
+                VtxoEntry(
+                    v.vtxo_id,
+                    coloured.asset_id,
+                    coloured.amount,
+                    v.status,
+                    v.expires_at,
+                    engine.assets.ticker(coloured.asset_id),
+                )
+            )
+            if v.status == "spendable":
+                balances[coloured.asset_id] = balances.get(coloured.asset_id, 0) + coloured.amount
+        return SyncStateResponse(
+            **base, action="sync_state", status="ok", vtxos=entries, balances=balances
+        )
+
+    async def _status(
+        self, author: str, request: GetStatus, base: dict[str, Any]
+    ) -> StatusResponse:
+        def run(db: Session) -> CeremonySession | None:
+            query = sa.select(CeremonySession)
+            if request.session_id is not None:
+                query = query.where(CeremonySession.id == request.session_id)
+            else:
+                query = query.join(IntentRow).where(IntentRow.action_id == request.action_id)
+            return db.scalar(query.where(CeremonySession.author == author))
+
+        row = await self.engine.store.run(run)
+        if row is None:
+            raise ProtocolViolation("no such session of this key")
+        error = None
+        if row.error_code is not None:
+            code = ErrorCode(row.error_code)
+            error = ErrorBody(int(code), row.error_message or code.message, code.retryable)
+        return StatusResponse(
+            **base,
+            action="get_status",
+            status="ok",
+            session_id=row.id,
+            state=row.state,
+            step_index=row.step_index,
+            step_total=row.step_total,
+            action_id=row.context.get("action_id"),
+            error=error,
+        )
+
+
+def _enqueue(db: Session, event: Event) -> None:
+    from ..outbox import enqueue
+
+    enqueue(db, event)
+
+
+def _request_id(text: str) -> str | None:
+    try:
+        doc = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return None
+    value = doc.get("request_id") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None

@@ -1,0 +1,66 @@
+"""Transfers and splits end to end: a scripted wallet, a real relay, the simulators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arkrelay_core.codes import ErrorCode
+from arkrelay_core.protocol import Kind
+
+from .harness import board, running_gateway
+from .wallet import ScriptedWallet
+
+GBTC = "gBTC"
+
+
+async def test_transfer_confirms_and_moves_the_vtxos(tmp_path: Path, relay) -> None:
+    async with running_gateway(tmp_path / "gw", relay.url) as gateway:
+        gw = gateway.identity.pubkey
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            funded = await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent(
+                "ark:transfer",
+                {
+                    "asset_id": GBTC,
+                    "amount": 1_000,
+                    "recipient_pubkey": bob.pubkey,
+                    "fee": {"asset_id": GBTC, "amount": 10},
+                },
+            )
+            outcome = await alice.run_ceremony(intent)
+            assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
+            content = outcome.content
+            assert content["ref_action_id"] == intent_action_id(intent)
+            assert [m["vtxo_id"] for m in content["spent"]] == [funded.vtxo_id]
+            created = {(m["owner"], m["amount"]) for m in content["created"]}
+            assert created == {(bob.pubkey, 1_000), (gw, 10), (alice.pubkey, 3_990)}
+            assert content["fee_paid"]["amount"] == 10
+            bob_vtxos = await gateway.components.backends["ark"].list_vtxos(bob.pubkey)
+            assert [v.amount for v in bob_vtxos] == [1_000]
+            status = await alice.call("get_status", action_id=intent_action_id(intent))
+            assert status["state"] == "completed"
+
+
+async def test_insufficient_balance_is_2001(tmp_path: Path, relay) -> None:
+    async with running_gateway(tmp_path / "gw", relay.url) as gateway:
+        gw = gateway.identity.pubkey
+        async with ScriptedWallet(relay.url, gw) as alice:
+            await board(gateway, alice.pubkey, 500)
+            intent = alice.intent(
+                "ark:transfer",
+                {
+                    "asset_id": GBTC,
+                    "amount": 1_000,
+                    "recipient_pubkey": "ab" * 32,
+                    "fee": {"asset_id": GBTC, "amount": 10},
+                },
+            )
+            outcome = await alice.run_ceremony(intent)
+            assert outcome.event.kind == Kind.FAILURE
+            assert outcome.content["code"] == ErrorCode.INSUFFICIENT_BALANCE
+
+
+def intent_action_id(event) -> str:
+    import json
+
+    return json.loads(event.content)["action_id"]

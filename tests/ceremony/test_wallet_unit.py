@@ -1,0 +1,293 @@
+"""The scripted wallet's pieces that need no relay: the events it builds and the checks it
+makes before signing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from arkrelay_arkd import arktx
+from arkrelay_arkd.tapscript import csv_closure, default_vtxo_tree
+from embit.psbt import PSBT
+
+from arkrelay_core.nostr import (
+    Scheme,
+    bip340,
+    decrypt_dm,
+    detect_scheme,
+    encrypt_dm,
+    first_tag_value,
+    sign_event,
+    tag_values,
+    verify_event,
+)
+from arkrelay_core.protocol import Kind, payload_ref, session_id_for, sign_payload_digest
+
+from .wallet import OMIT, Received, ScriptedWallet
+
+SCHEMAS = Path(__file__).parent.parent / "data" / "schemas"
+EXIT_DELAY = 512
+
+
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads((SCHEMAS / name).read_text()))
+
+
+INTENT_SCHEMA = _validator("31510_intent.schema.json")
+RESPONSE_SCHEMA = _validator("31512_response.schema.json")
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.secret = bip340.generate_secret_key()
+        self.pub = bip340.xonly_public_key(self.secret).hex()
+
+
+@pytest.fixture
+def gateway() -> Keys:
+    return Keys()
+
+
+@pytest.fixture
+def wallet(gateway: Keys) -> ScriptedWallet:
+    return ScriptedWallet("ws://127.0.0.1:9", gateway.pub)
+
+
+def _challenge(
+    signer: bytes,
+    wallet: ScriptedWallet,
+    content: dict[str, Any],
+    scheme: Scheme = Scheme.NIP44,
+    d_tag: str | None = None,
+) -> Received:
+    """A 31511 as the gateway (``signer``) sends it, opened as the wallet opens it."""
+    intent_id = "ee" * 32
+    d_value = d_tag or f"{content['session_id']}:{content['step_index']}"
+    event = sign_event(
+        signer,
+        kind=Kind.CHALLENGE,
+        content=encrypt_dm(signer, wallet.pubkey, json.dumps(content), scheme),
+        tags=[["p", wallet.pubkey], ["d", d_value], ["e", intent_id]],
+    )
+    plaintext, used = decrypt_dm(wallet.secret, event.pubkey, event.content)
+    return Received(event, json.loads(plaintext), used.value)
+
+
+def _content(kind: str, digest: str, context: dict[str, Any], step: int = 1) -> dict[str, Any]:
+    return {
+        "session_id": session_id_for("ab" * 32),
+        "type": kind,
+        "payload_to_sign": digest,
+        "payload_ref": payload_ref(digest),
+        "algo": "BIP340",
+        "domain": "arkrelay/test/v1" if kind == "sign_payload" else "arkrelay/ark-tx/v1",
+        "step_index": step,
+        "step_total": 2,
+        "expires_at": 1_900_000_000,
+        "context": context,
+    }
+
+
+def _payload_content(payload: Any = None, digest: str | None = None) -> dict[str, Any]:
+    payload = {"amount": 1000, "memo": "zürich"} if payload is None else payload
+    return _content(
+        "sign_payload",
+        digest or sign_payload_digest("arkrelay/test/v1", payload),
+        {"payload": payload},
+    )
+
+
+# -- events the wallet builds -------------------------------------------------------------
+
+
+def test_intent_is_signed_addressed_and_schema_valid(wallet: ScriptedWallet, gateway: Keys):
+    event = wallet.intent("ark:transfer", {"asset_id": "gBTC", "amount": 1000}, action_id="a-1")
+    assert verify_event(event)
+    assert event.kind == Kind.INTENT and event.pubkey == wallet.pubkey
+    assert event.tags == [["p", gateway.pub], ["d", "a-1"]]
+    content = json.loads(event.content)
+    INTENT_SCHEMA.validate(content)
+    assert content["action_id"] == "a-1"
+    assert content["network"] == "regtest" and content["protocol_version"] == "1.0"
+    assert content["expires_at"] > event.created_at
+
+
+def test_intent_can_be_broken_on_purpose(wallet: ScriptedWallet):
+    event = wallet.intent(
+        "ark:transfer",
+        {},
+        action_id="a-2",
+        d_tag=False,
+        content_overrides={"network": "mainnet", "expires_at": OMIT, "extra": 1},
+        created_at=1_000,
+    )
+    assert verify_event(event)
+    assert first_tag_value(event, "d") is None and event.created_at == 1_000
+    content = json.loads(event.content)
+    assert "expires_at" not in content and content["network"] == "mainnet"
+    with pytest.raises(jsonschema.ValidationError):
+        INTENT_SCHEMA.validate(content)
+
+
+def test_request_is_encrypted_to_the_gateway(wallet: ScriptedWallet, gateway: Keys):
+    event = wallet.request("get_status", request_id="r-1", action_id="a-1")
+    assert verify_event(event)
+    assert event.kind == Kind.SERVICE_REQUEST
+    assert event.tags == [["p", gateway.pub], ["d", "r-1"]]
+    plaintext, scheme = decrypt_dm(gateway.secret, wallet.pubkey, event.content)
+    assert scheme is Scheme.NIP44
+    assert json.loads(plaintext) == {
+        "action": "get_status",
+        "request_id": "r-1",
+        "action_id": "a-1",
+    }
+
+    wallet.nip04()
+    old = wallet.request("get_info")
+    plaintext, scheme = decrypt_dm(gateway.secret, wallet.pubkey, old.content)
+    assert scheme is Scheme.NIP04
+    assert json.loads(plaintext)["request_id"] == first_tag_value(old, "d")
+
+
+# -- sign_payload -------------------------------------------------------------------------
+
+
+def test_honest_sign_payload_is_answered(wallet: ScriptedWallet, gateway: Keys):
+    challenge = _challenge(gateway.secret, wallet, _payload_content())
+    response = wallet.build_answer(challenge)
+    assert verify_event(response) and response.kind == Kind.SIGNING_RESPONSE
+    assert first_tag_value(response, "d") == f"{challenge.content['session_id']}:1"
+    assert tag_values(response, "e") == [challenge.event.id]
+    assert tag_values(response, "p") == [gateway.pub]
+    plaintext, scheme = decrypt_dm(gateway.secret, wallet.pubkey, response.content)
+    assert scheme is Scheme.NIP44
+    content = json.loads(plaintext)
+    RESPONSE_SCHEMA.validate(content)
+    assert content["pubkey"] == wallet.pubkey and content["algo"] == "BIP340"
+    assert content["payload_ref"] == challenge.content["payload_ref"]
+    assert bip340.schnorr_verify(
+        bytes.fromhex(wallet.pubkey),
+        bytes.fromhex(challenge.content["payload_to_sign"]),
+        bytes.fromhex(content["signature"]),
+    )
+
+
+def test_answer_uses_the_scheme_of_the_challenge(wallet: ScriptedWallet, gateway: Keys):
+    challenge = _challenge(gateway.secret, wallet, _payload_content(), scheme=Scheme.NIP04)
+    assert detect_scheme(wallet.build_answer(challenge).content) is Scheme.NIP04
+
+
+def test_overrides_break_the_response_on_purpose(wallet: ScriptedWallet, gateway: Keys):
+    challenge = _challenge(gateway.secret, wallet, _payload_content())
+    other = Keys()
+    response = wallet.build_answer(
+        challenge, secret_override=other.secret, payload_ref_override="sha256:00"
+    )
+    content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, response.content)[0])
+    digest = bytes.fromhex(challenge.content["payload_to_sign"])
+    signature = bytes.fromhex(content["signature"])
+    assert content["pubkey"] == wallet.pubkey and content["payload_ref"] == "sha256:00"
+    assert bip340.schnorr_verify(bytes.fromhex(other.pub), digest, signature)
+    assert not bip340.schnorr_verify(bytes.fromhex(wallet.pubkey), digest, signature)
+
+    forced = wallet.build_answer(challenge, signature="00" * 64, pubkey_override=other.pub)
+    content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, forced.content)[0])
+    assert content["signature"] == "00" * 64 and content["pubkey"] == other.pub
+
+
+def test_sign_payload_whose_digest_does_not_match_is_refused(wallet, gateway):
+    tampered = _payload_content(digest=sign_payload_digest("arkrelay/test/v1", {"amount": 1}))
+    with pytest.raises(AssertionError, match="not the digest"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, tampered))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"payload_ref": "sha256:" + "00" * 32}, "payload_ref"),
+        ({"algo": "ECDSA"}, "malformed content"),
+        ({"extra": 1}, "violates the 31511 schema"),
+        ({"step_index": 3}, "exceeds step_total"),
+        ({"context": {}}, "without context.payload"),
+    ],
+)
+def test_malformed_challenges_are_refused(wallet, gateway, change, message):
+    content = {**_payload_content(), **change}
+    d_tag = f"{content['session_id']}:{content['step_index']}"
+    with pytest.raises(AssertionError, match=message):
+        wallet.build_answer(_challenge(gateway.secret, wallet, content, d_tag=d_tag))
+
+
+def test_challenge_from_another_key_or_with_a_wrong_d_tag_is_refused(wallet, gateway):
+    impostor = Keys()
+    with pytest.raises(AssertionError, match="not the gateway"):
+        wallet.build_answer(_challenge(impostor.secret, wallet, _payload_content()))
+    with pytest.raises(AssertionError, match="d tag"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, _payload_content(), d_tag="x:1"))
+
+
+# -- sign_tx ------------------------------------------------------------------------------
+
+
+def _offchain(owner: str, amount: int = 10_000) -> arktx.OffchainTxs:
+    """An ark tx and its checkpoint spending one VTXO of ``owner``, as the arkd plugin builds
+    them (no server needed)."""
+    signer = bytes.fromhex(Keys().pub)
+    vtxo = default_vtxo_tree(bytes.fromhex(owner), signer, EXIT_DELAY)
+    receiver = default_vtxo_tree(bytes.fromhex(Keys().pub), signer, EXIT_DELAY)
+    spend = arktx.VtxoSpend("cd" * 32, 1, amount, vtxo, vtxo.leaves[1])
+    return arktx.build_offchain_txs(
+        [spend], [(receiver.pk_script, amount)], csv_closure(EXIT_DELAY, signer)
+    )
+
+
+def _tx_content(psbt: PSBT, role: str, digest: str | None = None) -> dict[str, Any]:
+    digest = digest or arktx.tapscript_sighash(psbt, 0).hex()
+    context = {
+        "psbt": arktx.encode_psbt(psbt),
+        "input_index": 0,
+        "tx_role": role,
+        "human": "send 10000 sat",
+        "amount": 10_000,
+        "asset_id": "gBTC",
+    }
+    return _content("sign_tx", digest, context)
+
+
+@pytest.mark.parametrize("role", ["ark_tx", "checkpoint"])
+def test_honest_sign_tx_signature_completes_the_psbt_input(wallet, gateway, role):
+    txs = _offchain(wallet.pubkey)
+    psbt = txs.ark_tx if role == "ark_tx" else txs.checkpoints[0]
+    response = wallet.build_answer(_challenge(gateway.secret, wallet, _tx_content(psbt, role)))
+    content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, response.content)[0])
+    RESPONSE_SCHEMA.validate(content)
+    assert content["type"] == "sign_tx"
+    arktx.add_signature(psbt, 0, bytes.fromhex(wallet.pubkey), bytes.fromhex(content["signature"]))
+    assert arktx.verify_input_signatures(psbt, 0) == {bytes.fromhex(wallet.pubkey): True}
+
+
+def test_sign_tx_with_a_sighash_of_another_tx_is_refused(wallet, gateway):
+    honest = _offchain(wallet.pubkey).ark_tx
+    other = arktx.tapscript_sighash(_offchain(wallet.pubkey, amount=9_000).ark_tx, 0).hex()
+    content = _tx_content(honest, "ark_tx", digest=other)
+    with pytest.raises(AssertionError, match="is not the sighash"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, content))
+
+
+def test_sign_tx_for_an_input_the_wallet_does_not_own_is_refused(wallet, gateway):
+    foreign = _offchain(Keys().pub).ark_tx
+    with pytest.raises(AssertionError, match="not ours"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, _tx_content(foreign, "ark_tx")))
+
+
+def test_sign_tx_with_a_bad_psbt_or_index_is_refused(wallet, gateway):
+    content = _tx_content(_offchain(wallet.pubkey).ark_tx, "ark_tx")
+    with pytest.raises(AssertionError, match="unusable PSBT"):
+        bad = {**content, "context": {**content["context"], "psbt": "cHNidP8="}}
+        wallet.build_answer(_challenge(gateway.secret, wallet, bad))
+    with pytest.raises(AssertionError, match="has 1 inputs"):
+        bad = {**content, "context": {**content["context"], "input_index": 1}}
+        wallet.build_answer(_challenge(gateway.secret, wallet, bad))
