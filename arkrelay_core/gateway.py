@@ -9,6 +9,7 @@ outcomes, outbox) plugs into the same channel.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -120,9 +121,7 @@ class Gateway:
                 if p.spec.name in used
             },
             intent_types={
-                name: spec
-                for spec in registry.intent_types
-                for name in (spec.type, *spec.aliases)
+                name: spec for spec in registry.intent_types for name in (spec.type, *spec.aliases)
             },
         )
 
@@ -225,7 +224,10 @@ class Gateway:
         async with receive:
             async for item in receive:
                 fresh = await trio.to_thread.run_sync(
-                    remember_event, self._sessions, item.event, limiter=self._db_limiter
+                    functools.partial(
+                        remember_event, self._sessions, item.event, handler=self.engine.instance
+                    ),
+                    limiter=self._db_limiter,
                 )
                 self._stats["inbound" if fresh else "duplicates"] += 1
                 self._inbound_progress.unpark_all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +20,11 @@ __all__ = ["remember_event"]
 
 
 def remember_event(
-    sessions: sessionmaker[Session], event: Event, *, now: float | None = None
+    sessions: sessionmaker[Session],
+    event: Event,
+    *,
+    now: float | None = None,
+    handler: str | None = None,
 ) -> bool:
     """Store the event's id; False if it was already stored (a duplicate to drop).
 
@@ -31,6 +36,8 @@ def remember_event(
         kind=event.kind,
         created_at=event.created_at,
         received_at=int(time.time() if now is None else now),
+        event=msgspec.to_builtins(event) if handler is not None else None,
+        handler=handler,
     )
     with sessions() as session:
         session.add(row)

@@ -8,6 +8,7 @@ memory, so any instance can pick the work up after a crash.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 __all__ = ["ArkSteps", "colour_rows", "record_colours"]
+
+log = logging.getLogger(__name__)
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 
@@ -229,6 +232,7 @@ class ArkSteps:
         if prep is None:
             return
         spend, sigs = prep
+        await self._check_not_submitted(spend)
         signed = self.backend.add_signatures(spend["ark_tx"], sigs)
         submitted: SubmittedTx = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
 
@@ -256,6 +260,29 @@ class ArkSteps:
             return out
 
         self.engine.transitioned(await self.engine.store.run(run))
+
+    async def _check_not_submitted(self, spend: dict[str, Any]) -> None:
+        """Refuse to submit twice: a gateway stopped between SubmitTx and recording its
+        answer leaves the inputs locked by this very transaction at the Ark server."""
+        ids = [c["vtxo_id"] for c in spend["inputs"]]
+        locked = [
+            v.vtxo_id
+            for v in await self.backend.get_vtxos(ids)
+            if v.status != "spendable" and spend["ark_txid"] in (v.ark_txid, v.spent_by)
+        ]
+        if locked:
+            log.error(
+                "ark tx %s was submitted before a restart and its answer was lost; its inputs "
+                "%s stay locked until the Ark server's pending-tx recovery (GetPendingTx)",
+                spend["ark_txid"],
+                ", ".join(locked),
+            )
+            raise ArkRelayError(
+                f"the ark transaction {spend['ark_txid']} was submitted before a gateway "
+                "restart and cannot be finalized by this gateway; its inputs are held by the "
+                "Ark server pending recovery",
+                code=ErrorCode.INTERNAL,
+            )
 
     def _signed_ark_round(
         self, db: Session, session_id: str

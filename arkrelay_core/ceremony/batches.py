@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event, verify_event
-from ..protocol import BatchAccepted, SessionState, SwapLegParams
+from ..protocol import BatchAccepted, SwapLegParams
 from ..store.models import Batch
 from .intake import AcceptedIntent, check_intent
 from .records import Transition
@@ -85,6 +85,8 @@ async def open_batch(
         return [engine._open_session(db, leg, now, request.batch_id) for leg in valid]
 
     session_ids = await engine.store.run(run)
+    for leg in valid:
+        engine._notify(engine.hook.arkrelay_intent_received, intent=leg.intent)
     return (
         BatchAccepted(
             **base,
@@ -93,10 +95,7 @@ async def open_batch(
             batch_id=request.batch_id,
             session_ids=session_ids,
         ),
-        [
-            Transition(sid, str(SessionState.INTENT_RECEIVED), str(SessionState.INTENT_RECEIVED))
-            for sid in session_ids
-        ],
+        [],
     )
 
 

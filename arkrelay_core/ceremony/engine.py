@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 import trio
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from ..outbox import enqueue
 from ..protocol import BUILTIN_PARAMS, Kind, SessionState, decode_content
 from ..protocol.signing import SigningResponse
 from ..protocol.tags import session_id_for
-from ..store.models import CeremonySession
+from ..store.models import CeremonySession, EventIn
 from ..store.models import Intent as IntentRow
 from .assets import AssetBook
 from .db import Store
@@ -103,6 +104,7 @@ class Engine:
             nursery.start_soon(self.deadlines.serve)
             nursery.start_soon(self.flows.keep_leases)
             await nursery.start(self.flows.serve_lightning)
+            await self.recover_inbound()
             await self.flows.resume_all()
             task_status.started()
             await trio.sleep_forever()
@@ -133,9 +135,9 @@ class Engine:
             if t.old != t.new:
                 self._notify(
                     self.hook.arkrelay_session_transition,
-                    session=t.session_id,
-                    old=t.old,
-                    new=t.new,
+                    session=t.view,
+                    old=SessionState(t.old),
+                    new=SessionState(t.new),
                 )
 
     # ------------------------------------------------------------------ inbound
@@ -146,14 +148,22 @@ class Engine:
         await self._limiter.acquire_on_behalf_of(token)
         self.spawn(self._handle_releasing, event, token)
 
-    async def _handle_releasing(self, event: Event, token: object) -> None:
+    async def _handle_releasing(
+        self, event: Event, token: object | None, recovered: bool = False
+    ) -> None:
         try:
-            await self.handle(event)
+            await self.handle(event, recovered=recovered)
+            await self.store.run(_mark_handled, event.id)
         finally:
-            self._limiter.release_on_behalf_of(token)
+            if token is not None:
+                self._limiter.release_on_behalf_of(token)
 
-    async def handle(self, event: Event) -> None:
-        """Handle one verified, newly stored inbound event (never raises for bad input)."""
+    async def handle(self, event: Event, *, recovered: bool = False) -> None:
+        """Handle one verified, newly stored inbound event (never raises for bad input).
+
+        ``recovered``: the event was stored before a crash and may be partly handled; each
+        handler then checks what is already done.
+        """
         self.stats[f"kind_{event.kind}"] += 1
         try:
             if event.kind == Kind.INTENT:
@@ -161,13 +171,24 @@ class Engine:
             elif event.kind == Kind.SIGNING_RESPONSE:
                 await self._on_response(event)
             elif event.kind == Kind.SERVICE_REQUEST:
-                await self.service.handle(event)
+                await self.service.handle(event, recovered=recovered)
             else:
                 self.stats["ignored"] += 1
         except ArkRelayError as exc:
             # Reached only for refusals no session owns (a session's own failures are
             # turned into its 31341 where they happen).
             await self.refuse(event, exc.code, str(exc))
+
+    async def recover_inbound(self, *, others_only: bool = False) -> None:
+        """Handle again what was stored but not handled when a gateway stopped: at start,
+        this instance's own; later, another instance's once its lease time has passed."""
+        events = await self.store.run(
+            _unhandled, self.instance, time.time() - self.settings.lease_ttl.seconds, others_only
+        )
+        if events:
+            log.warning("handling %d inbound events left unhandled by a stop", len(events))
+        for event in events:
+            await self._handle_releasing(event, None, recovered=True)
 
     def rate_limited(self, pubkey: str, now: float) -> bool:
         window = self._recent.setdefault(pubkey, collections.deque())
@@ -220,6 +241,9 @@ class Engine:
 
     async def _on_intent(self, event: Event) -> None:
         now = time.time()
+        if await self.store.run(lambda db: db.get(IntentRow, event.id) is not None):
+            return  # handled before a restart
+
         ref = _action_id_of(event)
         try:
             accepted = check_intent(
@@ -234,7 +258,6 @@ class Engine:
         except ArkRelayError as exc:
             await self.refuse(event, exc.code, str(exc), ref_id=ref)
             return
-        self._notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
         if accepted.action_type == "ark:swap_leg":
             await self.refuse(
                 event,
@@ -251,6 +274,7 @@ class Engine:
         except ProtocolViolation as exc:
             await self.refuse(event, exc.code, str(exc), ref_id=ref)
             return
+        self._notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
         await self.flows.drive(session_id)
 
     def _open_session(
@@ -344,6 +368,29 @@ class Engine:
 
     def lease_ok(self, row: CeremonySession, now: float, *, steal: bool = False) -> bool:
         return take_lease(row, self.instance, self.settings.lease_ttl.seconds, now=now, steal=steal)
+
+
+def _mark_handled(db: Session, event_id: str) -> None:
+    db.execute(sa.update(EventIn).where(EventIn.id == event_id).values(handled_at=int(time.time())))
+
+
+def _unhandled(db: Session, instance: str, lapsed_before: float, others_only: bool) -> list[Event]:
+    lapsed = sa.and_(EventIn.handler != instance, EventIn.received_at < int(lapsed_before))
+    rows = db.scalars(
+        sa.select(EventIn)
+        .where(
+            EventIn.handled_at.is_(None),
+            EventIn.event.is_not(None),
+            lapsed if others_only else sa.or_(EventIn.handler == instance, lapsed),
+        )
+        .order_by(EventIn.received_at)
+        .limit(10_000)
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = int(time.time())
+    for row in rows:  # claimed: no other instance picks these up while we handle them
+        row.handler, row.received_at = instance, now
+    return [msgspec.convert(row.event, Event) for row in rows]
 
 
 def _enqueue_only(db: Session, event: Event) -> None:

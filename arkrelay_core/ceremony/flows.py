@@ -182,6 +182,11 @@ class Flows:
         row = lock_session(db, response.session_id)
         if row is None or row.state in FINAL:
             return None
+        seen = sa.select(ChallengeRow.id).where(
+            ChallengeRow.session_id == row.id, ChallengeRow.response_event_id == event.id
+        )
+        if db.scalar(seen) is not None:
+            return None  # recorded before a restart
         state = SessionState(row.state)
         current = challenge_row(db, row.id, row.step_index) if state in WAITING else None
         problem = None
@@ -411,6 +416,7 @@ class Flows:
             await trio.sleep(max(1.0, ttl / 3))
             now = time.time()
             await self.engine.store.run(self._renew, now)
+            await self.engine.recover_inbound(others_only=True)
             for session_id in await self.engine.store.run(self._claimable, now, False):
                 log.warning("taking over session %s (its instance stopped renewing)", session_id)
                 self.engine.spawn(self.drive_resumed, session_id)

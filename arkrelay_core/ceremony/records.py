@@ -21,6 +21,7 @@ from ..protocol import SessionState, can_transition
 from ..store.models import Batch, CeremonySession, Challenge, OutboxEvent
 
 __all__ = [
+    "SessionView",
     "Transition",
     "lock_batch",
     "lock_session",
@@ -31,10 +32,24 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True)
+class SessionView:
+    """What observers see of a session (``arkrelay_session_transition``): a copy."""
+
+    id: str
+    author: str
+    type: str
+    step_index: int
+    step_total: int
+    error_code: int | None
+    error_message: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Transition:
     session_id: str
     old: str
     new: str
+    view: SessionView | None = None
 
 
 def lock_session(db: Session, session_id: str) -> CeremonySession | None:
@@ -88,7 +103,16 @@ def move(
         row.lease_expires_at = None
     for event in events:
         enqueue(db, event, now=moment)
-    return Transition(row.id, str(old), str(new))
+    view = SessionView(
+        row.id,
+        row.author,
+        row.type,
+        row.step_index,
+        row.step_total,
+        row.error_code,
+        row.error_message,
+    )
+    return Transition(row.id, str(old), str(new), view)
 
 
 def republish(db: Session, event_ids: Sequence[str], *, now: float) -> None:

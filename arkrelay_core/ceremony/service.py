@@ -26,7 +26,7 @@ from ..protocol import (
     VtxoEntry,
     decode_service_request,
 )
-from ..store.models import CeremonySession
+from ..store.models import Batch, CeremonySession, OutboxEvent
 from ..store.models import Intent as IntentRow
 from .ark import colour_rows
 from .batches import open_batch
@@ -42,8 +42,10 @@ class ServiceDesk:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def handle(self, event: Event) -> None:
+    async def handle(self, event: Event, *, recovered: bool = False) -> None:
         engine = self.engine
+        if recovered and await engine.store.run(_acted_on, event.id):
+            return
         try:
             text, scheme = engine.decrypt(event)
         except ProtocolViolation as exc:
@@ -185,6 +187,18 @@ class ServiceDesk:
             action_id=row.context.get("action_id"),
             error=error,
         )
+
+
+def _acted_on(db: Session, request_event_id: str) -> bool:
+    """Whether a request left something behind (a batch, a lift) before a restart."""
+    batch = sa.select(Batch.id).where(Batch.request_event_id == request_event_id)
+    if db.scalar(batch) is not None:
+        return True
+    reply = sa.select(OutboxEvent.id).where(OutboxEvent.kind == 31501, OutboxEvent.created_at >= 0)
+    return any(
+        ["e", request_event_id] in row.event["tags"]
+        for row in db.scalars(sa.select(OutboxEvent).where(OutboxEvent.id.in_(reply)))
+    )
 
 
 def _enqueue(db: Session, event: Event) -> None:

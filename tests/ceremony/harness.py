@@ -20,16 +20,27 @@ __all__ = ["gateway_config", "running_gateway"]
 
 
 def gateway_config(
-    directory: Path, relay_url: str, *, database: str | None = None, extra: str = ""
+    directory: Path,
+    relay_url: str,
+    *,
+    database: str | None = None,
+    extra: str = "",
+    key_file: Path | None = None,
+    ark_target: str | None = None,
+    lightning: bool = True,
 ) -> str:
+    """A config on a real relay; the arkd simulator in-process unless ``ark_target``."""
     directory.mkdir(parents=True, exist_ok=True)
     database = database or f"sqlite:///{directory / 'arkrelay.db'}"
+    key_file = key_file or directory / "gateway.key"
+    ark = f'target = "{ark_target}"' if ark_target else ""
+    ln = '[backend.lightning]\nplugin = "lnd"' if lightning else ""
     return f"""
 [gateway]
 network = "regtest"
 data_dir = "{directory}"
 database = "{database}"
-key_file = "{directory / "gateway.key"}"
+key_file = "{key_file}"
 
 [transport.relays]
 plugin = "relays"
@@ -37,22 +48,27 @@ relays = ["{relay_url}"]
 
 [backend.ark]
 plugin = "arkd"
+{ark}
 
-[backend.lightning]
-plugin = "lnd"
+{ln}
 
 [outbox]
 retry_initial = "1s"
-retry_max = "5s"
+retry_max = "3s"
 {extra}
 """
 
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    directory: Path, relay_url: str, *, database: str | None = None, extra: str = ""
+    directory: Path,
+    relay_url: str,
+    *,
+    database: str | None = None,
+    extra: str = "",
+    observers: tuple[tuple[str, object], ...] = (),
 ) -> AsyncIterator[Gateway]:
-    registry = load_plugins()
+    registry = load_plugins(extra=observers)
     text = gateway_config(directory, relay_url, database=database, extra=extra)
     config = load_config_text(
         text, source=str(directory / "gw.toml"), settings_resolver=registry.settings_type

@@ -29,3 +29,14 @@ def ark_calls(gateway: Gateway) -> int:
 
 def action_id(event: Any) -> str:
     return json.loads(event.content)["action_id"]
+
+
+def transfer_params(recipient: str, amount: int = 1_000, **changes: Any) -> dict[str, Any]:
+    """Params of an ark:transfer in gBTC paying the default fee."""
+    return {
+        "asset_id": "gBTC",
+        "amount": amount,
+        "recipient_pubkey": recipient,
+        "fee": {"asset_id": "gBTC", "amount": 10},
+        **changes,
+    }

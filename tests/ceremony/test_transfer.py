@@ -8,6 +8,7 @@ from arkrelay_core.codes import ErrorCode
 from arkrelay_core.protocol import Kind
 
 from .harness import board, running_gateway
+from .outcomes import transfer_params
 from .wallet import ScriptedWallet
 
 GBTC = "gBTC"
@@ -20,12 +21,7 @@ async def test_transfer_confirms_and_moves_the_vtxos(tmp_path: Path, relay) -> N
             funded = await board(gateway, alice.pubkey, 5_000)
             intent = alice.intent(
                 "ark:transfer",
-                {
-                    "asset_id": GBTC,
-                    "amount": 1_000,
-                    "recipient_pubkey": bob.pubkey,
-                    "fee": {"asset_id": GBTC, "amount": 10},
-                },
+                transfer_params(bob.pubkey),
             )
             outcome = await alice.run_ceremony(intent)
             assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
@@ -48,12 +44,7 @@ async def test_insufficient_balance_is_2001(tmp_path: Path, relay) -> None:
             await board(gateway, alice.pubkey, 500)
             intent = alice.intent(
                 "ark:transfer",
-                {
-                    "asset_id": GBTC,
-                    "amount": 1_000,
-                    "recipient_pubkey": "ab" * 32,
-                    "fee": {"asset_id": GBTC, "amount": 10},
-                },
+                transfer_params("ab" * 32),
             )
             outcome = await alice.run_ceremony(intent)
             assert outcome.event.kind == Kind.FAILURE

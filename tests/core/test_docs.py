@@ -8,11 +8,6 @@ from arkrelay_core.plugins import create_plugin_manager
 
 ROOT = Path(__file__).parents[2]
 HOOKS = sorted(n for n in dir(create_plugin_manager().hook) if n.startswith("arkrelay_"))
-# Hooks the ceremony engine fires; until it exists nothing can exercise them.
-FIRED_BY_THE_ENGINE = {
-    "arkrelay_session_transition",
-    "arkrelay_intent_received",
-}
 # Listing names is not exercising them.
 NOT_EXERCISE = {"test_exports.py", "test_docs.py"}
 
@@ -22,18 +17,7 @@ def test_hook_has_a_doc_section(hook):
     assert f"\n### {hook}\n" in (ROOT / "docs" / "plugins.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "hook",
-    [
-        pytest.param(
-            h,
-            marks=pytest.mark.xfail(strict=True, reason="fired by the ceremony engine (issue 6)"),
-        )
-        if h in FIRED_BY_THE_ENGINE
-        else h
-        for h in HOOKS
-    ],
-)
+@pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_exercised_by_a_test(hook):
     sources = [
         p.read_text()

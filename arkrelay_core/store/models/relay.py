@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, Integer
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import AutoId, Base, Hex64, JsonDoc, JsonList, Kind, UnixTime
@@ -18,13 +18,18 @@ class EventIn(Base):
     """
 
     __tablename__ = "events_in"
-    __table_args__ = (Index(None, "received_at"),)
+    __table_args__ = (Index(None, "received_at"), Index(None, "handled_at"))
 
     id: Mapped[Hex64] = mapped_column(primary_key=True)
     pubkey: Mapped[Hex64]
     kind: Mapped[Kind]
     created_at: Mapped[UnixTime]
     received_at: Mapped[UnixTime]
+    #: The whole event and who took it, until it is handled: a gateway killed in between
+    #: handles it again on restart (or another instance does, once the lease time passed).
+    event: Mapped[JsonDoc | None]
+    handler: Mapped[str | None] = mapped_column(String(128))
+    handled_at: Mapped[UnixTime | None]
 
 
 class OutboxEvent(Base):
