@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
-from ..errors import ArkRelayError, BackendUnavailable
+from ..errors import ArkRelayError, BackendUnavailable, VtxoExpired
 from ..interfaces import ActionResult, InputSignature, InputToSign, SubmittedTx, Vtxo
 from ..protocol import BUILTIN_PARAMS, Confirmation, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
@@ -74,6 +74,9 @@ class ArkSteps:
         missing = [v for v in leg.required if v not in {o.vtxo_id for o in owned}]
         if missing:
             found = await self.backend.get_vtxos(missing)
+            for vtxo in found:
+                if vtxo.owner == leg.author and vtxo.status in ("expired", "swept"):
+                    raise VtxoExpired(f"VTXO {vtxo.vtxo_id} has expired")
             known = {v.vtxo_id: self.colour(v, colours) for v in found}
         busy = await self.engine.store.run(_busy_inputs, leg.author)
         return select_inputs(

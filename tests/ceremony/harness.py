@@ -27,13 +27,14 @@ def gateway_config(
     extra: str = "",
     key_file: Path | None = None,
     ark_target: str | None = None,
+    ark_settings: str = "",
     lightning: bool = True,
 ) -> str:
     """A config on a real relay; the arkd simulator in-process unless ``ark_target``."""
     directory.mkdir(parents=True, exist_ok=True)
     database = database or f"sqlite:///{directory / 'arkrelay.db'}"
     key_file = key_file or directory / "gateway.key"
-    ark = f'target = "{ark_target}"' if ark_target else ""
+    ark = (f'target = "{ark_target}"\n' if ark_target else "") + ark_settings
     ln = '[backend.lightning]\nplugin = "lnd"' if lightning else ""
     return f"""
 [gateway]
@@ -67,9 +68,12 @@ async def running_gateway(
     database: str | None = None,
     extra: str = "",
     observers: tuple[tuple[str, object], ...] = (),
+    ark_settings: str = "",
 ) -> AsyncIterator[Gateway]:
     registry = load_plugins(extra=observers)
-    text = gateway_config(directory, relay_url, database=database, extra=extra)
+    text = gateway_config(
+        directory, relay_url, database=database, extra=extra, ark_settings=ark_settings
+    )
     config = load_config_text(
         text, source=str(directory / "gw.toml"), settings_resolver=registry.settings_type
     )

@@ -11,7 +11,7 @@ from arkrelay_core.interfaces import InvoiceState, PaymentStatus
 from arkrelay_core.protocol import Kind
 
 from .harness import board, lightning_node, outside_node, running_gateway
-from .outcomes import action_id, outcomes_for
+from .outcomes import action_id, ark_calls, outcomes_for
 from .wallet import ScriptedWallet
 
 GBTC = "gBTC"
@@ -125,3 +125,25 @@ async def test_land_stuck_stays_pending_then_succeeds(tmp_path: Path, relay) -> 
         outcome = await wallet.wait_outcome(action_id(intent), intent.id)
         assert outcome.event.kind == Kind.CONFIRMATION
         assert (await shop.lookup_invoice(invoice.payment_hash)).state is InvoiceState.SETTLED
+
+
+async def test_bad_invoices_are_5003_before_any_ark_call(tmp_path: Path, relay) -> None:
+    async with (
+        running_gateway(tmp_path / "gw", relay.url) as gateway,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as wallet,
+        outside_node(gateway) as shop,
+    ):
+        await board(gateway, wallet.pubkey, 10_000)
+        invoice = await shop.create_invoice(3_000_000, memo="coffee", expiry=3600)
+        short = await shop.create_invoice(3_000_000, memo="soon gone", expiry=30)
+        cases = {
+            "amount differs": land(invoice.bolt11, 2_000),
+            "expires too soon": land(short.bolt11, 3_000),
+            "not an invoice": land("lnbcrt1notaninvoice", 3_000),
+        }
+        for name, params in cases.items():
+            calls = ark_calls(gateway)
+            intent = wallet.intent("lightning:land", params)
+            outcome = await wallet.run_ceremony(intent)
+            assert outcome.content["code"] == ErrorCode.INVOICE_INVALID, (name, outcome.content)
+            assert ark_calls(gateway) == calls, name

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from arkrelay_core.codes import ErrorCode
 from arkrelay_core.protocol import Kind
@@ -187,3 +188,52 @@ async def test_unknown_service_action_is_1005_and_rate_limit_is_1008(tmp_path: P
         notice = await wallet.next(Kind.FAILURE, match=lambda r: ["e", late.id] in r.event.tags)
         assert notice.content["code"] == ErrorCode.RATE_LIMITED
         assert notice.content["retryable"] is True
+
+
+async def test_expired_vtxo_is_2004(gateway_and_wallet):
+    gateway, wallet = gateway_and_wallet
+    vtxo = await board(gateway, wallet.pubkey, 5_000)
+    gateway.components.backends["ark"].simulator.expire(vtxo.vtxo_id)
+    intent = wallet.intent("ark:transfer", transfer(vtxo_ids=[vtxo.vtxo_id]))
+    outcome = await wallet.run_ceremony(intent)
+    assert outcome.content["code"] == ErrorCode.VTXO_EXPIRED
+
+
+async def test_open_session_cap_is_1008(tmp_path: Path, relay):
+    extra = "[ceremony]\nmax_open_sessions = 1\n"
+    async with (
+        running_gateway(tmp_path / "gw", relay.url, extra=extra) as gateway,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as wallet,
+    ):
+        await board(gateway, wallet.pubkey, 5_000)
+        await board(gateway, wallet.pubkey, 5_000)
+        first = wallet.intent("ark:transfer", transfer())
+        await wallet.publish(first)
+        await wallet.next(Kind.CHALLENGE)  # the first session is open, waiting
+        calls = ark_calls(gateway)
+        second = wallet.intent("ark:transfer", transfer())
+        outcome = await wallet.run_ceremony(second)
+        assert outcome.content["code"] == ErrorCode.RATE_LIMITED
+        assert ark_calls(gateway) == calls
+
+
+async def test_ark_backend_down_is_5001_then_circuit_open_5005(tmp_path: Path, relay):
+    ark = 'retries = 0\ncall_timeout = "2s"\nbreaker_failures = 2\nbreaker_reset = "5m"\n'
+    async with (
+        running_gateway(tmp_path / "gw", relay.url, ark_settings=ark) as gateway,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as wallet,
+    ):
+        backend = gateway.components.backends["ark"]
+        await board(gateway, wallet.pubkey, 5_000)
+        await trio.to_thread.run_sync(backend.simulator.stop)
+        codes = []
+        for _ in range(3):
+            calls = ark_calls(gateway)
+            outcome = await wallet.run_ceremony(wallet.intent("ark:transfer", transfer()))
+            codes.append(outcome.content["code"])
+        assert codes == [
+            ErrorCode.ARK_UNAVAILABLE,
+            ErrorCode.ARK_UNAVAILABLE,
+            ErrorCode.CIRCUIT_OPEN,
+        ]
+        assert ark_calls(gateway) == calls  # the open breaker called nobody
