@@ -94,16 +94,20 @@ async def board(gateway: Gateway, owner: str, amount: int) -> Any:
     return await gateway.components.backends["ark"].board(owner, amount)
 
 
-@contextlib.asynccontextmanager
-async def outside_node(gateway: Gateway, node: str = "outside") -> AsyncIterator[Any]:
+def outside_node(gateway: Gateway, node: str = "outside") -> Any:
     """An lnd client of a node of the gateway's simulated network, over gRPC."""
+    return node_client(gateway.config.gateway.data_dir, node)
+
+
+@contextlib.asynccontextmanager
+async def node_client(data_dir: Path, node: str = "outside") -> AsyncIterator[Any]:
+    """An lnd client of a node of the simulated network whose state is in ``data_dir``."""
     from arkrelay_lnd.client import LndBackend
     from arkrelay_lnd.settings import LndSettings
     from arkrelay_lnd.sim.state import CERT_FILE, STATE_FILE, read_state
 
     from arkrelay_core.config import Duration, HostPort, Secret
 
-    data_dir = gateway.config.gateway.data_dir
     entry = read_state(data_dir).nodes[node]
     backend = LndBackend(
         LndSettings(

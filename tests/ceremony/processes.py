@@ -16,7 +16,15 @@ from .harness import gateway_config
 
 ARKRELAY = Path(sys.executable).parent / "arkrelay"
 
-__all__ = ["ARKRELAY", "Process", "arkd_simulator", "gateway_process", "write_config"]
+__all__ = [
+    "ARKRELAY",
+    "Process",
+    "arkd_simulator",
+    "gateway_process",
+    "lightning_section",
+    "lnd_simulator",
+    "write_config",
+]
 
 
 class Process:
@@ -77,6 +85,7 @@ def write_config(
     database: str,
     instance: str,
     extra: str = "",
+    lightning: str = "",
 ) -> Path:
     path = directory / "gw.toml"
     ceremony = f"""
@@ -86,6 +95,7 @@ lease_ttl = "6s"
 max_open_sessions = 64
 requests_per_minute = 1000
 {extra}
+{lightning}
 """
     path.write_text(
         gateway_config(
@@ -105,4 +115,21 @@ def gateway_process(config: Path) -> Process:
     env = {"ARKRELAY_KEY_PASSPHRASE": "fault-test-passphrase"}
     return Process(
         [str(ARKRELAY), "run", "--config", str(config)], config.parent / "gateway.log", env=env
+    )
+
+
+def lnd_simulator(directory: Path) -> Process:
+    directory.mkdir(parents=True, exist_ok=True)
+    args = [str(ARKRELAY), "sim", "ln", "serve", "--data-dir", str(directory)]
+    return Process(args, directory / "ln-sim.log")
+
+
+def lightning_section(sim_dir: Path, node: str = "gateway") -> str:
+    """``[backend.lightning]`` for a node of a running `arkrelay sim ln serve`."""
+    from arkrelay_lnd.sim.state import CERT_FILE, read_state
+
+    entry = read_state(sim_dir).nodes[node]
+    return (
+        f'[backend.lightning]\nplugin = "lnd"\ntarget = "{entry.target}"\n'
+        f'tls_cert = "{sim_dir / CERT_FILE}"\nmacaroon = "{entry.macaroon}"\n'
     )

@@ -10,13 +10,21 @@ from pathlib import Path
 
 import trio
 
+from arkrelay_core.interfaces import InvoiceState
 from arkrelay_core.nostr import bip340
 from arkrelay_core.protocol import Kind
 from arkrelay_core.protocol.tags import session_id_for
 from arkrelay_core.servicekey import create_key_file
 
+from .harness import node_client
 from .outcomes import transfer_params
-from .processes import arkd_simulator, gateway_process, write_config
+from .processes import (
+    arkd_simulator,
+    gateway_process,
+    lightning_section,
+    lnd_simulator,
+    write_config,
+)
 from .wallet import ScriptedWallet
 
 PASSPHRASE = "fault-test-passphrase"
@@ -40,6 +48,37 @@ def outcome_counts(database: Path) -> dict[str, list[int]]:
     return found
 
 
+async def sign_with_a_kill(wallet, intent, point: str, gateway):
+    """Run a one-VTXO ceremony (two signatures), SIGKILLing the gateway at ``point``."""
+    session = session_id_for(intent.id)
+
+    def mine(received) -> bool:
+        return received.content.get("session_id") == session
+
+    await wallet.publish(intent)
+    if point == "after_intent":
+        await restart(gateway)
+    for step in (1, 2):
+        challenge = await wallet.next(Kind.CHALLENGE, match=mine, timeout=60)
+        if point == f"at_step_{step}":
+            await restart(gateway)
+        await wallet.answer(challenge)
+    if point == "after_last_answer":
+        await restart(gateway)
+    return await wallet.wait_outcome(None, intent.id, timeout=90)
+
+
+def sqlite_config(directory: Path, relay_url: str, arkd_port: int, lightning: str = "") -> Path:
+    return write_config(
+        directory,
+        relay_url=relay_url,
+        arkd_port=arkd_port,
+        database=f"sqlite:///{directory / 'arkrelay.db'}",
+        instance="gw-a",
+        lightning=lightning,
+    )
+
+
 async def restart(gateway) -> None:
     await trio.to_thread.run_sync(gateway.kill)
     await trio.to_thread.run_sync(gateway.start, "gateway running")
@@ -53,14 +92,7 @@ async def test_sigkill_at_each_step(tmp_path: Path, relay) -> None:
     await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
     vtxos = boarded(sim.log, alice_pub)
     directory = tmp_path / "gw"
-    config = write_config(
-        directory,
-        relay_url=relay.url,
-        arkd_port=port,
-        database=f"sqlite:///{directory / 'arkrelay.db'}",
-        instance="gw-a",
-    )
-    gateway = gateway_process(config)
+    gateway = gateway_process(sqlite_config(directory, relay.url, port))
     try:
         await trio.to_thread.run_sync(gateway.start, "gateway running")
         async with (
@@ -74,25 +106,7 @@ async def test_sigkill_at_each_step(tmp_path: Path, relay) -> None:
                     transfer_params(bob.pubkey, vtxo_ids=[vtxo_id]),
                 )
                 intents.append(intent)
-                session = session_id_for(intent.id)
-
-                def mine(r, session=session) -> bool:
-                    return r.content.get("session_id") == session
-
-                await alice.publish(intent)
-                if point == "after_intent":
-                    await restart(gateway)
-                first = await alice.next(Kind.CHALLENGE, match=mine, timeout=60)
-                if point == "at_step_1":
-                    await restart(gateway)
-                await alice.answer(first)
-                second = await alice.next(Kind.CHALLENGE, match=mine, timeout=60)
-                if point == "at_step_2":
-                    await restart(gateway)
-                await alice.answer(second)
-                if point == "after_last_answer":
-                    await restart(gateway)
-                outcome = await alice.wait_outcome(None, intent.id, timeout=60)
+                outcome = await sign_with_a_kill(alice, intent, point, gateway)
                 assert outcome.event.kind == Kind.CONFIRMATION, (point, outcome.content)
             received = [
                 m for r in [outcome] for m in r.content["created"] if m["owner"] == bob.pubkey
@@ -108,3 +122,50 @@ async def test_sigkill_at_each_step(tmp_path: Path, relay) -> None:
     # Every VTXO spent exactly once: bob holds exactly one 1000-sat VTXO per intent.
     text = (tmp_path / "arkd-sim.log").read_text()
     assert text.count("accepted ark tx") == len(KILL_POINTS), text[-3000:]
+
+
+LAND_KILL_POINTS = ("at_step_1", "at_step_2", "after_last_answer")
+
+
+async def test_sigkill_during_lands_pays_each_invoice_once(tmp_path: Path, relay) -> None:
+    alice_secret = bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    ln_dir = tmp_path / "ln"
+    ln = lnd_simulator(ln_dir)
+    sim, port = arkd_simulator(tmp_path, [(alice_pub, 10_000)] * len(LAND_KILL_POINTS))
+    directory = tmp_path / "gw"
+    gateway = None
+    try:
+        await trio.to_thread.run_sync(ln.start, "lnd simulator ready")
+        await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+        vtxos = boarded(sim.log, alice_pub)
+        config = sqlite_config(directory, relay.url, port, lightning_section(ln_dir))
+        gateway = gateway_process(config)
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with (
+            ScriptedWallet(relay.url, key.pubkey, secret=alice_secret) as alice,
+            node_client(ln_dir) as shop,
+        ):
+            for point, vtxo_id in zip(LAND_KILL_POINTS, vtxos, strict=True):
+                invoice = await shop.create_invoice(3_000_000, memo=point, expiry=3600)
+                params = {
+                    "asset_id": GBTC,
+                    "amount": 3_000,
+                    "lightning_invoice": invoice.bolt11,
+                    "fee": {"asset_id": GBTC, "amount": 3},
+                }
+                intent = alice.intent("lightning:land", params)
+                outcome = await sign_with_a_kill(alice, intent, point, gateway)
+                assert outcome.event.kind == Kind.CONFIRMATION, (point, outcome.content)
+                paid = await shop.lookup_invoice(invoice.payment_hash)
+                assert paid.state is InvoiceState.SETTLED, point
+                assert paid.amount_paid_msat == 3_000_000, point  # paid once, not twice
+                assert vtxo_id  # each land spent its own VTXO
+        counts = outcome_counts(directory / "arkrelay.db")
+        assert sorted(len(v) for v in counts.values()) == [1] * len(LAND_KILL_POINTS)
+    finally:
+        if gateway is not None:
+            gateway.kill()
+        sim.kill()
+        ln.kill()
