@@ -25,12 +25,12 @@ from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
 from ..config import Config
-from ..errors import ArkRelayError, ProtocolViolation
+from ..errors import ArkRelayError, PluginError, ProtocolViolation
 from ..identity import ServiceIdentity
 from ..nostr import Event, first_tag_value
 from ..nostr.errors import DecryptError
 from ..outbox import enqueue
-from ..protocol import BUILTIN_PARAMS, Kind, SessionState, decode_content
+from ..protocol import ACTION_ALIASES, BUILTIN_PARAMS, Kind, SessionState, decode_content
 from ..protocol.signing import SigningResponse
 from ..protocol.tags import session_id_for
 from ..store.models import CeremonySession, EventIn
@@ -82,6 +82,9 @@ class Engine:
         self.messages = Messenger(identity)
         self.plugin_versions = dict(registry_versions or {})
         self.intent_types = dict(intent_types or {})
+        shadowing = sorted(set(self.intent_types) & {*BUILTIN_PARAMS, *ACTION_ALIASES})
+        if shadowing:
+            raise PluginError(f"plugin intent types shadow built-in ones: {', '.join(shadowing)}")
         self.params_types = {
             **BUILTIN_PARAMS,
             **{name: spec.params_type for name, spec in self.intent_types.items()},
@@ -92,6 +95,8 @@ class Engine:
         self._limiter = trio.CapacityLimiter(CONCURRENCY)
         self._recent: dict[str, collections.deque[float]] = {}
         self._session_locks: dict[str, trio.Lock] = {}
+        #: The DM scheme each peer last used: we answer in it (PROTOCOL.md §1).
+        self._schemes: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._nursery: trio.Nursery | None = None
         self.stats: collections.Counter[str] = collections.Counter()
 
@@ -209,9 +214,10 @@ class Engine:
         message: str,
         *,
         ref_id: str | None = None,
-        scheme: str = "nip44",
+        scheme: str | None = None,
     ) -> None:
         """Answer ``event`` with one 31341 (no session involved)."""
+        scheme = scheme or self.scheme_of(event.pubkey)
         self.stats[f"refused_{int(code)}"] += 1
         ref = ref_id or first_tag_value(event, "d") or event.id
         notice = self.messages.failure(
@@ -235,7 +241,15 @@ class Engine:
             raise ProtocolViolation(
                 f"cannot decrypt: {exc}", code=ErrorCode.CANNOT_DECRYPT
             ) from exc
+        self._schemes[event.pubkey] = str(scheme)
+        self._schemes.move_to_end(event.pubkey)
+        if len(self._schemes) > 100_000:
+            self._schemes.popitem(last=False)
         return text, str(scheme)
+
+    def scheme_of(self, pubkey: str) -> str:
+        """The scheme to write to ``pubkey`` in: the one it last used, NIP-44 by default."""
+        return self._schemes.get(pubkey, "nip44")
 
     # ------------------------------------------------------------------ intents
 
@@ -319,7 +333,7 @@ class Engine:
             step_index=0,
             step_total=0,
             batch_id=batch_id,
-            scheme="nip44",
+            scheme=self.scheme_of(event.pubkey),
             context={
                 "action_id": intent.action_id,
                 "asset_id": accepted.asset_id,

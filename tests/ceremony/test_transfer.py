@@ -55,3 +55,22 @@ def intent_action_id(event) -> str:
     import json
 
     return json.loads(event.content)["action_id"]
+
+
+async def test_a_nip04_wallet_is_answered_in_nip04(tmp_path: Path, relay) -> None:
+    async with (
+        running_gateway(tmp_path / "gw", relay.url) as gateway,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as alice,
+    ):
+        alice.nip04()
+        await board(gateway, alice.pubkey, 5_000)
+        info = await alice.call("get_info")
+        assert info["service_pubkey"] == gateway.identity.pubkey
+        assert [a["ticker"] for a in info["assets"]] == ["gBTC"]
+        intent = alice.intent("ark:transfer", transfer_params("ab" * 32))
+        await alice.publish(intent)
+        challenge = await alice.next(Kind.CHALLENGE)
+        assert challenge.scheme == "nip04"
+        await alice.answer(challenge)
+        outcome = await alice.run_ceremony(intent, publish=False)
+        assert outcome.event.kind == Kind.CONFIRMATION
