@@ -18,20 +18,20 @@ from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, BackendUnavailable, VtxoExpired
-from ..interfaces import ActionResult, InputSignature, InputToSign, SubmittedTx, Vtxo
+from ..interfaces import InputSignature, InputToSign, SubmittedTx, Vtxo
 from ..protocol import BUILTIN_PARAMS, Confirmation, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from ..store.models import Intent as IntentRow
-from ..store.models import Vtxo as VtxoRow
+from .ledger import colour_rows, record_colours
 from .records import Transition, lock_batch, lock_session, move
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["ArkSteps", "colour_rows", "record_colours"]
+__all__ = ["ArkSteps"]
 
 log = logging.getLogger(__name__)
 
@@ -420,118 +420,6 @@ class ArkSteps:
         out = [move(db, row, SessionState.COMPLETED, events=[event], now=now)]
         out += [move(db, leg, SessionState.COMPLETED, now=now) for leg in legs if leg.id != row.id]
         return out
-
-    async def complete_with(self, snap: dict[str, Any], result: ActionResult) -> None:
-        """A plugin action's result becomes its 31340."""
-
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
-            if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
-                return []
-            now = time.time()
-            content = Confirmation(
-                status="success",
-                ark_txid=result.ark_txid,
-                spent=list(result.spent),
-                created=list(result.created),
-                timestamp=int(now),
-                ref_action_id=row.context["action_id"],
-                fee_paid=result.fee_paid,
-            )
-            event = self.engine.messages.confirmation(
-                content,
-                d=confirmation_d(row.context["action_id"]),
-                answered=[row.intent_event_id],
-                parties=[m.owner for m in result.created] or [row.author],
-            )
-            t1 = move(db, row, SessionState.ARK_EXECUTED, now=now)
-            return [t1, move(db, row, SessionState.COMPLETED, events=[event], now=now)]
-
-        self.engine.transitioned(await self.engine.store.run(run))
-
-    # ------------------------------------------------------------------ the gateway's own
-
-    async def send_from_gateway(self, outputs: list[Output]) -> tuple[str, list[Output]]:
-        """Pay ``outputs`` from the gateway's own VTXOs, signing with the service key.
-
-        Returns the ark txid and the outputs as created (change to the gateway last).
-        """
-        gateway = self.engine.identity.pubkey
-        leg = Leg(gateway, tuple(outputs))
-        try:
-            inputs, all_outputs = await self.plan(leg)
-        except ArkRelayError as exc:
-            raise ArkRelayError(
-                f"the gateway's inventory cannot pay this: {exc}", code=exc.code
-            ) from exc
-        spend = await self.build(inputs, all_outputs)
-        sign = self.engine.identity.sign_hash
-        items = [msgspec.convert(s, InputToSign) for s in spend["to_sign"]]
-        signed = self.backend.add_signatures(
-            spend["ark_tx"],
-            [InputSignature(s.input_index, gateway, sign(s.sighash)) for s in items],
-        )
-        submitted = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
-        finals = [
-            self.backend.add_signatures(
-                s.psbt, [InputSignature(s.input_index, gateway, sign(s.sighash))]
-            )
-            for s in submitted.to_sign
-        ]
-        await self.backend.finalize_tx(submitted.ark_txid, finals)
-        await self.engine.store.run(
-            lambda db: record_colours(db, inputs, all_outputs, submitted.ark_txid, time.time())
-        )
-        return submitted.ark_txid, all_outputs
-
-
-# ---------------------------------------------------------------------- database helpers
-
-
-def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:
-    if not vtxo_ids:
-        return {}
-    rows = db.execute(
-        sa.select(VtxoRow.vtxo_id, VtxoRow.asset_id, VtxoRow.amount).where(
-            VtxoRow.vtxo_id.in_(vtxo_ids)
-        )
-    )
-    return {vid: (asset, amount) for vid, asset, amount in rows}
-
-
-def record_colours(
-    db: Session, inputs: list[Coloured], outputs: list[Output], ark_txid: str, now: float
-) -> None:
-    """The gateway's ledger: inputs spent, outputs created with their colours."""
-    for c in inputs:
-        row = db.get(VtxoRow, c.vtxo_id)
-        if row is None:
-            row = VtxoRow(
-                vtxo_id=c.vtxo_id,
-                owner=c.owner,
-                asset_id=c.asset_id,
-                amount=c.amount,
-                expires_at=c.expires_at,
-                created_at=int(now),
-                status="spent",
-            )
-            db.add(row)
-        row.status, row.spent_by = "spent", ark_txid
-    for i, o in enumerate(outputs):
-        vtxo_id = f"{ark_txid}:{i}"
-        if db.get(VtxoRow, vtxo_id) is None:
-            db.add(
-                VtxoRow(
-                    vtxo_id=vtxo_id,
-                    owner=o.owner,
-                    asset_id=o.asset_id,
-                    amount=o.amount,
-                    status="spendable",
-                    ark_txid=ark_txid,
-                    expires_at=0,
-                    created_at=int(now),
-                )
-            )
 
 
 def _busy_inputs(db: Session, author: str) -> list[str]:

@@ -107,10 +107,10 @@ class Engine:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.deadlines.serve)
-            nursery.start_soon(self.flows.keep_leases)
+            nursery.start_soon(self.flows.leases.keep)
             await nursery.start(self.flows.serve_lightning)
             await self.recover_inbound()
-            await self.flows.resume_all()
+            await self.flows.leases.resume_all()
             task_status.started()
             await trio.sleep_forever()
 

@@ -18,7 +18,7 @@ import trio
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
-from ..errors import ArkRelayError, ProtocolViolation
+from ..errors import ArkRelayError
 from ..nostr import Event, bip340
 from ..outbox import enqueue
 from ..protocol import SessionState
@@ -26,10 +26,11 @@ from ..protocol.digest import payload_ref, sign_payload_digest
 from ..protocol.signing import Challenge, SigningResponse
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
-from ..store.models import Intent as IntentRow
 from .ark import ArkSteps
+from .leases import Leases
 from .lightning import LightningFlows
-from .records import Transition, challenge_row, lock_session, move, republish
+from .payloads import PayloadSteps
+from .records import Transition, challenge_row, lock_session, move
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -48,6 +49,8 @@ class Flows:
         self.engine = engine
         self.ark = ArkSteps(engine)
         self.lightning = LightningFlows(engine, self)
+        self.leases = Leases(engine, self)
+        self.payloads = PayloadSteps(engine, self)
 
     # ------------------------------------------------------------------ drive
 
@@ -83,7 +86,7 @@ class Flows:
                 await self.ark.prepare_batch(snap)  # the first leg prepares them all
                 return False
             if snap["type"] in self.engine.intent_types:
-                await self.payload_prepare(snap)
+                await self.payloads.prepare(snap)
             else:
                 await self.ark.prepare(snap)
             return True
@@ -96,7 +99,7 @@ class Flows:
             return False
         if state is SessionState.SIGNATURES_COLLECTED:
             if snap["type"] in self.engine.intent_types:
-                await self.payload_execute(snap)
+                await self.payloads.execute(snap)
             else:
                 await self.ark.finalize(snap)
             return True
@@ -238,7 +241,6 @@ class Flows:
         engine = self.engine
         engine.transitioned(outcome["transitions"])
         if outcome["kind"] == "failed":
-            await self.fan_out_failure(outcome["session_id"])
             return
         if outcome["kind"] == "next":
             return
@@ -316,10 +318,6 @@ class Flows:
 
         self.engine.transitioned(await self.engine.store.run(run))
 
-    async def fan_out_failure(self, session_id: str) -> None:
-        """Nothing more to do: fail_in already ended the legs; kept for symmetry of logs."""
-        log.info("session %s failed on its response", session_id)
-
     # ------------------------------------------------------------------ deadlines
 
     async def check_deadline(self, session_id: str) -> None:
@@ -369,118 +367,10 @@ class Flows:
         if track:
             await self.drive(session_id)
 
-    # ------------------------------------------------------------------ leases, resume
-
-    async def resume_all(self) -> None:
-        """At start: take back this instance's sessions and any whose lease lapsed."""
-        for session_id in await self.engine.store.run(self._claimable, time.time(), True):
-            self.engine.spawn(self.drive_resumed, session_id)
-
-    async def drive_resumed(self, session_id: str) -> None:
-        await self.engine.store.run(self._resend_open_challenge, session_id, time.time())
-        self.engine.notify_outbox()
-        await self.drive(session_id)
-
-    def _resend_open_challenge(self, db: Session, session_id: str, now: float) -> None:
-        row = db.get(CeremonySession, session_id)
-        if row is None or row.state in FINAL or SessionState(row.state) not in WAITING:
-            return
-        current = challenge_row(db, row.id, row.step_index)
-        if current is not None and current.signature is None and current.event_id:
-            republish(db, [current.event_id], now=now)
-
-    def _claimable(self, db: Session, now: float, own_too: bool) -> list[str]:
-        me = self.engine.instance
-        lapsed = sa.or_(
-            CeremonySession.lease_owner.is_(None),
-            CeremonySession.lease_expires_at < int(now),
-        )
-        if own_too:
-            lapsed = sa.or_(lapsed, CeremonySession.lease_owner == me)
-        rows = db.scalars(
-            sa.select(CeremonySession)
-            .where(CeremonySession.state.not_in(FINAL), lapsed)
-            .order_by(CeremonySession.created_at)
-            .limit(500)
-            .with_for_update(skip_locked=True)
-        ).all()
-        ttl = self.engine.settings.lease_ttl.seconds
-        for row in rows:
-            row.lease_owner, row.lease_expires_at = me, int(now + ttl)
-        return [r.id for r in rows]
-
-    async def keep_leases(self) -> None:
-        """Renew this instance's leases; take over sessions whose instance died."""
-        ttl = self.engine.settings.lease_ttl.seconds
-        while True:
-            await trio.sleep(max(1.0, ttl / 3))
-            now = time.time()
-            await self.engine.store.run(self._renew, now)
-            await self.engine.recover_inbound(others_only=True)
-            for session_id in await self.engine.store.run(self._claimable, now, False):
-                log.warning("taking over session %s (its instance stopped renewing)", session_id)
-                self.engine.spawn(self.drive_resumed, session_id)
-
-    def _renew(self, db: Session, now: float) -> None:
-        db.execute(
-            sa.update(CeremonySession)
-            .where(
-                CeremonySession.lease_owner == self.engine.instance,
-                CeremonySession.state.not_in(FINAL),
-            )
-            .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
-        )
-
     async def serve_lightning(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         await self.lightning.serve(task_status=task_status)
-
-    # ------------------------------------------------------------------ plugin types
-
-    async def payload_prepare(self, snap: dict[str, Any]) -> None:
-        spec = self.engine.intent_types[snap["type"]]
-        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        payloads = await spec.handler.prepare(intent, params, snap["author"])
-        if not payloads:
-            raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
-
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
-            if row is None or row.state != SessionState.INTENT_RECEIVED:
-                return []
-            now = time.time()
-            row.context = {**row.context, "payloads": [msgspec.to_builtins(p) for p in payloads]}
-            row.step_total = len(payloads)
-            event = self.emit_challenge(db, row, 1, now)
-            return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
-
-        self.engine.transitioned(await self.engine.store.run(run))
-
-    async def payload_execute(self, snap: dict[str, Any]) -> None:
-        spec = self.engine.intent_types[snap["type"]]
-        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        sigs = await self.engine.store.run(_signatures_in_order, snap["id"])
-        result = await spec.handler.execute(intent, params, snap["author"], sigs)
-        await self.ark.complete_with(snap, result)
-
-
-def _intent_of(db: Session, event_id: str, spec: Any) -> tuple[Any, Any]:
-    from ..protocol import Intent, decode_content
-
-    row = db.get(IntentRow, event_id)
-    assert row is not None
-    intent = decode_content(row.raw_event["content"], Intent)
-    return intent, msgspec.convert(row.params, spec.params_type)
-
-
-def _signatures_in_order(db: Session, session_id: str) -> list[str]:
-    rows = db.scalars(
-        sa.select(ChallengeRow)
-        .where(ChallengeRow.session_id == session_id)
-        .order_by(ChallengeRow.step_index)
-    ).all()
-    return [r.signature or "" for r in rows]
 
 
 def _legs(db: Session, batch_id: str) -> list[CeremonySession]:

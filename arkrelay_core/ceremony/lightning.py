@@ -27,6 +27,7 @@ from ..protocol import Confirmation, LandParams, Notification, SessionState, Vtx
 from ..protocol.tags import lift_confirmation_d
 from ..store.models import Intent as IntentRow
 from ..store.models import Invoice
+from .ledger import send_from_gateway
 from .records import Transition, lock_session
 from .spend import Output
 
@@ -187,8 +188,8 @@ class LightningFlows:
             paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
             value = sum(o["amount"] for o in paid)
             asset_id = ctx["asset_id"]
-            txid, _ = await self.flows.ark.send_from_gateway(
-                [Output(snap["author"], asset_id, value)]
+            txid, _ = await send_from_gateway(
+                self.engine, [Output(snap["author"], asset_id, value)]
             )
             refund = {"vtxo_id": f"{txid}:0", "amount": value}
 
@@ -290,8 +291,8 @@ class LightningFlows:
             row.state = "delivering"
         if row.state == "delivering":
             try:
-                txid, outputs = await self.flows.ark.send_from_gateway(
-                    [Output(row.owner, row.asset_id, row.amount_sat)]
+                txid, outputs = await send_from_gateway(
+                    self.engine, [Output(row.owner, row.asset_id, row.amount_sat)]
                 )
             except ArkRelayError as exc:
                 await self.backend.cancel_invoice(payment_hash)

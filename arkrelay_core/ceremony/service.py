@@ -28,8 +28,8 @@ from ..protocol import (
 )
 from ..store.models import Batch, CeremonySession, OutboxEvent
 from ..store.models import Intent as IntentRow
-from .ark import colour_rows
 from .batches import open_batch
+from .ledger import colour_rows
 from .records import Transition
 
 if TYPE_CHECKING:

@@ -1,0 +1,98 @@
+"""Who drives which session: leases, resuming after a restart, taking over a dead instance.
+
+An instance holds a lease on every session it drives and renews them all every third of
+the lease time; a session whose lease lapsed is claimed with ``FOR UPDATE SKIP LOCKED``
+(so two instances never claim the same one) and resumed: its open challenge is sent again
+(the same stored event) and its next piece of work is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+import trio
+from sqlalchemy.orm import Session
+
+from ..protocol import SessionState
+from ..store.models import CeremonySession
+from .records import challenge_row, republish
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .flows import Flows
+
+__all__ = ["Leases"]
+
+log = logging.getLogger(__name__)
+
+FINAL = ("completed", "failed", "expired", "cancelled")
+WAITING = (SessionState.ARK_TX_PREPARED, SessionState.CHECKPOINT_TXS_PREPARED)
+
+
+class Leases:
+    def __init__(self, engine: Engine, flows: Flows) -> None:
+        self.engine = engine
+        self.flows = flows
+
+    async def resume_all(self) -> None:
+        """At start: take back this instance's sessions and any whose lease lapsed."""
+        for session_id in await self.engine.store.run(self._claimable, time.time(), True):
+            self.engine.spawn(self.drive_resumed, session_id)
+
+    async def drive_resumed(self, session_id: str) -> None:
+        await self.engine.store.run(self._resend_open_challenge, session_id, time.time())
+        self.engine.notify_outbox()
+        await self.flows.drive(session_id)
+
+    def _resend_open_challenge(self, db: Session, session_id: str, now: float) -> None:
+        row = db.get(CeremonySession, session_id)
+        if row is None or row.state in FINAL or SessionState(row.state) not in WAITING:
+            return
+        current = challenge_row(db, row.id, row.step_index)
+        if current is not None and current.signature is None and current.event_id:
+            republish(db, [current.event_id], now=now)
+
+    def _claimable(self, db: Session, now: float, own_too: bool) -> list[str]:
+        me = self.engine.instance
+        lapsed = sa.or_(
+            CeremonySession.lease_owner.is_(None),
+            CeremonySession.lease_expires_at < int(now),
+        )
+        if own_too:
+            lapsed = sa.or_(lapsed, CeremonySession.lease_owner == me)
+        rows = db.scalars(
+            sa.select(CeremonySession)
+            .where(CeremonySession.state.not_in(FINAL), lapsed)
+            .order_by(CeremonySession.created_at)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        ).all()
+        ttl = self.engine.settings.lease_ttl.seconds
+        for row in rows:
+            row.lease_owner, row.lease_expires_at = me, int(now + ttl)
+        return [r.id for r in rows]
+
+    async def keep(self) -> None:
+        """Renew this instance's leases; take over sessions whose instance died."""
+        ttl = self.engine.settings.lease_ttl.seconds
+        while True:
+            await trio.sleep(max(1.0, ttl / 3))
+            now = time.time()
+            await self.engine.store.run(self._renew, now)
+            await self.engine.recover_inbound(others_only=True)
+            for session_id in await self.engine.store.run(self._claimable, now, False):
+                log.warning("taking over session %s (its instance stopped renewing)", session_id)
+                self.engine.spawn(self.drive_resumed, session_id)
+
+    def _renew(self, db: Session, now: float) -> None:
+        db.execute(
+            sa.update(CeremonySession)
+            .where(
+                CeremonySession.lease_owner == self.engine.instance,
+                CeremonySession.state.not_in(FINAL),
+            )
+            .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
+        )

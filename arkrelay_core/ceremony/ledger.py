@@ -1,0 +1,105 @@
+"""The gateway's own side of the Ark ledger: VTXO colours, and paying from its inventory.
+
+Colours (asset id and amount of each VTXO) are recorded when an ark transaction the
+gateway drove is final. The gateway pays lifts and refunds from VTXOs its service key
+owns, signing both rounds itself.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..errors import ArkRelayError
+from ..interfaces import InputSignature, InputToSign
+from ..store.models import Vtxo as VtxoRow
+from .spend import Coloured, Leg, Output
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["colour_rows", "record_colours", "send_from_gateway"]
+
+
+async def send_from_gateway(engine: Engine, outputs: list[Output]) -> tuple[str, list[Output]]:
+    """Pay ``outputs`` from the gateway's own VTXOs, signing with the service key.
+
+    Returns the ark txid and the outputs as created (change to the gateway last).
+    """
+    gateway = engine.identity.pubkey
+    leg = Leg(gateway, tuple(outputs))
+    try:
+        inputs, all_outputs = await engine.flows.ark.plan(leg)
+    except ArkRelayError as exc:
+        raise ArkRelayError(
+            f"the gateway's inventory cannot pay this: {exc}", code=exc.code
+        ) from exc
+    spend = await engine.flows.ark.build(inputs, all_outputs)
+    sign = engine.identity.sign_hash
+    items = [msgspec.convert(s, InputToSign) for s in spend["to_sign"]]
+    signed = engine.flows.ark.backend.add_signatures(
+        spend["ark_tx"],
+        [InputSignature(s.input_index, gateway, sign(s.sighash)) for s in items],
+    )
+    submitted = await engine.flows.ark.backend.submit_tx(signed, spend["checkpoint_txs"])
+    finals = [
+        engine.flows.ark.backend.add_signatures(
+            s.psbt, [InputSignature(s.input_index, gateway, sign(s.sighash))]
+        )
+        for s in submitted.to_sign
+    ]
+    await engine.flows.ark.backend.finalize_tx(submitted.ark_txid, finals)
+    await engine.store.run(
+        lambda db: record_colours(db, inputs, all_outputs, submitted.ark_txid, time.time())
+    )
+    return submitted.ark_txid, all_outputs
+
+
+def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:
+    if not vtxo_ids:
+        return {}
+    rows = db.execute(
+        sa.select(VtxoRow.vtxo_id, VtxoRow.asset_id, VtxoRow.amount).where(
+            VtxoRow.vtxo_id.in_(vtxo_ids)
+        )
+    )
+    return {vid: (asset, amount) for vid, asset, amount in rows}
+
+
+def record_colours(
+    db: Session, inputs: list[Coloured], outputs: list[Output], ark_txid: str, now: float
+) -> None:
+    """The gateway's ledger: inputs spent, outputs created with their colours."""
+    for c in inputs:
+        row = db.get(VtxoRow, c.vtxo_id)
+        if row is None:
+            row = VtxoRow(
+                vtxo_id=c.vtxo_id,
+                owner=c.owner,
+                asset_id=c.asset_id,
+                amount=c.amount,
+                expires_at=c.expires_at,
+                created_at=int(now),
+                status="spent",
+            )
+            db.add(row)
+        row.status, row.spent_by = "spent", ark_txid
+    for i, o in enumerate(outputs):
+        vtxo_id = f"{ark_txid}:{i}"
+        if db.get(VtxoRow, vtxo_id) is None:
+            db.add(
+                VtxoRow(
+                    vtxo_id=vtxo_id,
+                    owner=o.owner,
+                    asset_id=o.asset_id,
+                    amount=o.amount,
+                    status="spendable",
+                    ark_txid=ark_txid,
+                    expires_at=0,
+                    created_at=int(now),
+                )
+            )

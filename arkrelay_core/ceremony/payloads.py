@@ -1,0 +1,105 @@
+"""Action types registered by plugins: a ``sign_payload`` ceremony around their handler.
+
+The handler's ``prepare`` says what the author signs (one challenge per payload); once
+every signature is verified its ``execute`` runs and its result becomes the 31340.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..codes import ErrorCode
+from ..errors import ProtocolViolation
+from ..interfaces import ActionResult
+from ..protocol import Confirmation, Intent, SessionState, decode_content
+from ..protocol.tags import confirmation_d
+from ..store.models import Challenge as ChallengeRow
+from ..store.models import Intent as IntentRow
+from .records import Transition, lock_session, move
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .flows import Flows
+
+__all__ = ["PayloadSteps"]
+
+
+class PayloadSteps:
+    def __init__(self, engine: Engine, flows: Flows) -> None:
+        self.engine = engine
+        self.flows = flows
+
+    async def prepare(self, snap: dict[str, Any]) -> None:
+        spec = self.engine.intent_types[snap["type"]]
+        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
+        payloads = await spec.handler.prepare(intent, params, snap["author"])
+        if not payloads:
+            raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.INTENT_RECEIVED:
+                return []
+            now = time.time()
+            row.context = {**row.context, "payloads": [msgspec.to_builtins(p) for p in payloads]}
+            row.step_total = len(payloads)
+            event = self.flows.emit_challenge(db, row, 1, now)
+            return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+    async def execute(self, snap: dict[str, Any]) -> None:
+        spec = self.engine.intent_types[snap["type"]]
+        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
+        sigs = await self.engine.store.run(_signatures_in_order, snap["id"])
+        result = await spec.handler.execute(intent, params, snap["author"], sigs)
+        await self.complete(snap, result)
+
+    async def complete(self, snap: dict[str, Any], result: ActionResult) -> None:
+        """A plugin action's result becomes its 31340."""
+
+        def run(db: Session) -> list[Transition]:
+            row = lock_session(db, snap["id"])
+            if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
+                return []
+            now = time.time()
+            content = Confirmation(
+                status="success",
+                ark_txid=result.ark_txid,
+                spent=list(result.spent),
+                created=list(result.created),
+                timestamp=int(now),
+                ref_action_id=row.context["action_id"],
+                fee_paid=result.fee_paid,
+            )
+            event = self.engine.messages.confirmation(
+                content,
+                d=confirmation_d(row.context["action_id"]),
+                answered=[row.intent_event_id],
+                parties=[m.owner for m in result.created] or [row.author],
+            )
+            t1 = move(db, row, SessionState.ARK_EXECUTED, now=now)
+            return [t1, move(db, row, SessionState.COMPLETED, events=[event], now=now)]
+
+        self.engine.transitioned(await self.engine.store.run(run))
+
+
+def _intent_of(db: Session, event_id: str, spec: Any) -> tuple[Any, Any]:
+    row = db.get(IntentRow, event_id)
+    assert row is not None
+    intent = decode_content(row.raw_event["content"], Intent)
+    return intent, msgspec.convert(row.params, spec.params_type)
+
+
+def _signatures_in_order(db: Session, session_id: str) -> list[str]:
+    rows = db.scalars(
+        sa.select(ChallengeRow)
+        .where(ChallengeRow.session_id == session_id)
+        .order_by(ChallengeRow.step_index)
+    ).all()
+    return [r.signature or "" for r in rows]
