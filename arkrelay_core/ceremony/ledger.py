@@ -8,7 +8,8 @@ owns, signing both rounds itself.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -22,10 +23,17 @@ from .spend import Coloured, Leg, Output
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["colour_rows", "record_colours", "send_from_gateway"]
+__all__ = ["colour_rows", "record_colours", "send_from_gateway", "send_status"]
 
 
-async def send_from_gateway(engine: Engine, outputs: list[Output]) -> tuple[str, list[Output]]:
+#: ``record(plan)`` stores a send's plan (txid, inputs, outputs) before SubmitTx, so that
+#: a restart can tell a finished send from one never made (see :func:`send_status`).
+Record = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def send_from_gateway(
+    engine: Engine, outputs: list[Output], record: Record
+) -> tuple[str, list[Output]]:
     """Pay ``outputs`` from the gateway's own VTXOs, signing with the service key.
 
     Returns the ark txid and the outputs as created (change to the gateway last).
@@ -39,6 +47,13 @@ async def send_from_gateway(engine: Engine, outputs: list[Output]) -> tuple[str,
             f"the gateway's inventory cannot pay this: {exc}", code=exc.code
         ) from exc
     spend = await engine.flows.ark.build(inputs, all_outputs)
+    await record(
+        {
+            "ark_txid": spend["ark_txid"],
+            "inputs": [c.vtxo_id for c in inputs],
+            "outputs": spend["outputs"],
+        }
+    )
     sign = engine.identity.sign_hash
     items = [msgspec.convert(s, InputToSign) for s in spend["to_sign"]]
     signed = engine.flows.ark.backend.add_signatures(
@@ -57,6 +72,20 @@ async def send_from_gateway(engine: Engine, outputs: list[Output]) -> tuple[str,
         lambda db: record_colours(db, inputs, all_outputs, submitted.ark_txid, time.time())
     )
     return submitted.ark_txid, all_outputs
+
+
+async def send_status(engine: Engine, plan: dict[str, Any] | None) -> str:
+    """What became of a recorded send: ``done`` (final), ``not_sent`` (its inputs are
+    untouched, so sending again pays once), or ``stuck`` (submitted, never finalized)."""
+    if plan is None:
+        return "not_sent"
+    backend = engine.flows.ark.backend
+    if await backend.get_vtxos([f"{plan['ark_txid']}:0"]):
+        return "done"
+    inputs = await backend.get_vtxos(plan["inputs"])
+    if len(inputs) == len(plan["inputs"]) and all(v.status == "spendable" for v in inputs):
+        return "not_sent"
+    return "stuck"
 
 
 def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:

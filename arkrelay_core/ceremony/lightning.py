@@ -25,9 +25,9 @@ from ..interfaces import Invoice as LnInvoice
 from ..interfaces import InvoiceState, PaymentStatus
 from ..protocol import Confirmation, LandParams, Notification, SessionState, VtxoMove
 from ..protocol.tags import lift_confirmation_d
+from ..store.models import CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
-from ..store.models import Invoice
-from .ledger import send_from_gateway
+from .ledger import send_from_gateway, send_status
 from .records import Transition, lock_session
 from .spend import Output
 
@@ -166,6 +166,14 @@ class LightningFlows:
 
         await self.engine.store.run(run)
 
+    async def _update_context(self, session_id: str, **values: Any) -> None:
+        def run(db: Session) -> None:
+            row = lock_session(db, session_id)
+            assert row is not None
+            row.context = {**row.context, **values}
+
+        await self.engine.store.run(run)
+
     async def _landed(self, snap: dict[str, Any], preimage: str | None) -> None:
         def run(db: Session) -> list[Transition]:
             row = lock_session(db, snap["id"])
@@ -182,14 +190,28 @@ class LightningFlows:
 
     async def _refund(self, snap: dict[str, Any]) -> None:
         """Send the wallet back what it paid, then end the session with 5002."""
-        ctx = snap["context"]
+        ctx = await self.engine.store.run(
+            lambda db: dict(db.get(CeremonySession, snap["id"]).context)
+        )
+        paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
+        value = sum(o["amount"] for o in paid)
         refund = ctx.get("refund")
+        status = "done" if refund else await send_status(self.engine, ctx.get("refund_send"))
+        if status == "stuck":
+            raise ArkRelayError(
+                f"the refund {ctx['refund_send']['ark_txid']} was submitted before a restart and "
+                "is not final; the operator must recover it",
+                code=ErrorCode.INTERNAL,
+            )
+        if status == "done" and refund is None:
+            refund = {"vtxo_id": f"{ctx['refund_send']['ark_txid']}:0", "amount": value}
         if refund is None:
-            paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
-            value = sum(o["amount"] for o in paid)
-            asset_id = ctx["asset_id"]
+
+            async def record(plan: dict[str, Any]) -> None:
+                await self._update_context(snap["id"], refund_send=plan)
+
             txid, _ = await send_from_gateway(
-                self.engine, [Output(snap["author"], asset_id, value)]
+                self.engine, [Output(snap["author"], ctx["asset_id"], value)], record
             )
             refund = {"vtxo_id": f"{txid}:0", "amount": value}
 
@@ -290,15 +312,29 @@ class LightningFlows:
                 return
             row.state = "delivering"
         if row.state == "delivering":
-            try:
-                txid, outputs = await send_from_gateway(
-                    self.engine, [Output(row.owner, row.asset_id, row.amount_sat)]
-                )
-            except ArkRelayError as exc:
+            plan = row.context.get("send")
+            status = await send_status(self.engine, plan)
+            if status == "done":
+                outputs = [msgspec.convert(o, Output) for o in plan["outputs"]]
+                await self._lift_delivered(payment_hash, plan["ark_txid"], outputs)
+            elif status == "stuck":
+                # Submitted before a restart, never final: nobody was credited, so the
+                # payer gets the money back rather than risk a second VTXO.
                 await self.backend.cancel_invoice(payment_hash)
-                await self._lift_end(row, "canceled", f"the VTXO could not be delivered: {exc}")
+                await self._lift_end(row, "canceled", "the VTXO delivery did not complete")
                 return
-            await self._lift_delivered(payment_hash, txid, outputs)
+            else:
+                try:
+                    txid, outputs = await send_from_gateway(
+                        self.engine,
+                        [Output(row.owner, row.asset_id, row.amount_sat)],
+                        lambda plan: self._record_send(payment_hash, plan),
+                    )
+                except ArkRelayError as exc:
+                    await self.backend.cancel_invoice(payment_hash)
+                    await self._lift_end(row, "canceled", f"the VTXO could not be delivered: {exc}")
+                    return
+                await self._lift_delivered(payment_hash, txid, outputs)
             row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
         if row.state == "delivered":
             await self.backend.settle_invoice(row.preimage)
@@ -313,6 +349,14 @@ class LightningFlows:
             return True
 
         return await self.engine.store.run(run)
+
+    async def _record_send(self, payment_hash: str, plan: dict[str, Any]) -> None:
+        def run(db: Session) -> None:
+            invoice = _lock_invoice(db, payment_hash)
+            assert invoice is not None
+            invoice.context = {**invoice.context, "send": plan}
+
+        await self.engine.store.run(run)
 
     async def _lift_delivered(self, payment_hash: str, txid: str, outputs: list[Output]) -> None:
         def run(db: Session) -> None:
@@ -391,6 +435,12 @@ class LightningFlows:
 
         await self.engine.store.run(run)
         self.engine.notify_outbox()
+
+
+def _context_of(db: Session, session_id: str) -> dict[str, Any]:
+    row = db.get(CeremonySession, session_id)
+    assert row is not None
+    return dict(row.context)
 
 
 def _lock_invoice(db: Session, payment_hash: str) -> Invoice | None:

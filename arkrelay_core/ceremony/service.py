@@ -26,7 +26,7 @@ from ..protocol import (
     VtxoEntry,
     decode_service_request,
 )
-from ..store.models import Batch, CeremonySession, OutboxEvent
+from ..store.models import Batch, CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
 from .batches import open_batch
 from .ledger import colour_rows
@@ -44,8 +44,6 @@ class ServiceDesk:
 
     async def handle(self, event: Event, *, recovered: bool = False) -> None:
         engine = self.engine
-        if recovered and await engine.store.run(_acted_on, event.id):
-            return
         try:
             text, scheme = engine.decrypt(event)
         except ProtocolViolation as exc:
@@ -57,6 +55,8 @@ class ServiceDesk:
         except ProtocolViolation as exc:
             await engine.refuse(event, exc.code, str(exc), ref_id=_request_id(text), scheme=scheme)
             return
+        if recovered and await engine.store.run(_acted_on, event, request):
+            return  # it left a batch or an invoice before the restart: answered already
         if engine.rate_limited(event.pubkey, time.time()):
             await engine.refuse(
                 event,
@@ -189,16 +189,19 @@ class ServiceDesk:
         )
 
 
-def _acted_on(db: Session, request_event_id: str) -> bool:
-    """Whether a request left something behind (a batch, a lift) before a restart."""
-    batch = sa.select(Batch.id).where(Batch.request_event_id == request_event_id)
-    if db.scalar(batch) is not None:
-        return True
-    reply = sa.select(OutboxEvent.id).where(OutboxEvent.kind == 31501, OutboxEvent.created_at >= 0)
-    return any(
-        ["e", request_event_id] in row.event["tags"]
-        for row in db.scalars(sa.select(OutboxEvent).where(OutboxEvent.id.in_(reply)))
-    )
+def _acted_on(db: Session, event: Event, request: Any) -> bool:
+    """Whether a request that creates something (a batch, a lift invoice) already did."""
+    if isinstance(request, SubmitBatch):
+        found = sa.select(Batch.id).where(Batch.request_event_id == event.id)
+    elif isinstance(request, LiftLightning):
+        found = sa.select(Invoice.payment_hash).where(
+            Invoice.direction == "in",
+            Invoice.owner == event.pubkey,
+            Invoice.ref_id == request.request_id,
+        )
+    else:
+        return False  # reading requests are simply answered again
+    return db.scalar(found) is not None
 
 
 def _enqueue(db: Session, event: Event) -> None:
