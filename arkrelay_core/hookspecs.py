@@ -103,7 +103,8 @@ def arkrelay_register_sim_commands(sim: click.Group) -> None:
 def arkrelay_session_transition(session: Any, old: SessionState, new: SessionState) -> None:
     """A signing session moved from ``old`` to ``new`` (already committed).
 
-    :param session: the session's read-only view (id, author, type, step, error).
+    :param session: a read-only copy: ``id``, ``author``, ``type``, ``step_index``,
+        ``step_total``, ``error_code``, ``error_message``.
     :param old: the state it left.
     :param new: the state it entered.
     """
