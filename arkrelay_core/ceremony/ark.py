@@ -25,7 +25,7 @@ from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from ..store.models import Intent as IntentRow
 from .ledger import colour_rows, record_colours
-from .records import Transition, lock_batch, lock_session, move
+from .records import Transition, legs_of, lock_batch, lock_session, move, snapshot
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class ArkSteps:
         self.engine.transitioned(await self.engine.store.run(run))
 
     async def prepare_batch_soon(self, batch_id: str) -> None:
-        legs = await self.engine.store.run(lambda db: [r.id for r in _legs(db, batch_id)])
+        legs = await self.engine.store.run(lambda db: [r.id for r in legs_of(db, batch_id)])
         if legs:
             self.engine.spawn(self.engine.flows.drive, legs[0])
 
@@ -152,7 +152,7 @@ class ArkSteps:
 
         def run(db: Session) -> list[Transition]:
             batch = lock_batch(db, snap["batch_id"])
-            legs = _legs(db, snap["batch_id"])
+            legs = legs_of(db, snap["batch_id"])
             if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
                 return []
             now = time.time()
@@ -218,7 +218,7 @@ class ArkSteps:
         if row.batch_id is None:
             row.context = {**row.context, "phase": "submit"}
             return [row.id]
-        legs = _legs(db, row.batch_id)
+        legs = legs_of(db, row.batch_id)
         if not all(_signed(db, leg) >= leg.step_total // 2 for leg in legs):
             return []
         for leg in legs:
@@ -226,7 +226,7 @@ class ArkSteps:
         return [legs[0].id]
 
     def leader(self, db: Session, row: CeremonySession) -> bool:
-        return row.batch_id is None or _legs(db, row.batch_id)[0].id == row.id
+        return row.batch_id is None or legs_of(db, row.batch_id)[0].id == row.id
 
     # ------------------------------------------------------------------ submit, finalize
 
@@ -244,7 +244,7 @@ class ArkSteps:
             if row is None or row.state != SessionState.ARK_TX_PREPARED:
                 return []
             now = time.time()
-            legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+            legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
             new_spend = {**spend, "submitted": msgspec.to_builtins(submitted)}
             if row.batch_id is not None:
                 batch = db.get(Batch, row.batch_id)
@@ -294,7 +294,7 @@ class ArkSteps:
         if row is None or not self.leader(db, row):
             return None
         spend = self.spend_of(db, row)
-        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         sigs: list[InputSignature] = []
         for leg in legs:
             answers = _answers(db, leg.id)
@@ -322,7 +322,7 @@ class ArkSteps:
             now = time.time()
             inputs = [msgspec.convert(c, Coloured) for c in spend["inputs"]]
             record_colours(db, inputs, outputs, ark_txid, now)
-            legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+            legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
             return [move(db, leg, SessionState.ARK_EXECUTED, now=now) for leg in legs]
 
         self.engine.transitioned(await self.engine.store.run(run))
@@ -333,7 +333,7 @@ class ArkSteps:
         row = db.get(CeremonySession, session_id)
         if row is None or not self.leader(db, row):
             return None
-        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         if any(leg.state != SessionState.SIGNATURES_COLLECTED for leg in legs):
             return None
         spend = self.spend_of(db, row)
@@ -387,7 +387,7 @@ class ArkSteps:
             )
             for i, o in enumerate(spend["outputs"])
         ]
-        legs = [row] if row.batch_id is None else _legs(db, row.batch_id)
+        legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         fee = row.context.get("fee")
         fee_paid = None
         if row.batch_id is None and fee:
@@ -431,20 +431,8 @@ def _busy_inputs(db: Session, author: str) -> list[str]:
     return [vid for ctx in rows for vid in (ctx or {}).get("inputs", [])]
 
 
-def _legs(db: Session, batch_id: str) -> list[CeremonySession]:
-    return list(
-        db.scalars(
-            sa.select(CeremonySession)
-            .where(CeremonySession.batch_id == batch_id)
-            .order_by(CeremonySession.id)
-        ).all()
-    )
-
-
 def _leg_snaps(db: Session, batch_id: str) -> list[dict[str, Any]]:
-    from .flows import _snapshot
-
-    return [_snapshot(r) for r in _legs(db, batch_id)]
+    return [snapshot(r) for r in legs_of(db, batch_id)]
 
 
 def _answers(db: Session, session_id: str) -> dict[int, str]:

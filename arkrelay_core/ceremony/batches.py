@@ -82,11 +82,11 @@ async def open_batch(
             raise ProtocolViolation(
                 f"batch_id {request.batch_id!r} was already used", code=ErrorCode.BATCH_INVALID
             ) from exc
-        return [engine._open_session(db, leg, now, request.batch_id) for leg in valid]
+        return [engine.open_session(db, leg, now, request.batch_id) for leg in valid]
 
     session_ids = await engine.store.run(run)
     for leg in valid:
-        engine._notify(engine.hook.arkrelay_intent_received, intent=leg.intent)
+        engine.notify(engine.hook.arkrelay_intent_received, intent=leg.intent)
     return (
         BatchAccepted(
             **base,

@@ -75,7 +75,8 @@ class Engine:
         self.ark = backends.get("ark")
         self.lightning = backends.get("lightning")
         self.hook = hook
-        self._notify = notify
+        #: Calls an observer hook; observers that raise are logged, never propagated.
+        self.notify = notify
         self.notify_outbox = notify_outbox
         self.instance = self.settings.instance or socket.gethostname()
         self.assets = AssetBook(self.settings)
@@ -138,7 +139,7 @@ class Engine:
         for t in transitions:
             log.debug("session %s: %s -> %s", t.session_id, t.old, t.new)
             if t.old != t.new:
-                self._notify(
+                self.notify(
                     self.hook.arkrelay_session_transition,
                     session=t.view,
                     old=SessionState(t.old),
@@ -284,24 +285,24 @@ class Engine:
             await self.refuse(event, ErrorCode.RATE_LIMITED, "too many requests", ref_id=ref)
             return
         try:
-            session_id = await self.store.run(self._open_session, accepted, now)
+            session_id = await self.store.run(self.open_session, accepted, now)
         except ProtocolViolation as exc:
             await self.refuse(event, exc.code, str(exc), ref_id=ref)
             return
-        self._notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
+        self.notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
         await self.flows.drive(session_id)
 
-    def _open_session(
+    def open_session(
         self, db: Session, accepted: AcceptedIntent, now: float, batch_id: str | None = None
     ) -> str:
+        """Record the intent and open its session (in the caller's transaction); 1008 when
+        the author has too many open sessions, 1004 when the action_id was used before."""
         event, intent = accepted.event, accepted.intent
-        open_count = (
-            db.query(CeremonySession)
-            .filter(
+        open_count = db.scalar(
+            sa.select(sa.func.count()).where(
                 CeremonySession.author == event.pubkey,
                 CeremonySession.state.not_in(["completed", "failed", "expired", "cancelled"]),
             )
-            .count()
         )
         if open_count >= self.settings.max_open_sessions:
             raise ProtocolViolation(
@@ -309,8 +310,6 @@ class Engine:
             )
         session_id = session_id_for(event.id)
         expires_at = int(min(intent.expires_at, now + self.settings.session_timeout.seconds))
-        if batch_id is None:
-            expires_at = max(expires_at, int(now) + 1)
         intent_row = IntentRow(
             event_id=event.id,
             author=event.pubkey,

@@ -30,7 +30,7 @@ from .ark import ArkSteps
 from .leases import Leases
 from .lightning import LightningFlows
 from .payloads import PayloadSteps
-from .records import Transition, challenge_row, lock_session, move
+from .records import Transition, challenge_row, legs_of, lock_session, move, snapshot
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -75,7 +75,7 @@ class Flows:
         row = lock_session(db, session_id)
         if row is None or row.state in FINAL or not self.engine.lease_ok(row, now):
             return None
-        return _snapshot(row)
+        return snapshot(row)
 
     async def _advance(self, snap: dict[str, Any]) -> bool:
         """Do the next piece of work; False when the session now waits (or ended)."""
@@ -266,7 +266,7 @@ class Flows:
             batch = db.get(Batch, row.batch_id)
             if batch is not None and batch.state not in FINAL:
                 batch.state, batch.updated_at = "failed", int(now)
-            for leg in _legs(db, row.batch_id):
+            for leg in legs_of(db, row.batch_id):
                 if leg.id != row.id and leg.state not in FINAL:
                     transitions.append(
                         self._end(
@@ -373,17 +373,6 @@ class Flows:
         await self.lightning.serve(task_status=task_status)
 
 
-def _legs(db: Session, batch_id: str) -> list[CeremonySession]:
-    return list(
-        db.scalars(
-            sa.select(CeremonySession)
-            .where(CeremonySession.batch_id == batch_id)
-            .order_by(CeremonySession.id)
-            .with_for_update()
-        ).all()
-    )
-
-
 def _valid_signature(author: str, digest: str, signature: str) -> bool:
     try:
         sig = bytes.fromhex(signature)
@@ -392,20 +381,3 @@ def _valid_signature(author: str, digest: str, signature: str) -> bool:
         )
     except ValueError:
         return False
-
-
-def _snapshot(row: CeremonySession) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "state": row.state,
-        "type": row.type,
-        "author": row.author,
-        "batch_id": row.batch_id,
-        "intent_event_id": row.intent_event_id,
-        "context": dict(row.context),
-        "step_index": row.step_index,
-        "step_total": row.step_total,
-        "expires_at": row.expires_at,
-        "step_expires_at": row.step_expires_at,
-        "scheme": row.scheme,
-    }

@@ -88,11 +88,20 @@ class Leases:
                 self.engine.spawn(self.drive_resumed, session_id)
 
     def _renew(self, db: Session, now: float) -> None:
-        db.execute(
-            sa.update(CeremonySession)
+        # Rows another transaction holds are skipped (renewed next round): waiting for them
+        # while holding others could deadlock with a batch's transaction.
+        mine = (
+            sa.select(CeremonySession.id)
             .where(
                 CeremonySession.lease_owner == self.engine.instance,
                 CeremonySession.state.not_in(FINAL),
             )
-            .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
+            .with_for_update(skip_locked=True)
         )
+        ids = list(db.scalars(mine).all())
+        if ids:
+            db.execute(
+                sa.update(CeremonySession)
+                .where(CeremonySession.id.in_(ids))
+                .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
+            )

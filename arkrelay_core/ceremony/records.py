@@ -23,10 +23,12 @@ from ..store.models import Batch, CeremonySession, Challenge, OutboxEvent
 __all__ = [
     "SessionView",
     "Transition",
+    "legs_of",
     "lock_batch",
     "lock_session",
     "move",
     "republish",
+    "snapshot",
     "take_lease",
 ]
 
@@ -53,7 +55,16 @@ class Transition:
 
 
 def lock_session(db: Session, session_id: str) -> CeremonySession | None:
-    """The session row, locked for this transaction (PostgreSQL; SQLite is serialized)."""
+    """The session row, locked for this transaction (PostgreSQL; SQLite is serialized).
+
+    A batch leg's transaction may touch every leg, so its batch row is locked first: the
+    transactions of one batch then run one at a time and cannot deadlock on the legs.
+    """
+    batch_id = db.scalar(
+        sa.select(CeremonySession.batch_id).where(CeremonySession.id == session_id)
+    )
+    if batch_id is not None:
+        lock_batch(db, batch_id)
     return db.scalar(
         sa.select(CeremonySession).where(CeremonySession.id == session_id).with_for_update()
     )
@@ -144,3 +155,33 @@ def signatures(db: Session, session_id: str) -> dict[int, str]:
 
 def to_json(value: Any) -> Any:
     return msgspec.to_builtins(value)
+
+
+def legs_of(db: Session, batch_id: str) -> list[CeremonySession]:
+    """Every leg of a batch, first leg (the one doing the batch's work) first, locked."""
+    return list(
+        db.scalars(
+            sa.select(CeremonySession)
+            .where(CeremonySession.batch_id == batch_id)
+            .order_by(CeremonySession.id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def snapshot(row: CeremonySession) -> dict[str, Any]:
+    """The session's fields as plain data, to carry out of the transaction."""
+    return {
+        "id": row.id,
+        "state": row.state,
+        "type": row.type,
+        "author": row.author,
+        "batch_id": row.batch_id,
+        "intent_event_id": row.intent_event_id,
+        "context": dict(row.context),
+        "step_index": row.step_index,
+        "step_total": row.step_total,
+        "expires_at": row.expires_at,
+        "step_expires_at": row.step_expires_at,
+        "scheme": row.scheme,
+    }

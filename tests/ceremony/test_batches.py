@@ -49,8 +49,11 @@ def leg(wallet: ScriptedWallet, asset: str, amount: int, to: str, batch_id: str,
     return wallet.intent("ark:swap_leg", params, **kw)
 
 
-async def test_swap_batch_executes_in_one_ark_transaction(tmp_path: Path, relay) -> None:
-    async with running_gateway(tmp_path / "gw", relay.url, extra=ASSETS) as gateway:
+async def test_swap_batch_executes_in_one_ark_transaction(
+    tmp_path: Path, relay, db_url: str
+) -> None:
+    gateway_dir = tmp_path / "gw"
+    async with running_gateway(gateway_dir, relay.url, extra=ASSETS, database=db_url) as gateway:
         gw = gateway.identity.pubkey
         async with (
             ScriptedWallet(relay.url, gw) as alice,
