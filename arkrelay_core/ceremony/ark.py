@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, BackendUnavailable, VtxoExpired
 from ..interfaces import InputSignature, InputToSign, SubmittedTx, Vtxo
-from ..protocol import BUILTIN_PARAMS, Confirmation, SessionState, VtxoMove
+from ..protocol import BUILTIN_PARAMS, Confirmation, Fee, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
@@ -391,8 +391,6 @@ class ArkSteps:
         fee = row.context.get("fee")
         fee_paid = None
         if row.batch_id is None and fee:
-            from ..protocol import Fee
-
             fee_paid = Fee(fee["asset_id"], fee["amount"])
         content = Confirmation(
             status="success",

@@ -138,6 +138,8 @@ class Engine:
         self.notify_outbox()
         for t in transitions:
             log.debug("session %s: %s -> %s", t.session_id, t.old, t.new)
+            if t.deadline is not None:
+                self.deadlines.add(t.session_id, t.deadline)
             if t.old != t.new:
                 self.notify(
                     self.hook.arkrelay_session_transition,

@@ -225,7 +225,13 @@ class Flows:
             event = self.emit_challenge(db, row, step + 1, now)
             enqueue(db, event, now=now)
             row.updated_at = int(now)
-            return {"kind": "next", "session_id": row.id, "event": event.id, "transitions": []}
+            return {
+                "kind": "next",
+                "session_id": row.id,
+                "event": event.id,
+                "transitions": [],
+                "deadline": float(row.step_expires_at or row.expires_at),
+            }
         if "payloads" in row.context or step == total:
             t = move(db, row, SessionState.SIGNATURES_COLLECTED, now=now, step_expires_at=None)
             return {"kind": "drive", "session_id": row.id, "transitions": [t]}
@@ -243,6 +249,7 @@ class Flows:
         if outcome["kind"] == "failed":
             return
         if outcome["kind"] == "next":
+            engine.deadlines.add(outcome["session_id"], outcome["deadline"])
             return
         for session_id in outcome.get("drive") or [outcome["session_id"]]:
             engine.spawn(self.drive, session_id)

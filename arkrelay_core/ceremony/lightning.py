@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import sqlalchemy as sa
 import trio
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from ..codes import ErrorCode
 from ..errors import ArkRelayError, InvoiceInvalid, ProtocolViolation, UnknownAsset
 from ..interfaces import Invoice as LnInvoice
 from ..interfaces import InvoiceState, PaymentStatus
+from ..outbox import enqueue
 from ..protocol import Confirmation, LandParams, Notification, SessionState, VtxoMove
 from ..protocol.tags import lift_confirmation_d
 from ..store.models import CeremonySession, Invoice
@@ -288,9 +290,20 @@ class LightningFlows:
             task_status.started()
             for payment_hash in await self.engine.store.run(_lifts_in_flight):
                 nursery.start_soon(self._lift_step, payment_hash, None)
+            # Paid (or expired) while the gateway was down: ask lnd how each open one is.
+            for payment_hash in await self.engine.store.run(_lifts_open):
+                nursery.start_soon(self._lift_lookup, payment_hash)
             async with receive:
                 async for update in receive:
                     nursery.start_soon(self._lift_step, update.payment_hash, update.state)
+
+    async def _lift_lookup(self, payment_hash: str) -> None:
+        try:
+            invoice = await self.backend.lookup_invoice(payment_hash)
+        except ArkRelayError as exc:
+            log.warning("lift %s: cannot look the invoice up: %s", payment_hash, exc)
+            return
+        await self._lift_step(payment_hash, invoice.state)
 
     async def _lift_step(self, payment_hash: str, seen: InvoiceState | None) -> None:
         lock = self.engine.session_lock(f"lift:{payment_hash}")
@@ -404,8 +417,6 @@ class LightningFlows:
                 answered=[invoice.context.get("request_event_id", "")],
                 parties=[invoice.owner],
             )
-            from ..outbox import enqueue
-
             enqueue(db, event)
             invoice.state, invoice.updated_at = "settled", now
 
@@ -429,8 +440,6 @@ class LightningFlows:
                 scheme=invoice.context.get("scheme", "nip44"),
                 expires_at=invoice.expires_at,
             )
-            from ..outbox import enqueue
-
             enqueue(db, note)
 
         await self.engine.store.run(run)
@@ -444,16 +453,22 @@ def _context_of(db: Session, session_id: str) -> dict[str, Any]:
 
 
 def _lock_invoice(db: Session, payment_hash: str) -> Invoice | None:
-    import sqlalchemy as sa
-
     return db.scalar(
         sa.select(Invoice).where(Invoice.payment_hash == payment_hash).with_for_update()
     )
 
 
-def _lifts_in_flight(db: Session) -> list[str]:
-    import sqlalchemy as sa
+def _lifts_open(db: Session) -> list[str]:
+    return list(
+        db.scalars(
+            sa.select(Invoice.payment_hash).where(
+                Invoice.direction == "in", Invoice.state == "open"
+            )
+        ).all()
+    )
 
+
+def _lifts_in_flight(db: Session) -> list[str]:
     return list(
         db.scalars(
             sa.select(Invoice.payment_hash).where(

@@ -52,6 +52,8 @@ class Transition:
     old: str
     new: str
     view: SessionView | None = None
+    #: When to look at the session next (its step or session deadline), if not final.
+    deadline: float | None = None
 
 
 def lock_session(db: Session, session_id: str) -> CeremonySession | None:
@@ -123,7 +125,8 @@ def move(
         row.error_code,
         row.error_message,
     )
-    return Transition(row.id, str(old), str(new), view)
+    deadline = None if new.is_final else float(row.step_expires_at or row.expires_at)
+    return Transition(row.id, str(old), str(new), view, deadline)
 
 
 def republish(db: Session, event_ids: Sequence[str], *, now: float) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event
+from ..outbox import enqueue
 from ..protocol import (
     ErrorBody,
     GetInfo,
@@ -205,8 +206,6 @@ def _acted_on(db: Session, event: Event, request: Any) -> bool:
 
 
 def _enqueue(db: Session, event: Event) -> None:
-    from ..outbox import enqueue
-
     enqueue(db, event)
 
 

@@ -156,3 +156,26 @@ async def test_split_divides_one_vtxo(tmp_path: Path, relay) -> None:
         ark = gateway.components.backends["ark"]
         amounts = sorted(v.amount for v in await ark.list_vtxos(alice.pubkey))
         assert amounts == [990, 1_000, 1_000]
+
+
+async def test_a_leg_that_times_out_fails_the_batch_with_3005(tmp_path: Path, relay) -> None:
+    extra = '[ceremony]\nstep_timeout = "3s"\n'
+    async with (
+        running_gateway(tmp_path / "gw", relay.url, extra=extra) as gateway,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as alice,
+        ScriptedWallet(relay.url, gateway.identity.pubkey) as bob,
+    ):
+        await board(gateway, alice.pubkey, 5_000)
+        await board(gateway, bob.pubkey, 5_000)
+        a = leg(alice, GBTC, 1_000, bob.pubkey, "b-3")
+        b = leg(bob, GBTC, 900, alice.pubkey, "b-3")
+        await alice.call(
+            "submit_batch",
+            batch_id="b-3",
+            intents=[msgspec.to_builtins(a), msgspec.to_builtins(b)],
+        )
+        await bob.next(Kind.CHALLENGE)  # bob goes quiet
+        theirs = await alice.run_ceremony(a, publish=False)
+        mine = await bob.wait_outcome(None, b.id)
+        assert mine.content["code"] == ErrorCode.SIGNING_TIMEOUT
+        assert theirs.content["code"] == ErrorCode.BATCH_COUNTERPARTY_FAILED

@@ -3,6 +3,7 @@ session still ends once, with exactly one 31340 or 31341, and nothing is paid tw
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -164,6 +165,60 @@ async def test_sigkill_during_lands_pays_each_invoice_once(tmp_path: Path, relay
                 assert vtxo_id  # each land spent its own VTXO
         counts = outcome_counts(directory / "arkrelay.db")
         assert sorted(len(v) for v in counts.values()) == [1] * len(LAND_KILL_POINTS)
+    finally:
+        if gateway is not None:
+            gateway.kill()
+        sim.kill()
+        ln.kill()
+
+
+async def test_lift_paid_while_the_gateway_is_down_is_credited_once(tmp_path: Path, relay) -> None:
+    alice_secret = bip340.generate_secret_key()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    ln_dir = tmp_path / "ln"
+    ln = lnd_simulator(ln_dir)
+    # The gateway's inventory, which lifts are paid from.
+    sim, port = arkd_simulator(tmp_path, [(key.pubkey, 50_000)])
+    gateway = None
+    try:
+        await trio.to_thread.run_sync(ln.start, "lnd simulator ready")
+        await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+        config = sqlite_config(tmp_path / "gw", relay.url, port, lightning_section(ln_dir))
+        gateway = gateway_process(config)
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with (
+            ScriptedWallet(relay.url, key.pubkey, secret=alice_secret) as alice,
+            node_client(ln_dir) as payer,
+            trio.open_nursery() as nursery,
+        ):
+            reply = await alice.call("lift_lightning", asset_id=GBTC, amount=2_000)
+            await trio.to_thread.run_sync(gateway.kill)
+            # Paid while the gateway is down: the hold invoice waits, accepted.
+            nursery.start_soon(
+                functools.partial(
+                    payer.pay_invoice, reply["invoice"], fee_limit_sat=10, timeout_seconds=120
+                )
+            )
+            await trio.sleep(1)
+            await trio.to_thread.run_sync(gateway.start, "gateway running")
+            done = await alice.next(
+                Kind.CONFIRMATION,
+                match=lambda r: ["d", f"lift:{reply['payment_hash']}"] in r.event.tags,
+                timeout=60,
+            )
+            [credit] = [m for m in done.content["created"] if m["owner"] == alice.pubkey]
+            assert credit["amount"] == 2_000
+            # Restarted once more: the invoice stream replays the payment, nothing more.
+            await restart(gateway)
+            await alice.call("get_info")  # the restarted gateway is answering
+            sync = await alice.call("sync_state")
+            assert [v["amount"] for v in sync["vtxos"]] == [2_000]
+        invoice_states = (
+            sqlite3.connect(tmp_path / "gw" / "arkrelay.db")
+            .execute("select state from invoices")
+            .fetchall()
+        )
+        assert invoice_states == [("settled",)]
     finally:
         if gateway is not None:
             gateway.kill()
