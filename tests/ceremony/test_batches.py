@@ -49,6 +49,18 @@ def leg(wallet: ScriptedWallet, asset: str, amount: int, to: str, batch_id: str,
     return wallet.intent("ark:swap_leg", params, **kw)
 
 
+async def two_leg_batch(gateway, alice: ScriptedWallet, bob: ScriptedWallet, batch_id: str):
+    """Fund both, and have alice submit a gBTC swap: 1000 to bob, 900 back."""
+    await board(gateway, alice.pubkey, 5_000)
+    await board(gateway, bob.pubkey, 5_000)
+    a = leg(alice, GBTC, 1_000, bob.pubkey, batch_id)
+    b = leg(bob, GBTC, 900, alice.pubkey, batch_id)
+    await alice.call(
+        "submit_batch", batch_id=batch_id, intents=[msgspec.to_builtins(a), msgspec.to_builtins(b)]
+    )
+    return a, b
+
+
 async def test_swap_batch_executes_in_one_ark_transaction(
     tmp_path: Path, relay, db_url: str
 ) -> None:
@@ -116,15 +128,7 @@ async def test_a_leg_that_fails_fails_the_batch_with_3005(tmp_path: Path, relay)
     async with running_gateway(tmp_path / "gw", relay.url) as gateway:
         gw = gateway.identity.pubkey
         async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
-            await board(gateway, alice.pubkey, 5_000)
-            await board(gateway, bob.pubkey, 5_000)
-            a = leg(alice, GBTC, 1_000, bob.pubkey, "b-2")
-            b = leg(bob, GBTC, 900, alice.pubkey, "b-2")
-            await alice.call(
-                "submit_batch",
-                batch_id="b-2",
-                intents=[msgspec.to_builtins(a), msgspec.to_builtins(b)],
-            )
+            a, b = await two_leg_batch(gateway, alice, bob, "b-2")
             challenge = await bob.next(Kind.CHALLENGE)
             await bob.answer(challenge, signature="11" * 64)  # bob sabotages his leg
             mine = await bob.wait_outcome(None, b.id)
@@ -165,15 +169,7 @@ async def test_a_leg_that_times_out_fails_the_batch_with_3005(tmp_path: Path, re
         ScriptedWallet(relay.url, gateway.identity.pubkey) as alice,
         ScriptedWallet(relay.url, gateway.identity.pubkey) as bob,
     ):
-        await board(gateway, alice.pubkey, 5_000)
-        await board(gateway, bob.pubkey, 5_000)
-        a = leg(alice, GBTC, 1_000, bob.pubkey, "b-3")
-        b = leg(bob, GBTC, 900, alice.pubkey, "b-3")
-        await alice.call(
-            "submit_batch",
-            batch_id="b-3",
-            intents=[msgspec.to_builtins(a), msgspec.to_builtins(b)],
-        )
+        a, b = await two_leg_batch(gateway, alice, bob, "b-3")
         await bob.next(Kind.CHALLENGE)  # bob goes quiet
         theirs = await alice.run_ceremony(a, publish=False)
         mine = await bob.wait_outcome(None, b.id)
