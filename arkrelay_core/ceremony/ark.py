@@ -104,7 +104,7 @@ class ArkSteps:
 
     async def prepare(self, snap: dict[str, Any]) -> None:
         if snap["type"] == "lightning:land":
-            await self.engine.flows.lightning.check_land(snap)
+            await self.engine.flows.land.check_land(snap)
         leg = await self.leg_of(snap)
         inputs, outputs = await self.plan(leg)
         spend = await self.build(inputs, outputs)

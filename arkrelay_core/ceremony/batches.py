@@ -8,7 +8,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
@@ -17,7 +16,7 @@ from ..nostr import Event, verify_event
 from ..protocol import BatchAccepted, SwapLegParams
 from ..store.models import Batch
 from .intake import AcceptedIntent, check_intent
-from .records import Transition
+from .records import Transition, add_unique
 
 if TYPE_CHECKING:
     from ..protocol import SubmitBatch
@@ -65,7 +64,8 @@ async def open_batch(
         )
 
     def run(db: Session) -> list[str]:
-        db.add(
+        add_unique(
+            db,
             Batch(
                 id=request.batch_id,
                 submitter=event.pubkey,
@@ -74,14 +74,11 @@ async def open_batch(
                 created_at=int(now),
                 updated_at=int(now),
                 context={},
-            )
-        )
-        try:
-            db.flush()
-        except IntegrityError as exc:
-            raise ProtocolViolation(
+            ),
+            ProtocolViolation(
                 f"batch_id {request.batch_id!r} was already used", code=ErrorCode.BATCH_INVALID
-            ) from exc
+            ),
+        )
         return [engine.open_session(db, leg, now, request.batch_id) for leg in valid]
 
     session_ids = await engine.store.run(run)

@@ -20,7 +20,6 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 import trio
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
@@ -41,7 +40,7 @@ from .deadlines import Deadlines
 from .flows import Flows
 from .intake import AcceptedIntent, check_intent
 from .messages import Messenger
-from .records import Transition, take_lease
+from .records import Transition, add_unique, take_lease
 from .service import ServiceDesk
 
 __all__ = ["Engine"]
@@ -347,14 +346,11 @@ class Engine:
             lease_owner=self.instance,
             lease_expires_at=int(now + self.settings.lease_ttl.seconds),
         )
-        db.add(row)
-        try:
-            db.flush()
-        except IntegrityError as exc:
-            raise ProtocolViolation(
-                f"action_id {intent.action_id!r} was already used by this key",
-                code=ErrorCode.REPLAYED_ACTION,
-            ) from exc
+        replayed = ProtocolViolation(
+            f"action_id {intent.action_id!r} was already used by this key",
+            code=ErrorCode.REPLAYED_ACTION,
+        )
+        add_unique(db, row, replayed)
         return session_id
 
     # ------------------------------------------------------------------ responses

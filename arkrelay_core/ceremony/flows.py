@@ -27,8 +27,9 @@ from ..protocol.signing import Challenge, SigningResponse
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from .ark import ArkSteps
+from .land import LandFlows
 from .leases import Leases
-from .lightning import LightningFlows
+from .lift import LiftFlows
 from .payloads import PayloadSteps
 from .records import Transition, challenge_row, legs_of, lock_session, move, snapshot
 
@@ -48,7 +49,8 @@ class Flows:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.ark = ArkSteps(engine)
-        self.lightning = LightningFlows(engine, self)
+        self.land = LandFlows(engine, self)
+        self.lift = LiftFlows(engine, self)
         self.leases = Leases(engine, self)
         self.payloads = PayloadSteps(engine, self)
 
@@ -105,7 +107,7 @@ class Flows:
             return True
         if state is SessionState.ARK_EXECUTED:
             if snap["type"] == "lightning:land":
-                return await self.lightning.pay(snap)
+                return await self.land.pay(snap)
             await self.ark.complete(snap)
             return True
         return False
@@ -377,7 +379,7 @@ class Flows:
     async def serve_lightning(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        await self.lightning.serve(task_status=task_status)
+        await self.lift.serve(task_status=task_status)
 
 
 def _valid_signature(author: str, digest: str, signature: str) -> bool:

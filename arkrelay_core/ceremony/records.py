@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..nostr import Event
@@ -23,6 +24,7 @@ from ..store.models import Batch, CeremonySession, Challenge, OutboxEvent
 __all__ = [
     "SessionView",
     "Transition",
+    "add_unique",
     "legs_of",
     "lock_batch",
     "lock_session",
@@ -188,3 +190,12 @@ def snapshot(row: CeremonySession) -> dict[str, Any]:
         "step_expires_at": row.step_expires_at,
         "scheme": row.scheme,
     }
+
+
+def add_unique(db: Session, row: Any, error: Exception) -> None:
+    """Insert ``row`` now; ``error`` (raised from the IntegrityError) if its key is taken."""
+    db.add(row)
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise error from exc

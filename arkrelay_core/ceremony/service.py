@@ -96,7 +96,7 @@ class ServiceDesk:
             return await self._status(event.pubkey, request, base), []
         if isinstance(request, LiftLightning):
             asset_id = self.engine.assets.resolve(request.asset_id)
-            invoice = await self.engine.flows.lightning.open_lift(
+            invoice = await self.engine.flows.lift.open_lift(
                 event.pubkey, request.request_id, event.id, asset_id, request.amount, scheme
             )
             return LiftPending(
