@@ -11,6 +11,7 @@ from pathlib import Path
 
 import trio
 
+from arkrelay_core.codes import ErrorCode
 from arkrelay_core.interfaces import InvoiceState
 from arkrelay_core.nostr import bip340
 from arkrelay_core.protocol import Kind
@@ -224,3 +225,38 @@ async def test_lift_paid_while_the_gateway_is_down_is_credited_once(tmp_path: Pa
             gateway.kill()
         sim.kill()
         ln.kill()
+
+
+async def test_a_session_that_timed_out_while_down_expires_at_restart(
+    tmp_path: Path, relay
+) -> None:
+    alice_secret = bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    sim, port = arkd_simulator(tmp_path, [(alice_pub, 5_000)])
+    directory = tmp_path / "gw"
+    config = write_config(
+        directory,
+        relay_url=relay.url,
+        arkd_port=port,
+        database=f"sqlite:///{directory / 'arkrelay.db'}",
+        instance="gw-a",
+        extra='step_timeout = "3s"',
+    )
+    gateway = gateway_process(config)
+    try:
+        await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with ScriptedWallet(relay.url, key.pubkey, secret=alice_secret) as alice:
+            intent = alice.intent("ark:transfer", transfer_params("ab" * 32))
+            await alice.publish(intent)
+            await alice.next(Kind.CHALLENGE, timeout=60)
+            await trio.to_thread.run_sync(gateway.kill)
+            await trio.sleep(4)  # the step deadline passes while nobody runs
+            await trio.to_thread.run_sync(gateway.start, "gateway running")
+            outcome = await alice.wait_outcome(None, intent.id, timeout=60)
+            assert outcome.content["code"] == ErrorCode.SIGNING_TIMEOUT
+        assert outcome_counts(directory / "arkrelay.db")[intent.id] == [Kind.FAILURE]
+    finally:
+        gateway.kill()
+        sim.kill()
