@@ -128,12 +128,20 @@ class LiftFlows(LightningPart):
         await self._lift_step(payment_hash, invoice.state)
 
     async def _lift_step(self, payment_hash: str, seen: InvoiceState | None) -> None:
-        lock = self.engine.session_lock(f"lift:{payment_hash}")
-        async with lock:
-            try:
-                await self._lift(payment_hash, seen)
-            except ArkRelayError as exc:
-                log.warning("lift %s: %s", payment_hash, exc)
+        key = f"lift:{payment_hash}"
+        delay = 1.0
+        while True:
+            async with self.engine.session_lock(key):
+                try:
+                    await self._lift(payment_hash, seen)
+                    break
+                except ArkRelayError as exc:
+                    log.warning("lift %s: %s; trying again in %.0fs", payment_hash, exc, delay)
+            # A delivered VTXO must end in a settled invoice: keep at it (lnd may be down).
+            await trio.sleep(delay)
+            delay = min(60.0, delay * 2)
+            seen = None
+        self.engine.forget_lock(key)
 
     async def _lift(self, payment_hash: str, seen: InvoiceState | None) -> None:
         row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
