@@ -25,7 +25,7 @@ from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from ..store.models import Intent as IntentRow
 from .ledger import colour_rows, record_colours
-from .records import Transition, legs_of, lock_batch, lock_session, move, snapshot
+from .records import Transition, legs_of, lock_session, move
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
@@ -119,53 +119,6 @@ class ArkSteps:
             row.step_total = 2 * len(mine)
             event = self.engine.flows.emit_challenge(db, row, 1, now)
             return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
-
-        self.engine.transitioned(await self.engine.store.run(run))
-
-    async def prepare_batch_soon(self, batch_id: str) -> None:
-        legs = await self.engine.store.run(lambda db: [r.id for r in legs_of(db, batch_id)])
-        if legs:
-            self.engine.spawn(self.engine.flows.drive, legs[0])
-
-    async def prepare_batch(self, snap: dict[str, Any]) -> None:
-        """Plan every leg, build the one ark transaction, send each leg its first challenge.
-
-        A leg whose author cannot pay fails with its own code; the others with 3005.
-        """
-        snaps = await self.engine.store.run(_leg_snaps, snap["batch_id"])
-        if not snaps or snaps[0]["id"] != snap["id"]:
-            return
-        inputs: list[Coloured] = []
-        outputs: list[Output] = []
-        owners: dict[str, list[str]] = {}
-        for leg_snap in snaps:
-            leg = await self.leg_of(leg_snap)
-            try:
-                mine, outs = await self.plan(leg, exclude={c.vtxo_id for c in inputs})
-            except ArkRelayError as exc:
-                await self.engine.flows.fail(leg_snap["id"], exc.code, str(exc))
-                return
-            inputs += mine
-            outputs += outs
-            owners[leg_snap["id"]] = [c.vtxo_id for c in mine]
-        spend = await self.build(inputs, outputs)
-
-        def run(db: Session) -> list[Transition]:
-            batch = lock_batch(db, snap["batch_id"])
-            legs = legs_of(db, snap["batch_id"])
-            if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
-                return []
-            now = time.time()
-            batch.context = {**batch.context, "spend": spend}
-            batch.state, batch.ark_txid, batch.updated_at = "signing", spend["ark_txid"], int(now)
-            out = []
-            for leg in legs:
-                leg.context = {**leg.context, "inputs": owners[leg.id]}
-                mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
-                leg.step_total = 2 * len(mine)
-                event = self.engine.flows.emit_challenge(db, leg, 1, now)
-                out.append(move(db, leg, SessionState.ARK_TX_PREPARED, events=[event], now=now))
-            return out
 
         self.engine.transitioned(await self.engine.store.run(run))
 
@@ -427,10 +380,6 @@ def _busy_inputs(db: Session, author: str) -> list[str]:
         )
     ).all()
     return [vid for ctx in rows for vid in (ctx or {}).get("inputs", [])]
-
-
-def _leg_snaps(db: Session, batch_id: str) -> list[dict[str, Any]]:
-    return [snapshot(r) for r in legs_of(db, batch_id)]
 
 
 def _answers(db: Session, session_id: str) -> dict[int, str]:

@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event, verify_event
-from ..protocol import BatchAccepted, SwapLegParams
+from ..protocol import BatchAccepted, SessionState, SwapLegParams
 from ..store.models import Batch
 from .intake import AcceptedIntent, check_intent
-from .records import Transition, add_unique
+from .records import Transition, add_unique, legs_of, lock_batch, move, snapshot
+from .spend import Coloured, Output
 
 if TYPE_CHECKING:
     from ..protocol import SubmitBatch
     from .engine import Engine
 
-__all__ = ["open_batch"]
+__all__ = ["open_batch", "prepare_batch", "prepare_batch_soon"]
 
 
 async def open_batch(
@@ -79,7 +80,7 @@ async def open_batch(
                 f"batch_id {request.batch_id!r} was already used", code=ErrorCode.BATCH_INVALID
             ),
         )
-        return [engine.open_session(db, leg, now, request.batch_id) for leg in valid]
+        return [engine.intents.open_session(db, leg, now, request.batch_id) for leg in valid]
 
     session_ids = await engine.store.run(run)
     for leg in valid:
@@ -122,3 +123,53 @@ async def _refuse_all(engine: Engine, legs: list[AcceptedIntent], message: str) 
     for leg in legs:
         ref = leg.intent.action_id if leg.intent is not None else None
         await engine.refuse(leg.event, ErrorCode.BATCH_INVALID, message, ref_id=ref)
+
+
+async def prepare_batch_soon(engine: Engine, batch_id: str) -> None:
+    """Have the batch's first leg prepare every leg (see :func:`prepare_batch`)."""
+    legs = await engine.store.run(lambda db: [r.id for r in legs_of(db, batch_id)])
+    if legs:
+        engine.spawn(engine.flows.drive, legs[0])
+
+
+async def prepare_batch(engine: Engine, snap: dict[str, Any]) -> None:
+    """Plan every leg, build the one ark transaction, send each leg its first challenge.
+
+    A leg whose author cannot pay fails with its own code; the others with 3005.
+    """
+    snaps = await engine.store.run(lambda db: [snapshot(r) for r in legs_of(db, snap["batch_id"])])
+    if not snaps or snaps[0]["id"] != snap["id"]:
+        return
+    inputs: list[Coloured] = []
+    outputs: list[Output] = []
+    owners: dict[str, list[str]] = {}
+    for leg_snap in snaps:
+        leg = await engine.flows.ark.leg_of(leg_snap)
+        try:
+            mine, outs = await engine.flows.ark.plan(leg, exclude={c.vtxo_id for c in inputs})
+        except ArkRelayError as exc:
+            await engine.flows.fail(leg_snap["id"], exc.code, str(exc))
+            return
+        inputs += mine
+        outputs += outs
+        owners[leg_snap["id"]] = [c.vtxo_id for c in mine]
+    spend = await engine.flows.ark.build(inputs, outputs)
+
+    def run(db: Session) -> list[Transition]:
+        batch = lock_batch(db, snap["batch_id"])
+        legs = legs_of(db, snap["batch_id"])
+        if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
+            return []
+        now = time.time()
+        batch.context = {**batch.context, "spend": spend}
+        batch.state, batch.ark_txid, batch.updated_at = "signing", spend["ark_txid"], int(now)
+        out = []
+        for leg in legs:
+            leg.context = {**leg.context, "inputs": owners[leg.id]}
+            mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
+            leg.step_total = 2 * len(mine)
+            event = engine.flows.emit_challenge(db, leg, 1, now)
+            out.append(move(db, leg, SessionState.ARK_TX_PREPARED, events=[event], now=now))
+        return out
+
+    engine.transitioned(await engine.store.run(run))

@@ -31,16 +31,14 @@ from ..nostr.errors import DecryptError
 from ..outbox import enqueue
 from ..protocol import ACTION_ALIASES, BUILTIN_PARAMS, Kind, SessionState, decode_content
 from ..protocol.signing import SigningResponse
-from ..protocol.tags import session_id_for
 from ..store.models import CeremonySession, EventIn
-from ..store.models import Intent as IntentRow
 from .assets import AssetBook
 from .db import Store
 from .deadlines import Deadlines
 from .flows import Flows
-from .intake import AcceptedIntent, check_intent
+from .intents import IntentDesk
 from .messages import Messenger
-from .records import Transition, add_unique, take_lease
+from .records import Transition, take_lease
 from .service import ServiceDesk
 
 __all__ = ["Engine"]
@@ -89,8 +87,9 @@ class Engine:
             **BUILTIN_PARAMS,
             **{name: spec.params_type for name, spec in self.intent_types.items()},
         }
-        self.deadlines = Deadlines(self._deadline_due)
         self.flows = Flows(self)
+        self.deadlines = Deadlines(self.flows.check_deadline)
+        self.intents = IntentDesk(self)
         self.service = ServiceDesk(self)
         self._limiter = trio.CapacityLimiter(CONCURRENCY)
         self._recent: dict[str, collections.deque[float]] = {}
@@ -174,7 +173,7 @@ class Engine:
         self.stats[f"kind_{event.kind}"] += 1
         try:
             if event.kind == Kind.INTENT:
-                await self._on_intent(event)
+                await self.intents.handle(event)
             elif event.kind == Kind.SIGNING_RESPONSE:
                 await self._on_response(event)
             elif event.kind == Kind.SERVICE_REQUEST:
@@ -253,106 +252,6 @@ class Engine:
         """The scheme to write to ``pubkey`` in: the one it last used, NIP-44 by default."""
         return self._schemes.get(pubkey, "nip44")
 
-    # ------------------------------------------------------------------ intents
-
-    async def _on_intent(self, event: Event) -> None:
-        now = time.time()
-        if await self.store.run(lambda db: db.get(IntentRow, event.id) is not None):
-            return  # handled before a restart
-
-        ref = _action_id_of(event)
-        try:
-            accepted = check_intent(
-                event,
-                now=now,
-                network=self.network,
-                resolve_asset=self.assets.resolve,
-                fees=self.settings.fees,
-                window=self.config.gateway.event_window.seconds,
-                params_types=self.params_types,
-            )
-        except ArkRelayError as exc:
-            await self.refuse(event, exc.code, str(exc), ref_id=ref)
-            return
-        if accepted.action_type == "ark:swap_leg":
-            await self.refuse(
-                event,
-                ErrorCode.BATCH_INVALID,
-                "ark:swap_leg is only valid inside a submit_batch request",
-                ref_id=ref,
-            )
-            return
-        if self.rate_limited(event.pubkey, now):
-            await self.refuse(event, ErrorCode.RATE_LIMITED, "too many requests", ref_id=ref)
-            return
-        try:
-            session_id = await self.store.run(self.open_session, accepted, now)
-        except ProtocolViolation as exc:
-            await self.refuse(event, exc.code, str(exc), ref_id=ref)
-            return
-        self.notify(self.hook.arkrelay_intent_received, intent=accepted.intent)
-        await self.flows.drive(session_id)
-
-    def open_session(
-        self, db: Session, accepted: AcceptedIntent, now: float, batch_id: str | None = None
-    ) -> str:
-        """Record the intent and open its session (in the caller's transaction); 1008 when
-        the author has too many open sessions, 1004 when the action_id was used before."""
-        event, intent = accepted.event, accepted.intent
-        open_count = db.scalar(
-            sa.select(sa.func.count()).where(
-                CeremonySession.author == event.pubkey,
-                CeremonySession.state.not_in(["completed", "failed", "expired", "cancelled"]),
-            )
-        )
-        if open_count >= self.settings.max_open_sessions:
-            raise ProtocolViolation(
-                f"{open_count} sessions already open for this key", code=ErrorCode.RATE_LIMITED
-            )
-        session_id = session_id_for(event.id)
-        expires_at = int(min(intent.expires_at, now + self.settings.session_timeout.seconds))
-        intent_row = IntentRow(
-            event_id=event.id,
-            author=event.pubkey,
-            action_id=intent.action_id,
-            type=accepted.action_type,
-            params=msgspec.to_builtins(accepted.params),
-            raw_event=msgspec.to_builtins(event),
-            network=intent.network,
-            expires_at=intent.expires_at,
-            received_at=int(now),
-            batch_id=batch_id,
-        )
-        fee = accepted.fee
-        row = CeremonySession(
-            id=session_id,
-            intent=intent_row,
-            author=event.pubkey,
-            type=accepted.action_type,
-            state=str(SessionState.INTENT_RECEIVED),
-            step_index=0,
-            step_total=0,
-            batch_id=batch_id,
-            scheme=self.scheme_of(event.pubkey),
-            context={
-                "action_id": intent.action_id,
-                "asset_id": accepted.asset_id,
-                "fee": msgspec.to_builtins(fee) if fee else None,
-                "figures": _figures(accepted.params),
-            },
-            created_at=int(now),
-            updated_at=int(now),
-            expires_at=expires_at,
-            lease_owner=self.instance,
-            lease_expires_at=int(now + self.settings.lease_ttl.seconds),
-        )
-        replayed = ProtocolViolation(
-            f"action_id {intent.action_id!r} was already used by this key",
-            code=ErrorCode.REPLAYED_ACTION,
-        )
-        add_unique(db, row, replayed)
-        return session_id
-
     # ------------------------------------------------------------------ responses
 
     async def _on_response(self, event: Event) -> None:
@@ -371,11 +270,6 @@ class Engine:
             self.stats["responses_dropped"] += 1
             return
         await self.flows.after_response(outcome)
-
-    # ------------------------------------------------------------------ deadlines
-
-    async def _deadline_due(self, session_id: str) -> None:
-        await self.flows.check_deadline(session_id)
 
     def lease_ok(self, row: CeremonySession, now: float, *, steal: bool = False) -> bool:
         return take_lease(row, self.instance, self.settings.lease_ttl.seconds, now=now, steal=steal)
@@ -406,22 +300,3 @@ def _unhandled(db: Session, instance: str, lapsed_before: float, others_only: bo
 
 def _enqueue_only(db: Session, event: Event) -> None:
     enqueue(db, event)
-
-
-def _figures(params: object) -> dict[str, object]:
-    """The intent's amount and recipient, repeated in each challenge for the wallet's check."""
-    amount = getattr(params, "amount", None)
-    if amount is None and hasattr(params, "split_amounts"):
-        amount = sum(params.split_amounts)
-    return {"amount": amount or 0, "recipient_pubkey": getattr(params, "recipient_pubkey", None)}
-
-
-def _action_id_of(event: Event) -> str | None:
-    try:
-        doc = msgspec.json.decode(event.content)
-    except msgspec.DecodeError:
-        return first_tag_value(event, "d")
-    value = doc.get("action_id") if isinstance(doc, dict) else None
-    if isinstance(value, str) and 0 < len(value) <= 128:
-        return value
-    return first_tag_value(event, "d")

@@ -27,6 +27,7 @@ from ..protocol.signing import Challenge, SigningResponse
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from .ark import ArkSteps
+from .batches import prepare_batch
 from .land import LandFlows
 from .leases import Leases
 from .lift import LiftFlows
@@ -85,7 +86,7 @@ class Flows:
         ctx = snap["context"]
         if state is SessionState.INTENT_RECEIVED:
             if snap["batch_id"] is not None:
-                await self.ark.prepare_batch(snap)  # the first leg prepares them all
+                await prepare_batch(self.engine, snap)  # the first leg prepares them all
                 return False
             if snap["type"] in self.engine.intent_types:
                 await self.payloads.prepare(snap)

@@ -29,7 +29,7 @@ from ..protocol import (
 )
 from ..store.models import Batch, CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
-from .batches import open_batch
+from .batches import open_batch, prepare_batch_soon
 from .ledger import colour_rows
 from .records import Transition
 
@@ -82,7 +82,7 @@ class ServiceDesk:
         await engine.store.run(_enqueue, reply)
         engine.transitioned(transitions)
         if isinstance(request, SubmitBatch):
-            await engine.flows.ark.prepare_batch_soon(request.batch_id)
+            await prepare_batch_soon(engine, request.batch_id)
 
     async def _answer(
         self, event: Event, request: Any, scheme: str
