@@ -6,6 +6,7 @@ every signature is verified its ``execute`` runs and its result becomes the 3134
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
-from ..errors import ProtocolViolation
+from ..errors import ArkRelayError, ProtocolViolation
 from ..interfaces import ActionResult
 from ..protocol import Confirmation, Intent, SessionState, decode_content
 from ..protocol.tags import confirmation_d
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PayloadSteps"]
 
+log = logging.getLogger(__name__)
+
 
 class PayloadSteps:
     def __init__(self, engine: Engine, flows: Flows) -> None:
@@ -37,7 +40,7 @@ class PayloadSteps:
     async def prepare(self, snap: dict[str, Any]) -> None:
         spec = self.engine.intent_types[snap["type"]]
         intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        payloads = await spec.handler.prepare(intent, params, snap["author"])
+        payloads = await _plugin_call(spec, spec.handler.prepare, intent, params, snap["author"])
         if not payloads:
             raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
 
@@ -57,7 +60,9 @@ class PayloadSteps:
         spec = self.engine.intent_types[snap["type"]]
         intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
         sigs = await self.engine.store.run(_signatures_in_order, snap["id"])
-        result = await spec.handler.execute(intent, params, snap["author"], sigs)
+        result = await _plugin_call(
+            spec, spec.handler.execute, intent, params, snap["author"], sigs
+        )
         await self.complete(snap, result)
 
     async def complete(self, snap: dict[str, Any], result: ActionResult) -> None:
@@ -87,6 +92,20 @@ class PayloadSteps:
             return [t1, move(db, row, SessionState.COMPLETED, events=[event], now=now)]
 
         self.engine.transitioned(await self.engine.store.run(run))
+
+
+async def _plugin_call(spec: Any, method: Any, *args: Any) -> Any:
+    """Run a plugin handler: its refusals keep their codes, its bugs fail the session (9001)."""
+    try:
+        return await method(*args)
+    except ArkRelayError:
+        raise
+    # A third-party handler may raise anything; the gateway must outlive it.
+    except Exception as exc:
+        log.exception("intent type %s: handler %s raised", spec.type, method.__name__)
+        raise ArkRelayError(
+            f"the {spec.type} handler failed: {type(exc).__name__}", code=ErrorCode.INTERNAL
+        ) from exc
 
 
 def _intent_of(db: Session, event_id: str, spec: Any) -> tuple[Any, Any]:

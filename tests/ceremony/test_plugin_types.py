@@ -33,6 +33,8 @@ class Attest:
         self.executed: list[tuple[str, list[str]]] = []
 
     async def prepare(self, intent, params, author):
+        if "crash" in params.statements:
+            raise ValueError("a bug in the plugin")
         return [
             PayloadToSign(DOMAIN, {"statement": s, "author": author}, f"Attest: {s}")
             for s in params.statements
@@ -73,6 +75,11 @@ async def test_plugin_type_collects_payload_signatures(tmp_path: Path, relay) ->
         bad = wallet.intent("attest", {"statements": "not a list"})
         refused = await wallet.run_ceremony(bad)
         assert refused.content["code"] == ErrorCode.MALFORMED_CONTENT
+        # A handler that raises fails its session (9001); the gateway goes on.
+        broken = await wallet.run_ceremony(wallet.intent("attest", {"statements": ["crash"]}))
+        assert broken.content["code"] == ErrorCode.INTERNAL
+        again = await wallet.run_ceremony(wallet.intent("attest", {"statements": ["still up"]}))
+        assert again.event.kind == Kind.CONFIRMATION
 
 
 async def test_a_plugin_type_may_not_shadow_a_builtin(tmp_path: Path, relay) -> None:
