@@ -22,10 +22,9 @@ from ..interfaces import InputSignature, InputToSign, SubmittedTx, Vtxo
 from ..protocol import BUILTIN_PARAMS, Confirmation, Fee, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
 from ..store.models import Batch, CeremonySession
-from ..store.models import Challenge as ChallengeRow
 from ..store.models import Intent as IntentRow
 from .ledger import colour_rows, record_colours
-from .records import Transition, legs_of, lock_session, move
+from .records import FINAL, Transition, legs_of, lock_session, move, signatures
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["ArkSteps"]
 
 log = logging.getLogger(__name__)
-
-FINAL = ("completed", "failed", "expired", "cancelled")
 
 
 class ArkSteps:
@@ -172,7 +169,7 @@ class ArkSteps:
             row.context = {**row.context, "phase": "submit"}
             return [row.id]
         legs = legs_of(db, row.batch_id)
-        if not all(_signed(db, leg) >= leg.step_total // 2 for leg in legs):
+        if not all(len(signatures(db, leg.id)) >= leg.step_total // 2 for leg in legs):
             return []
         for leg in legs:
             leg.context = {**leg.context, "phase": "submit"}
@@ -250,7 +247,7 @@ class ArkSteps:
         legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         sigs: list[InputSignature] = []
         for leg in legs:
-            answers = _answers(db, leg.id)
+            answers = signatures(db, leg.id)
             mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
             for step, item in enumerate(mine, start=1):
                 sigs.append(InputSignature(item["input_index"], leg.author, answers[step]))
@@ -292,7 +289,7 @@ class ArkSteps:
         spend = self.spend_of(db, row)
         finals: list[str] = []
         for leg in legs:
-            answers = _answers(db, leg.id)
+            answers = signatures(db, leg.id)
             half = leg.step_total // 2
             mine = [s for s in spend["submitted"]["to_sign"] if s["owner"] == leg.author]
             for step, item in enumerate(mine, start=half + 1):
@@ -355,11 +352,10 @@ class ArkSteps:
             batch_id=row.batch_id,
             fee_paid=fee_paid,
         )
-        d = (
-            confirmation_d(row.context["action_id"])
-            if row.batch_id is None
-            else (batch_confirmation_d(row.batch_id))
-        )
+        if row.batch_id is None:
+            d = confirmation_d(row.context["action_id"])
+        else:
+            d = batch_confirmation_d(row.batch_id)
         parties = [m.owner for m in created] + [leg.author for leg in legs]
         event = self.engine.messages.confirmation(
             content, d=d, answered=[leg.intent_event_id for leg in legs], parties=parties
@@ -380,16 +376,3 @@ def _busy_inputs(db: Session, author: str) -> list[str]:
         )
     ).all()
     return [vid for ctx in rows for vid in (ctx or {}).get("inputs", [])]
-
-
-def _answers(db: Session, session_id: str) -> dict[int, str]:
-    rows = db.execute(
-        sa.select(ChallengeRow.step_index, ChallengeRow.signature).where(
-            ChallengeRow.session_id == session_id, ChallengeRow.signature.is_not(None)
-        )
-    )
-    return {step: sig for step, sig in rows}
-
-
-def _signed(db: Session, row: CeremonySession) -> int:
-    return len(_answers(db, row.id))

@@ -107,7 +107,7 @@ class Engine:
             self._nursery = nursery
             nursery.start_soon(self.deadlines.serve)
             nursery.start_soon(self.flows.leases.keep)
-            await nursery.start(self.flows.serve_lightning)
+            await nursery.start(self.flows.lift.serve)
             await self.recover_inbound()
             await self.flows.leases.resume_all()
             task_status.started()
@@ -230,7 +230,7 @@ class Engine:
             message=message,
         )
         log.info("refused %s from %s: %d %s", event.id, event.pubkey, code, message)
-        await self.store.run(_enqueue_only, notice)
+        await self.store.run(enqueue, notice)
         self.notify_outbox()
 
     def decrypt(self, event: Event) -> tuple[str, str]:
@@ -296,7 +296,3 @@ def _unhandled(db: Session, instance: str, lapsed_before: float, others_only: bo
     for row in rows:  # claimed: no other instance picks these up while we handle them
         row.handler, row.received_at = instance, now
     return [msgspec.convert(row.event, Event) for row in rows]
-
-
-def _enqueue_only(db: Session, event: Event) -> None:
-    enqueue(db, event)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
-import trio
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
@@ -32,7 +31,16 @@ from .land import LandFlows
 from .leases import Leases
 from .lift import LiftFlows
 from .payloads import PayloadSteps
-from .records import Transition, challenge_row, legs_of, lock_session, move, snapshot
+from .records import (
+    FINAL,
+    WAITING,
+    Transition,
+    challenge_row,
+    legs_of,
+    lock_session,
+    move,
+    snapshot,
+)
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -41,8 +49,6 @@ __all__ = ["Flows"]
 
 log = logging.getLogger(__name__)
 
-FINAL = ("completed", "failed", "expired", "cancelled")
-WAITING = (SessionState.ARK_TX_PREPARED, SessionState.CHECKPOINT_TXS_PREPARED)
 SIGN_TX_DOMAIN = "arkrelay/ark/v1"
 
 
@@ -376,11 +382,6 @@ class Flows:
             self.engine.deadlines.add(session_id, again)
         if track:
             await self.drive(session_id)
-
-    async def serve_lightning(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        await self.lift.serve(task_status=task_status)
 
 
 def _valid_signature(author: str, digest: str, signature: str) -> bool:

@@ -17,11 +17,12 @@ from ..codes import ErrorCode
 from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event, first_tag_value
 from ..protocol import SessionState
+from ..protocol.intents import peek_id
 from ..protocol.tags import session_id_for
 from ..store.models import CeremonySession
 from ..store.models import Intent as IntentRow
 from .intake import AcceptedIntent, check_intent
-from .records import add_unique
+from .records import FINAL, add_unique
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -38,7 +39,7 @@ class IntentDesk:
         if await self.engine.store.run(lambda db: db.get(IntentRow, event.id) is not None):
             return  # handled before a restart
 
-        ref = _action_id_of(event)
+        ref = peek_id(event.content, "action_id") or first_tag_value(event, "d")
         try:
             accepted = check_intent(
                 event,
@@ -80,7 +81,7 @@ class IntentDesk:
         open_count = db.scalar(
             sa.select(sa.func.count()).where(
                 CeremonySession.author == event.pubkey,
-                CeremonySession.state.not_in(["completed", "failed", "expired", "cancelled"]),
+                CeremonySession.state.not_in(FINAL),
             )
         )
         if open_count >= self.engine.settings.max_open_sessions:
@@ -138,14 +139,3 @@ def _figures(params: object) -> dict[str, object]:
     if amount is None and hasattr(params, "split_amounts"):
         amount = sum(params.split_amounts)
     return {"amount": amount or 0, "recipient_pubkey": getattr(params, "recipient_pubkey", None)}
-
-
-def _action_id_of(event: Event) -> str | None:
-    try:
-        doc = msgspec.json.decode(event.content)
-    except msgspec.DecodeError:
-        return first_tag_value(event, "d")
-    value = doc.get("action_id") if isinstance(doc, dict) else None
-    if isinstance(value, str) and 0 < len(value) <= 128:
-        return value
-    return first_tag_value(event, "d")

@@ -23,7 +23,7 @@ from ..store.models import CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
 from .ledger import send_from_gateway, send_status
 from .lift import LightningPart
-from .records import Transition, add_unique, lock_session
+from .records import FINAL, Transition, add_unique, lock_session
 from .spend import Output
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class LandFlows(LightningPart):
 
         def run(db: Session) -> list[Transition]:
             row = lock_session(db, snap["id"])
-            if row is None or row.state in ("completed", "failed", "expired", "cancelled"):
+            if row is None or row.state in FINAL:
                 return []
             now = time.time()
             row.context = {**row.context, "refund": refund}

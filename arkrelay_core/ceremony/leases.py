@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..protocol import SessionState
 from ..store.models import CeremonySession
-from .records import challenge_row, republish
+from .records import FINAL, WAITING, challenge_row, republish
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["Leases"]
 
 log = logging.getLogger(__name__)
-
-FINAL = ("completed", "failed", "expired", "cancelled")
-WAITING = (SessionState.ARK_TX_PREPARED, SessionState.CHECKPOINT_TXS_PREPARED)
 
 
 class Leases:

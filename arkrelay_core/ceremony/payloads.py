@@ -11,7 +11,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
@@ -19,9 +18,8 @@ from ..errors import ArkRelayError, ProtocolViolation
 from ..interfaces import ActionResult
 from ..protocol import Confirmation, Intent, SessionState, decode_content
 from ..protocol.tags import confirmation_d
-from ..store.models import Challenge as ChallengeRow
 from ..store.models import Intent as IntentRow
-from .records import Transition, lock_session, move
+from .records import Transition, lock_session, move, signatures
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -59,7 +57,8 @@ class PayloadSteps:
     async def execute(self, snap: dict[str, Any]) -> None:
         spec = self.engine.intent_types[snap["type"]]
         intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        sigs = await self.engine.store.run(_signatures_in_order, snap["id"])
+        answers = await self.engine.store.run(signatures, snap["id"])
+        sigs = [answers[step] for step in sorted(answers)]
         result = await _plugin_call(
             spec, spec.handler.execute, intent, params, snap["author"], sigs
         )
@@ -113,12 +112,3 @@ def _intent_of(db: Session, event_id: str, spec: Any) -> tuple[Any, Any]:
     assert row is not None
     intent = decode_content(row.raw_event["content"], Intent)
     return intent, msgspec.convert(row.params, spec.params_type)
-
-
-def _signatures_in_order(db: Session, session_id: str) -> list[str]:
-    rows = db.scalars(
-        sa.select(ChallengeRow)
-        .where(ChallengeRow.session_id == session_id)
-        .order_by(ChallengeRow.step_index)
-    ).all()
-    return [r.signature or "" for r in rows]

@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,9 +18,11 @@ from sqlalchemy.orm import Session
 from ..nostr import Event
 from ..outbox import enqueue
 from ..protocol import SessionState, can_transition
-from ..store.models import Batch, CeremonySession, Challenge, OutboxEvent
+from ..store.models import FINAL_SESSION_STATES, Batch, CeremonySession, Challenge, OutboxEvent
 
 __all__ = [
+    "FINAL",
+    "WAITING",
     "SessionView",
     "Transition",
     "add_unique",
@@ -33,6 +34,12 @@ __all__ = [
     "snapshot",
     "take_lease",
 ]
+
+
+#: Final states, as stored (for ``IN`` / ``NOT IN`` queries and row checks).
+FINAL = tuple(sorted(FINAL_SESSION_STATES))
+#: States in which a session waits for its wallet's signatures.
+WAITING = (SessionState.ARK_TX_PREPARED, SessionState.CHECKPOINT_TXS_PREPARED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,10 +163,6 @@ def signatures(db: Session, session_id: str) -> dict[int, str]:
         )
     )
     return {step: sig for step, sig in rows}
-
-
-def to_json(value: Any) -> Any:
-    return msgspec.to_builtins(value)
 
 
 def legs_of(db: Session, batch_id: str) -> list[CeremonySession]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event
+from ..nostr.dm import detect_scheme
 from ..outbox import enqueue
 from ..protocol import (
     ErrorBody,
@@ -27,6 +28,7 @@ from ..protocol import (
     VtxoEntry,
     decode_service_request,
 )
+from ..protocol.intents import peek_id
 from ..store.models import Batch, CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
 from .batches import open_batch, prepare_batch_soon
@@ -48,13 +50,15 @@ class ServiceDesk:
         try:
             text, scheme = engine.decrypt(event)
         except ProtocolViolation as exc:
-            scheme = "nip04" if "?iv=" in event.content else "nip44"
+            scheme = str(detect_scheme(event.content))
             await engine.refuse(event, exc.code, str(exc), scheme=scheme)
             return
         try:
             request = decode_service_request(text)
         except ProtocolViolation as exc:
-            await engine.refuse(event, exc.code, str(exc), ref_id=_request_id(text), scheme=scheme)
+            await engine.refuse(
+                event, exc.code, str(exc), ref_id=peek_id(text, "request_id"), scheme=scheme
+            )
             return
         if recovered and await engine.store.run(_acted_on, event, request):
             return  # it left a batch or an invoice before the restart: answered already
@@ -79,7 +83,7 @@ class ServiceDesk:
             scheme=scheme,
             expires_at=int(time.time()) + 600,
         )
-        await engine.store.run(_enqueue, reply)
+        await engine.store.run(enqueue, reply)
         engine.transitioned(transitions)
         if isinstance(request, SubmitBatch):
             await prepare_batch_soon(engine, request.batch_id)
@@ -203,16 +207,3 @@ def _acted_on(db: Session, event: Event, request: Any) -> bool:
     else:
         return False  # reading requests are simply answered again
     return db.scalar(found) is not None
-
-
-def _enqueue(db: Session, event: Event) -> None:
-    enqueue(db, event)
-
-
-def _request_id(text: str) -> str | None:
-    try:
-        doc = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return None
-    value = doc.get("request_id") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None

@@ -21,6 +21,7 @@ __all__ = [
     "canonical_action_type",
     "decode_content",
     "parse_params",
+    "peek_id",
 ]
 
 # msgspec matches patterns with re.search, where "$" also matches before a trailing newline;
@@ -146,6 +147,17 @@ def decode_content(raw: str | bytes, type_: type[T]) -> T:
         return msgspec.json.decode(raw, type=type_)
     except msgspec.DecodeError as exc:
         raise ProtocolViolation(_describe(exc)) from exc
+
+
+def peek_id(raw: str | bytes, key: str) -> str | None:
+    """``raw``'s top-level ``key`` if it is a plausible id (1..128 chars), even when the
+    rest is malformed: what a refusal of malformed content can still refer to."""
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
 
 def _describe(exc: msgspec.DecodeError) -> str:
