@@ -4,15 +4,17 @@ signal, and keep everything it printed for the assertions."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 import trio
 
-__all__ = ["RunningCommand", "running"]
+__all__ = ["REQUIRE_NODE_ENV", "RunningCommand", "need_node", "running"]
 
 
 class RunningCommand:
@@ -64,3 +66,26 @@ async def running(
     finally:
         with trio.fail_after(stop_timeout):
             await command.stop(stop_signal)
+
+
+#: In CI a missing node or npm package is a failure, not a skipped test.
+REQUIRE_NODE_ENV = "ARKRELAY_REQUIRE_NODE"
+
+
+def need_node(project: Path, packages: Sequence[str]) -> None:
+    """Skip the calling test unless node and ``packages`` of the npm ``project`` are
+    installed; with ARKRELAY_REQUIRE_NODE=1, fail it instead."""
+    reason = None
+    if shutil.which("node") is None:
+        reason = "node is not on PATH"
+    else:
+        for package in packages:
+            if not (project / "node_modules" / package / "package.json").is_file():
+                where = project.relative_to(Path(__file__).parent.parent)
+                reason = f"{package} is not installed: run `npm ci --prefix {where}`"
+                break
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_NODE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_NODE_ENV}=1 requires the node tests)")
+    pytest.skip(reason)

@@ -23,7 +23,7 @@ from .spend import Coloured, Leg, Output
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["colour_rows", "record_colours", "send_from_gateway", "send_status"]
+__all__ = ["colour_rows", "issue_asset", "record_colours", "send_from_gateway", "send_status"]
 
 
 #: ``record(plan)`` stores a send's plan (txid, inputs, outputs) before SubmitTx, so that
@@ -132,3 +132,29 @@ def record_colours(
                     created_at=int(now),
                 )
             )
+
+
+async def issue_asset(engine: Engine, owner: str, asset_id: str, amount: int) -> str:
+    """Give ``owner`` a new VTXO carrying ``amount`` of ``asset_id``: the issuer's side of
+    a mint in the colour model (1 unit = 1 sat). Needs a backend that can fund a key on
+    request (the arkd simulator); real arkd raises UnsupportedOperation. Returns its id."""
+    asset_id = engine.assets.resolve(asset_id)
+    if engine.ark is None:
+        raise ArkRelayError("no Ark backend to issue on")
+    vtxo = await engine.ark.board(owner, amount)
+
+    def record(db: Session) -> None:
+        db.add(
+            VtxoRow(
+                vtxo_id=vtxo.vtxo_id,
+                owner=owner,
+                asset_id=asset_id,
+                amount=amount,
+                status="spendable",
+                expires_at=vtxo.expires_at,
+                created_at=int(time.time()),
+            )
+        )
+
+    await engine.store.run(record)
+    return vtxo.vtxo_id

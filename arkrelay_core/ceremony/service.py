@@ -15,6 +15,7 @@ from ..nostr import Event
 from ..nostr.dm import detect_scheme
 from ..outbox import enqueue
 from ..protocol import (
+    ArkServerInfo,
     ErrorBody,
     GetInfo,
     GetStatus,
@@ -93,7 +94,7 @@ class ServiceDesk:
     ) -> tuple[msgspec.Struct, list[Transition]]:
         base = {"request_id": request.request_id}
         if isinstance(request, GetInfo):
-            return self._info(base), []
+            return await self._info(base), []
         if isinstance(request, SyncState):
             return await self._sync(event.pubkey, request, base), []
         if isinstance(request, GetStatus):
@@ -117,10 +118,14 @@ class ServiceDesk:
         assert isinstance(request, SubmitBatch)
         return await open_batch(self.engine, event, request, base)
 
-    def _info(self, base: dict[str, Any]) -> InfoResponse:
+    async def _info(self, base: dict[str, Any]) -> InfoResponse:
         engine = self.engine
         fees = msgspec.to_builtins(engine.settings.fees)
         fees["lift"] = 0
+        ark = None
+        if engine.ark is not None:
+            server = await engine.ark.get_info()
+            ark = ArkServerInfo(server.signer_pubkey, server.unilateral_exit_delay, server.dust)
         return InfoResponse(
             **base,
             action="get_info",
@@ -130,6 +135,7 @@ class ServiceDesk:
             fees=fees,
             assets=[a.info() for a in engine.assets.enabled()],
             plugins=engine.plugin_versions,
+            ark=ark,
         )
 
     async def _sync(

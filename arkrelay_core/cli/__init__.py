@@ -16,6 +16,7 @@ __all__ = ["cli", "main"]
 
 _COMMANDS = {
     "run": ("run_cmd", "run"),
+    "demo": ("demo_cmd", "demo"),
     "keys": ("keys", "keys"),
     "plugins": ("plugins_cmd", "plugins"),
     "db": ("db_cmd", "db"),

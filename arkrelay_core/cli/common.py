@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..config import Config, ConfigError, load_config
+from ..config import DEFAULTS_SOURCE, Config, ConfigError, load_config, load_config_text
+from ..config.embedded import embedded_config_text
 from ..errors import PluginError
 from ..plugins import PluginRegistry, load_plugins
 
@@ -41,7 +42,28 @@ def load_everything(config_path: Path | None) -> tuple[Config, PluginRegistry]:
     if path is not None and not path.is_file():
         raise click.ClickException(f"{path}: no such config file")
     try:
-        config = load_config(path, settings_resolver=registry.settings_type)
+        if path is None:
+            config = embedded_config(registry)
+        else:
+            config = load_config(path, settings_resolver=registry.settings_type)
     except (ConfigError, PluginError) as exc:
         raise click.ClickException(str(exc)) from exc
     return config, registry
+
+
+def embedded_config(registry: PluginRegistry) -> Config:
+    """The embedded defaults with every reference plugin that is installed."""
+
+    def installed(role: str, name: str) -> bool:
+        return name in registry.names(role)
+
+    text, missing = embedded_config_text(installed)
+    if missing:
+        click.echo(
+            f"embedded defaults: not installed, left out: {', '.join(missing)} "
+            "(install the workspace with `uv sync --all-packages`)",
+            err=True,
+        )
+    return load_config_text(
+        text, source=DEFAULTS_SOURCE, settings_resolver=registry.settings_type, base_dir=Path.cwd()
+    )

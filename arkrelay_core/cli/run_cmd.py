@@ -59,6 +59,7 @@ async def _serve(gateway: Gateway, check: bool, database: str) -> None:
 def _banner(gateway: Gateway, database: str) -> None:
     ident = gateway.identity
     components = gateway.components
+    simulated = [role for role, b in components.backends.items() if _simulator_of(b) is not None]
     lines = [
         "ArkRelay gateway",
         f"  service key  {encode_npub(ident.pubkey)}",
@@ -73,6 +74,10 @@ def _banner(gateway: Gateway, database: str) -> None:
             if isinstance(getattr(transport, "url", None), str)
         ),
         f"  backends     {', '.join(components.backends) or 'none enabled'}",
+        *(
+            f"    {role:<10} {section.plugin:<6} {_where(components.backends[role])}"
+            for role, section in gateway.config.backends.items()
+        ),
         f"  settlement   {'enabled' if components.settlement else 'none enabled'}",
         f"  plugins      {len(gateway.registry.installed)} installed"
         + (
@@ -81,4 +86,22 @@ def _banner(gateway: Gateway, database: str) -> None:
             else ""
         ),
     ]
+    if simulated:
+        lines += [
+            f"  !! SIMULATED: {', '.join(simulated)} run on in-process simulators; no real "
+            "money moves !!",
+            "  the simulated Lightning network: arkrelay sim ln invoice|pay|status "
+            f"--data-dir {gateway.config.gateway.data_dir}",
+        ]
     click.echo("\n".join(lines))
+
+
+def _simulator_of(backend: object) -> object | None:
+    # Each reference plugin exposes the simulator it owns; a real daemon has none.
+    return getattr(backend, "simulator", None)
+
+
+def _where(backend: object) -> str:
+    target = getattr(backend, "target", None)
+    where = target if isinstance(target, str) else "(target not reported)"
+    return f"SIMULATED on {where}" if _simulator_of(backend) is not None else where

@@ -29,6 +29,7 @@ from .outcomes import (
     failure_notice,
 )
 from .service import (
+    ArkServerInfo,
     AssetInfo,
     BatchAccepted,
     ErrorBody,
@@ -75,6 +76,7 @@ __all__ = [
     "FUTURE_SKEW",
     "SESSION_TIMEOUT",
     "STEP_TIMEOUT",
+    "ArkServerInfo",
     "AssetInfo",
     "BatchAccepted",
     "Challenge",

@@ -123,12 +123,22 @@ class AssetInfo(msgspec.Struct, omit_defaults=True):
     decimals: int = 0
 
 
+class ArkServerInfo(msgspec.Struct):
+    """What a wallet needs to derive VTXO scripts and check the outputs it is asked to sign."""
+
+    signer_pubkey: str
+    unilateral_exit_delay: int
+    dust: int
+
+
 class InfoResponse(ServiceResponse, kw_only=True):
     network: str
     service_pubkey: str
     fees: dict[str, Any]
     assets: list[AssetInfo]
     plugins: dict[str, str]
+    #: Absent when the gateway runs no Ark backend.
+    ark: ArkServerInfo | None = None
 
 
 class VtxoEntry(msgspec.Struct, omit_defaults=True):

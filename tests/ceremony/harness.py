@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import trio
+from arkrelay_wallet.lightning import node_client
 
 from arkrelay_core.config import load_config_text
 from arkrelay_core.gateway import Gateway
-from arkrelay_core.identity import open_identity
 from arkrelay_core.plugins import load_plugins
-from arkrelay_core.store import create_engine_for, session_factory, upgrade
+from arkrelay_core.serving import serving
 
-__all__ = ["gateway_config", "running_gateway"]
+__all__ = ["gateway_config", "node_client", "running_gateway"]
 
 
 def gateway_config(
@@ -77,17 +76,8 @@ async def running_gateway(
     config = load_config_text(
         text, source=str(directory / "gw.toml"), settings_resolver=registry.settings_type
     )
-    upgrade(config.gateway.database)
-    identity = open_identity(config.gateway.key_file, "regtest", environ={})
-    engine = create_engine_for(config.gateway.database)
-    gateway = Gateway(config, registry, identity, session_factory(engine))
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(gateway.serve)
-            yield gateway
-            nursery.cancel_scope.cancel()
-    finally:
-        engine.dispose()
+    async with serving(config, registry, environ={}) as gateway:
+        yield gateway
 
 
 async def board(gateway: Gateway, owner: str, amount: int) -> Any:
@@ -97,30 +87,6 @@ async def board(gateway: Gateway, owner: str, amount: int) -> Any:
 def outside_node(gateway: Gateway, node: str = "outside") -> Any:
     """An lnd client of a node of the gateway's simulated network, over gRPC."""
     return node_client(gateway.config.gateway.data_dir, node)
-
-
-@contextlib.asynccontextmanager
-async def node_client(data_dir: Path, node: str = "outside") -> AsyncIterator[Any]:
-    """An lnd client of a node of the simulated network whose state is in ``data_dir``."""
-    from arkrelay_lnd.client import LndBackend
-    from arkrelay_lnd.settings import LndSettings
-    from arkrelay_lnd.sim.state import CERT_FILE, STATE_FILE, read_state
-
-    from arkrelay_core.config import Duration, HostPort, Secret
-
-    entry = read_state(data_dir).nodes[node]
-    backend = LndBackend(
-        LndSettings(
-            target=HostPort.parse(entry.target),
-            tls_cert=data_dir / CERT_FILE,
-            macaroon=Secret(entry.macaroon, origin=str(data_dir / STATE_FILE)),
-            call_timeout=Duration(10),
-        )
-    )
-    async with trio.open_nursery() as nursery:
-        await nursery.start(backend.serve)
-        yield backend
-        nursery.cancel_scope.cancel()
 
 
 def lightning_node(gateway: Gateway, name: str = "gateway") -> Any:

@@ -1,5 +1,5 @@
-"""The scripted wallet's pieces that need no relay: the events it builds and the checks it
-makes before signing."""
+"""The reference wallet's pieces that need no relay: the events it builds and the checks it
+makes before signing, against the protocol and against its own intent."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import jsonschema
 import pytest
 from arkrelay_arkd import arktx
 from arkrelay_arkd.tapscript import csv_closure, default_vtxo_tree
-from embit.psbt import PSBT
 
 from arkrelay_core.nostr import (
     Scheme,
@@ -24,12 +23,20 @@ from arkrelay_core.nostr import (
     tag_values,
     verify_event,
 )
-from arkrelay_core.protocol import Kind, payload_ref, session_id_for, sign_payload_digest
+from arkrelay_core.protocol import (
+    ArkServerInfo,
+    Kind,
+    payload_ref,
+    session_id_for,
+    sign_payload_digest,
+)
 
-from .wallet import OMIT, Received, ScriptedWallet
+from .wallet import OMIT, ChallengeRefused, Received, ScriptedWallet
 
 SCHEMAS = Path(__file__).parent.parent / "data" / "schemas"
 EXIT_DELAY = 512
+#: The session of a plugin-type intent every wallet fixture has signed (sign_payload only).
+PAYLOAD_SESSION = session_id_for("ab" * 32)
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
@@ -53,7 +60,9 @@ def gateway() -> Keys:
 
 @pytest.fixture
 def wallet(gateway: Keys) -> ScriptedWallet:
-    return ScriptedWallet("ws://127.0.0.1:9", gateway.pub)
+    wallet = ScriptedWallet("ws://127.0.0.1:9", gateway.pub)
+    wallet.careful.expect(PAYLOAD_SESSION, {"type": "x:vote", "params": {"choice": 1}})
+    return wallet
 
 
 def _challenge(
@@ -76,9 +85,15 @@ def _challenge(
     return Received(event, json.loads(plaintext), used.value)
 
 
-def _content(kind: str, digest: str, context: dict[str, Any], step: int = 1) -> dict[str, Any]:
+def _content(
+    kind: str,
+    digest: str,
+    context: dict[str, Any],
+    step: int = 1,
+    session_id: str = PAYLOAD_SESSION,
+) -> dict[str, Any]:
     return {
-        "session_id": session_id_for("ab" * 32),
+        "session_id": session_id,
         "type": kind,
         "payload_to_sign": digest,
         "payload_ref": payload_ref(digest),
@@ -200,7 +215,7 @@ def test_overrides_break_the_response_on_purpose(wallet: ScriptedWallet, gateway
 
 def test_sign_payload_whose_digest_does_not_match_is_refused(wallet, gateway):
     tampered = _payload_content(digest=sign_payload_digest("arkrelay/test/v1", {"amount": 1}))
-    with pytest.raises(AssertionError, match="not the digest"):
+    with pytest.raises(ChallengeRefused, match="not the digest"):
         wallet.build_answer(_challenge(gateway.secret, wallet, tampered))
 
 
@@ -217,77 +232,190 @@ def test_sign_payload_whose_digest_does_not_match_is_refused(wallet, gateway):
 def test_malformed_challenges_are_refused(wallet, gateway, change, message):
     content = {**_payload_content(), **change}
     d_tag = f"{content['session_id']}:{content['step_index']}"
-    with pytest.raises(AssertionError, match=message):
+    with pytest.raises(ChallengeRefused, match=message):
         wallet.build_answer(_challenge(gateway.secret, wallet, content, d_tag=d_tag))
 
 
 def test_challenge_from_another_key_or_with_a_wrong_d_tag_is_refused(wallet, gateway):
     impostor = Keys()
-    with pytest.raises(AssertionError, match="not the gateway"):
+    with pytest.raises(ChallengeRefused, match="not the gateway"):
         wallet.build_answer(_challenge(impostor.secret, wallet, _payload_content()))
-    with pytest.raises(AssertionError, match="d tag"):
+    with pytest.raises(ChallengeRefused, match="d tag"):
         wallet.build_answer(_challenge(gateway.secret, wallet, _payload_content(), d_tag="x:1"))
 
 
 # -- sign_tx ------------------------------------------------------------------------------
 
 
-def _offchain(owner: str, amount: int = 10_000) -> arktx.OffchainTxs:
-    """An ark tx and its checkpoint spending one VTXO of ``owner``, as the arkd plugin builds
-    them (no server needed)."""
-    signer = bytes.fromhex(Keys().pub)
-    vtxo = default_vtxo_tree(bytes.fromhex(owner), signer, EXIT_DELAY)
-    receiver = default_vtxo_tree(bytes.fromhex(Keys().pub), signer, EXIT_DELAY)
-    spend = arktx.VtxoSpend("cd" * 32, 1, amount, vtxo, vtxo.leaves[1])
-    return arktx.build_offchain_txs(
-        [spend], [(receiver.pk_script, amount)], csv_closure(EXIT_DELAY, signer)
+class Ark:
+    """An Ark server's keys and the ark txs the arkd plugin would build, without a server."""
+
+    def __init__(self) -> None:
+        self.signer = Keys()
+        self.terms = ArkServerInfo(self.signer.pub, EXIT_DELAY, 330)
+
+    def script(self, owner: str) -> bytes:
+        return default_vtxo_tree(
+            bytes.fromhex(owner), bytes.fromhex(self.signer.pub), EXIT_DELAY
+        ).pk_script
+
+    def offchain(
+        self, owner: str, outputs: list[tuple[str, int]], amount: int = 10_000
+    ) -> arktx.OffchainTxs:
+        """Spend one ``amount`` VTXO of ``owner`` into ``outputs`` (owner, sats)."""
+        signer = bytes.fromhex(self.signer.pub)
+        vtxo = default_vtxo_tree(bytes.fromhex(owner), signer, EXIT_DELAY)
+        spend = arktx.VtxoSpend("cd" * 32, 1, amount, vtxo, vtxo.leaves[1])
+        return arktx.build_offchain_txs(
+            [spend],
+            [(self.script(who), sats) for who, sats in outputs],
+            csv_closure(EXIT_DELAY, signer),
+        )
+
+
+@pytest.fixture
+def ark(wallet: ScriptedWallet) -> Ark:
+    ark = Ark()
+    wallet.careful.terms = ark.terms
+    return ark
+
+
+BOB = Keys().pub
+
+
+def _transfer(wallet: ScriptedWallet, amount: int = 1_000, fee: int = 10, to: str = BOB) -> str:
+    """Sign a transfer intent; its session id."""
+    intent = wallet.intent(
+        "ark:transfer",
+        {
+            "asset_id": "gBTC",
+            "amount": amount,
+            "recipient_pubkey": to,
+            "fee": {"asset_id": "gBTC", "amount": fee},
+        },
     )
+    return session_id_for(intent.id)
 
 
-def _tx_content(psbt: PSBT, role: str, digest: str | None = None) -> dict[str, Any]:
+def _tx_content(psbt, role: str, session: str, digest: str | None = None) -> dict[str, Any]:
     digest = digest or arktx.tapscript_sighash(psbt, 0).hex()
     context = {
         "psbt": arktx.encode_psbt(psbt),
         "input_index": 0,
         "tx_role": role,
-        "human": "send 10000 sat",
-        "amount": 10_000,
+        "human": "send 1000 sat",
+        "amount": 1_000,
         "asset_id": "gBTC",
     }
-    return _content("sign_tx", digest, context)
+    return _content("sign_tx", digest, context, session_id=session)
 
 
-@pytest.mark.parametrize("role", ["ark_tx", "checkpoint"])
-def test_honest_sign_tx_signature_completes_the_psbt_input(wallet, gateway, role):
-    txs = _offchain(wallet.pubkey)
-    psbt = txs.ark_tx if role == "ark_tx" else txs.checkpoints[0]
-    response = wallet.build_answer(_challenge(gateway.secret, wallet, _tx_content(psbt, role)))
-    content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, response.content)[0])
-    RESPONSE_SCHEMA.validate(content)
-    assert content["type"] == "sign_tx"
-    arktx.add_signature(psbt, 0, bytes.fromhex(wallet.pubkey), bytes.fromhex(content["signature"]))
-    assert arktx.verify_input_signatures(psbt, 0) == {bytes.fromhex(wallet.pubkey): True}
+def _honest(wallet: ScriptedWallet, ark: Ark, gateway: Keys) -> arktx.OffchainTxs:
+    return ark.offchain(wallet.pubkey, [(BOB, 1_000), (gateway.pub, 10), (wallet.pubkey, 8_990)])
 
 
-def test_sign_tx_with_a_sighash_of_another_tx_is_refused(wallet, gateway):
-    honest = _offchain(wallet.pubkey).ark_tx
-    other = arktx.tapscript_sighash(_offchain(wallet.pubkey, amount=9_000).ark_tx, 0).hex()
-    content = _tx_content(honest, "ark_tx", digest=other)
-    with pytest.raises(AssertionError, match="is not the sighash"):
+def test_honest_transfer_is_signed_in_both_rounds(wallet, gateway, ark):
+    session = _transfer(wallet)
+    txs = _honest(wallet, ark, gateway)
+    for role, psbt in (("ark_tx", txs.ark_tx), ("checkpoint", txs.checkpoints[0])):
+        challenge = _challenge(gateway.secret, wallet, _tx_content(psbt, role, session))
+        response = wallet.build_answer(challenge)
+        content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, response.content)[0])
+        RESPONSE_SCHEMA.validate(content)
+        assert content["type"] == "sign_tx"
+        signature = bytes.fromhex(content["signature"])
+        arktx.add_signature(psbt, 0, bytes.fromhex(wallet.pubkey), signature)
+        assert arktx.verify_input_signatures(psbt, 0) == {bytes.fromhex(wallet.pubkey): True}
+    assert wallet.refused == []
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        # The recipient swapped for another key.
+        ([("5e" * 32, 1_000), ("gw", 10), ("me", 8_990)], "no output pays 1000 sats"),
+        # The right recipient, a smaller amount, the rest skimmed to a third key.
+        ([(BOB, 900), ("5e" * 32, 100), ("gw", 10), ("me", 8_990)], "no output pays 1000"),
+        # Everything as asked, plus a higher fee than the intent allows.
+        ([(BOB, 1_000), ("gw", 500), ("me", 8_500)], "takes 1500 sats from this wallet"),
+    ],
+)
+def test_an_ark_tx_other_than_the_intent_is_refused(wallet, gateway, ark, outputs, message):
+    session = _transfer(wallet)
+    names = {"gw": gateway.pub, "me": wallet.pubkey}
+    psbt = ark.offchain(wallet.pubkey, [(names.get(k, k), v) for k, v in outputs]).ark_tx
+    challenge = _challenge(gateway.secret, wallet, _tx_content(psbt, "ark_tx", session))
+    with pytest.raises(ChallengeRefused, match=message):
+        wallet.build_answer(challenge)
+    assert [why for _, why in wallet.refused] and message in wallet.refused[0][1]
+
+
+def test_a_split_must_return_every_amount(wallet, gateway, ark):
+    intent = wallet.intent(
+        "vtxo:split",
+        {
+            "vtxo_id": "cd" * 32 + ":1",
+            "asset_id": "gBTC",
+            "split_amounts": [4_000, 5_990],
+            "fee": {"asset_id": "gBTC", "amount": 10},
+        },
+    )
+    session = session_id_for(intent.id)
+    good = ark.offchain(
+        wallet.pubkey, [(wallet.pubkey, 4_000), (wallet.pubkey, 5_990), (gateway.pub, 10)]
+    )
+    wallet.build_answer(
+        _challenge(gateway.secret, wallet, _tx_content(good.ark_tx, "ark_tx", session))
+    )
+    bad = ark.offchain(wallet.pubkey, [(wallet.pubkey, 9_990), (gateway.pub, 10)])
+    with pytest.raises(ChallengeRefused, match=r"split amounts \[4000, 5990\]"):
+        wallet.build_answer(
+            _challenge(gateway.secret, wallet, _tx_content(bad.ark_tx, "ark_tx", session))
+        )
+
+
+def test_a_checkpoint_of_no_approved_ark_tx_is_refused(wallet, gateway, ark):
+    session = _transfer(wallet)
+    other = _honest(wallet, ark, gateway).checkpoints[0]
+    challenge = _challenge(gateway.secret, wallet, _tx_content(other, "checkpoint", session))
+    with pytest.raises(ChallengeRefused, match="not spent by an ark tx this wallet approved"):
+        wallet.build_answer(challenge)
+
+
+def test_challenges_of_unknown_sessions_or_without_terms_are_refused(wallet, gateway):
+    txs = Ark().offchain(wallet.pubkey, [(BOB, 10_000)])
+    unknown = _tx_content(txs.ark_tx, "ark_tx", session_id_for("ef" * 32))
+    with pytest.raises(ChallengeRefused, match="no intent this wallet signed"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, unknown))
+    mine = _tx_content(txs.ark_tx, "ark_tx", _transfer(wallet))
+    with pytest.raises(ChallengeRefused, match="terms are unknown"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, mine))
+
+
+def test_sign_tx_with_a_sighash_of_another_tx_is_refused(wallet, gateway, ark):
+    session = _transfer(wallet)
+    honest = _honest(wallet, ark, gateway).ark_tx
+    other = ark.offchain(wallet.pubkey, [(BOB, 1_000), (wallet.pubkey, 8_000)], amount=9_000)
+    digest = arktx.tapscript_sighash(other.ark_tx, 0).hex()
+    content = _tx_content(honest, "ark_tx", session, digest=digest)
+    with pytest.raises(ChallengeRefused, match="is not the sighash"):
         wallet.build_answer(_challenge(gateway.secret, wallet, content))
 
 
-def test_sign_tx_for_an_input_the_wallet_does_not_own_is_refused(wallet, gateway):
-    foreign = _offchain(Keys().pub).ark_tx
-    with pytest.raises(AssertionError, match="not ours"):
-        wallet.build_answer(_challenge(gateway.secret, wallet, _tx_content(foreign, "ark_tx")))
+def test_sign_tx_for_an_input_the_wallet_does_not_own_is_refused(wallet, gateway, ark):
+    session = _transfer(wallet)
+    foreign = ark.offchain(Keys().pub, [(BOB, 10_000)]).ark_tx
+    content = _tx_content(foreign, "ark_tx", session)
+    with pytest.raises(ChallengeRefused, match="not ours"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, content))
 
 
-def test_sign_tx_with_a_bad_psbt_or_index_is_refused(wallet, gateway):
-    content = _tx_content(_offchain(wallet.pubkey).ark_tx, "ark_tx")
-    with pytest.raises(AssertionError, match="unusable PSBT"):
+def test_sign_tx_with_a_bad_psbt_or_index_is_refused(wallet, gateway, ark):
+    session = _transfer(wallet)
+    content = _tx_content(_honest(wallet, ark, gateway).ark_tx, "ark_tx", session)
+    with pytest.raises(ChallengeRefused, match="unusable PSBT"):
         bad = {**content, "context": {**content["context"], "psbt": "cHNidP8="}}
         wallet.build_answer(_challenge(gateway.secret, wallet, bad))
-    with pytest.raises(AssertionError, match="has 1 inputs"):
+    with pytest.raises(ChallengeRefused, match="has 1 inputs"):
         bad = {**content, "context": {**content["context"], "input_index": 1}}
         wallet.build_answer(_challenge(gateway.secret, wallet, bad))

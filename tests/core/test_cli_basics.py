@@ -1,7 +1,9 @@
 """The `arkrelay` command's own surface: version, db, config check, run on defaults."""
 
 import importlib.metadata
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,14 +79,23 @@ def test_run_on_embedded_defaults_creates_state_and_a_dev_key(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "gateway running" in first.stdout
     assert "DEV KEY" in first.stdout
-    assert "transports   none enabled" in first.stdout
+    # The embedded defaults compose the relay endpoint and the three simulated daemons,
+    # and say loudly that the daemons are simulated.
+    assert "endpoint   ws://127.0.0.1:7447" in first.stdout
+    for role, plugin in (("ark", "arkd"), ("lightning", "lnd"), ("assets", "tapd")):
+        assert re.search(rf"{role}\s+{plugin}\s+SIMULATED on 127\.0\.0\.1:\d+", first.stdout)
+    assert "!! SIMULATED: ark, lightning, assets" in first.stdout
     npub = next(line.split()[-1] for line in first.stdout.splitlines() if "service key" in line)
     assert npub.startswith("npub1")
     assert (tmp_path / ".arkrelay" / "gateway.key").exists()
     # Starting again keeps the same identity (the key file is reused, not replaced).
+    ledger = tmp_path / ".arkrelay" / "sim-arkd.json"
+    server_key = json.loads(ledger.read_text())["signer_secret"]
     second = _run("run", "--check", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert npub in second.stdout
+    # ... and the simulated arkd resumes its ledger (same server key, same VTXOs).
+    assert json.loads(ledger.read_text())["signer_secret"] == server_key
 
 
 def test_mainnet_never_gets_a_generated_key(tmp_path):

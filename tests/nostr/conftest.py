@@ -8,38 +8,23 @@ skipped, unless ``ARKRELAY_REQUIRE_NODE=1`` (set in CI), which turns the skip in
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import need_node
+
 TESTS_DIR = Path(__file__).resolve().parents[1]
 INTEROP_DIR = TESTS_DIR / "interop"
 NIP44_VECTORS = TESTS_DIR / "data" / "nip44.vectors.json"
-REQUIRE_NODE_ENV = "ARKRELAY_REQUIRE_NODE"
 NODE_TIMEOUT_S = 60
 
 
-def _node_unavailable_reason() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    if not (INTEROP_DIR / "node_modules" / "nostr-tools" / "package.json").is_file():
-        return "nostr-tools is not installed: run `npm ci --prefix tests/interop`"
-    return None
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("node") is None:
-        return
-    reason = _node_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get(REQUIRE_NODE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_NODE_ENV}=1 requires the node interop tests)")
-    pytest.skip(reason)
+    if item.get_closest_marker("node") is not None:
+        need_node(INTEROP_DIR, ["nostr-tools"])
 
 
 class NostrTools:

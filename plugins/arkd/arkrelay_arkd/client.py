@@ -45,6 +45,9 @@ from .settings import ArkdSettings
 from .sim import ArkdSimulator, Ledger
 from .tapscript import default_vtxo_tree
 
+#: The in-process simulator's durable state, in the gateway's data directory.
+SIM_STATE_FILE = "sim-arkd.json"
+
 __all__ = ["ArkdBackend"]
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,7 @@ class ArkdBackend:
                     network=context.network if context else "regtest",
                     unilateral_exit_delay=sim.unilateral_exit_delay,
                     vtxo_lifetime=sim.vtxo_lifetime.seconds,
+                    state_file=context.data_dir / SIM_STATE_FILE if context else None,
                 ),
                 host=sim.listen.host,
             )

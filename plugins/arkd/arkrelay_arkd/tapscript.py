@@ -2,8 +2,9 @@
 
 Keys are 32-byte x-only. Trees are assembled the way btcd's ``AssembleTaprootScriptTree``
 does (leaves paired in order, leftovers merged upward) with the BIP341 NUMS point as the
-internal key, so output keys match what arkd computes for the same leaves. The tweak itself
-is embit's (``PublicKey.taproot_tweak``).
+internal key, so output keys match what arkd computes for the same leaves. The tweak is
+computed with coincurve rather than embit's ``PublicKey.taproot_tweak``, which keeps only
+the x coordinate: a control block also needs the tweaked key's parity.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from embit import ec
+import coincurve
 from embit.hashes import tagged_hash
 
 __all__ = [
@@ -197,12 +198,13 @@ class TapTree:
         if not leaves:
             raise ValueError("a tap tree needs at least one leaf")
         root, paths = _assemble([leaf_hash(s) for s in leaves])
-        tweaked = ec.PublicKey.from_xonly(NUMS_XONLY).taproot_tweak(root)
+        tweak = tagged_hash("TapTweak", NUMS_XONLY + root)
+        tweaked = coincurve.PublicKey(b"\x02" + NUMS_XONLY).add(tweak).format()
         return cls(
             leaves=tuple(leaves),
             merkle_root=root,
-            output_key=tweaked.xonly(),
-            output_key_odd=tweaked.sec()[0] == 0x03,
+            output_key=tweaked[1:],
+            output_key_odd=tweaked[0] == 0x03,
             paths=tuple(paths),
         )
 

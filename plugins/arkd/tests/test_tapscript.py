@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import coincurve
 import pytest
+from embit.hashes import tagged_hash
 
 from arkrelay_arkd.tapscript import (
     TapTree,
@@ -15,6 +17,7 @@ from arkrelay_arkd.tapscript import (
     decode_taptree_field,
     default_vtxo_tree,
     encode_taptree_field,
+    leaf_hash,
     multisig_keys,
     parse_csv_closure,
     sequence_delay,
@@ -45,14 +48,32 @@ def test_closures_encode_as_ark_lib_does() -> None:
         bip68_sequence(600)
 
 
-def test_control_blocks_commit_to_the_output_key() -> None:
-    owner, signer = bytes.fromhex("11" * 32), bytes.fromhex("22" * 32)
-    tree = default_vtxo_tree(owner, signer, 512)
-    for i, _leaf in enumerate(tree.leaves):
-        control = tree.control_block(i)
-        assert control[0] & 0xFE == 0xC0 and len(control) == 33 + 32
-        assert control[0] & 1 == int(tree.output_key_odd)
-    assert tree.pk_script == b"\x51\x20" + tree.output_key
+def _bip341_output_key(control: bytes, script: bytes) -> bytes:
+    """The output key a script-path spend proves (BIP341 verification), compressed: its
+    parity is the control block's low bit only if the control block is right."""
+    internal, path = control[1:33], control[33:]
+    node = leaf_hash(script)
+    for i in range(0, len(path), 32):
+        sibling = path[i : i + 32]
+        node = tagged_hash("TapBranch", min(node, sibling) + max(node, sibling))
+    tweak = tagged_hash("TapTweak", internal + node)
+    return coincurve.PublicKey(b"\x02" + internal).add(tweak).format()
+
+
+def test_control_blocks_prove_the_output_key_with_its_parity() -> None:
+    parities = set()
+    for n in range(16):  # enough trees to meet both parities
+        owner, signer = bytes([n + 1]) * 32, bytes.fromhex("22" * 32)
+        tree = default_vtxo_tree(owner, signer, 512)
+        assert tree.pk_script == b"\x51\x20" + tree.output_key
+        for i, leaf in enumerate(tree.leaves):
+            control = tree.control_block(i)
+            assert control[0] & 0xFE == 0xC0 and len(control) == 33 + 32
+            proven = _bip341_output_key(control, leaf)
+            assert proven[1:] == tree.output_key
+            assert proven[0] == 0x02 + (control[0] & 1)
+            parities.add(control[0] & 1)
+    assert parities == {0, 1}
 
 
 def test_taptree_field_round_trips_with_ark_lib_depths() -> None:

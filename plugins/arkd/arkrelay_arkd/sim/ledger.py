@@ -3,6 +3,11 @@
 Thread-safe (gRPC handlers run on a thread pool): every public method takes the lock.
 Transaction events go to subscriber queues, each bounded; a subscriber that falls behind
 is dropped (its stream ends) rather than letting the ledger block or grow without bound.
+
+With a ``state_file`` the ledger is durable like arkd's database: every change is written
+(atomically, before the call returns) and a ledger opened on the same file resumes with
+the same server keys, VTXOs and pending transactions, so a gateway killed mid-ceremony
+finds its sessions' VTXOs where they were.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
 
 from arkrelay_core.nostr import bip340
 
@@ -40,6 +49,18 @@ class _Pending:
     expires_at: int
 
 
+class _Snapshot(msgspec.Struct):
+    """What a durable ledger keeps on disk."""
+
+    network: str
+    signer_secret: str
+    forfeit_secret: str
+    vtxos: list[SimVtxo]
+    pending: list[_Pending]
+    finalized: list[str]
+    batches: int
+
+
 class Ledger:
     def __init__(
         self,
@@ -53,6 +74,7 @@ class Ledger:
         max_op_return_outputs: int = 3,
         clock: Callable[[], float] = time.time,
         signer_secret: bytes | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.network = network
         self.unilateral_exit_delay = unilateral_exit_delay
@@ -65,8 +87,13 @@ class Ledger:
         self.vtxo_min_amount = vtxo_min_amount
         self.max_op_return_outputs = max(1, max_op_return_outputs)
         self.clock = clock
+        self.state_file = state_file
+        saved = _read_snapshot(state_file, network) if state_file is not None else None
         self._signer_secret = signer_secret or bip340.generate_secret_key()
         self._forfeit_secret = bip340.generate_secret_key()
+        if saved is not None:
+            self._signer_secret = bytes.fromhex(saved.signer_secret)
+            self._forfeit_secret = bytes.fromhex(saved.forfeit_secret)
         self.signer_xonly = bip340.xonly_public_key(self._signer_secret)
         self.forfeit_xonly = bip340.xonly_public_key(self._forfeit_secret)
         self.checkpoint_tapscript = csv_closure(checkpoint_exit_delay, self.forfeit_xonly)
@@ -76,6 +103,35 @@ class Ledger:
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
         self.batches = 0
+        if saved is not None:
+            self._vtxos = {v.outpoint: v for v in saved.vtxos}
+            self._pending = {p.ark_txid: p for p in saved.pending}
+            self._finalized = set(saved.finalized)
+            self.batches = saved.batches
+            log.info("arkd simulator resumed from %s: %d VTXOs", state_file, len(self._vtxos))
+        elif state_file is not None:
+            with self._lock:
+                self._save()
+
+    def _save(self) -> None:
+        """Write the whole state (the caller holds the lock); a crash leaves old or new."""
+        if self.state_file is None:
+            return
+        snapshot = _Snapshot(
+            self.network,
+            self._signer_secret.hex(),
+            self._forfeit_secret.hex(),
+            list(self._vtxos.values()),
+            list(self._pending.values()),
+            sorted(self._finalized),
+            self.batches,
+        )
+        scratch = self.state_file.with_name(self.state_file.name + ".tmp")
+        with open(scratch, "wb") as f:
+            f.write(msgspec.json.encode(snapshot))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(scratch, self.state_file)
 
     # ------------------------------------------------------------------ info and funding
 
@@ -120,6 +176,7 @@ class Ledger:
             )
             self._vtxos[vtxo.outpoint] = vtxo
             self.batches += 1
+            self._save()
             self._publish(
                 SimTxEvent(
                     "commitment_tx", vtxo.txid, commitment.serialize().hex(), (), (vtxo.copy(),)
@@ -147,6 +204,7 @@ class Ledger:
                 v.commitment_txids.append(commitment_txid)
                 v.expires_at = int(now + self.vtxo_lifetime)
             self.batches += 1
+            self._save()
             self._publish(
                 SimTxEvent(
                     "commitment_tx",
@@ -162,6 +220,7 @@ class Ledger:
         with self._lock:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
+            self._save()
 
     # ------------------------------------------------------------------ indexer
 
@@ -258,6 +317,7 @@ class Ledger:
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
             final = arktx.encode_psbt(ark)
             self._pending[txid] = _Pending(txid, final, signed_checkpoints, spent, expires_at)
+            self._save()
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
 
@@ -298,6 +358,7 @@ class Ledger:
                 created.append(vtxo.copy())
             del self._pending[ark_txid]
             self._finalized.add(ark_txid)
+            self._save()
             checkpoints = tuple(
                 (arktx.input_outpoint(arktx.decode_psbt(tx), 0), cp_txid, tx)
                 for cp_txid, tx in sorted(final.items())
@@ -346,6 +407,20 @@ class Ledger:
                 log.warning("sim: dropping a transaction-stream subscriber that fell behind")
                 self._subscribers.remove(q)
                 _offer(q, None)
+
+
+def _read_snapshot(path: Path, network: str) -> _Snapshot | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        saved = msgspec.json.decode(data, type=_Snapshot)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"{path}: unreadable arkd simulator state: {exc}") from exc
+    if saved.network != network:
+        raise ValueError(f"{path}: simulator state is for {saved.network}, not {network}")
+    return saved
 
 
 def _offer(q: queue.Queue[SimTxEvent | None], item: SimTxEvent | None) -> bool:

@@ -19,13 +19,13 @@ import click
 import msgspec
 import trio
 
-from arkrelay_core.config import Duration, HostPort, Secret
+from arkrelay_core.config import Duration
 from arkrelay_core.errors import ArkRelayError
 from arkrelay_core.shutdown import cancel_on_signals
 
 from .network import SimNetwork
 from .server import LndSimulator
-from .state import CERT_FILE, STATE_FILE, read_state
+from .state import CERT_FILE, STATE_FILE, client_settings
 
 __all__ = ["drive", "ln"]
 
@@ -96,25 +96,16 @@ async def _serve(
 
 def _outside(data_dir: Path, node: str) -> Any:
     from ..client import LndBackend
-    from ..settings import LndSettings
 
     try:
-        state = read_state(data_dir)
+        settings = client_settings(data_dir, node, call_timeout=Duration(10), retries=1)
     except FileNotFoundError:
         raise click.ClickException(
             f"no simulator state in {data_dir / STATE_FILE}: run `arkrelay sim ln serve` or a "
             "dev gateway with the embedded lnd simulator"
         ) from None
-    entry = state.nodes.get(node)
-    if entry is None:
-        raise click.ClickException(f"the simulator has no node {node!r}")
-    settings = LndSettings(
-        target=HostPort.parse(entry.target),
-        tls_cert=data_dir / CERT_FILE,
-        macaroon=Secret(entry.macaroon, origin=str(data_dir / STATE_FILE)),
-        call_timeout=Duration(10),
-        retries=1,
-    )
+    except KeyError:
+        raise click.ClickException(f"the simulator has no node {node!r}") from None
     return LndBackend(settings)
 
 
@@ -173,7 +164,8 @@ def _asset_invoice(
 
 @ln.command("pay")
 @click.argument("bolt11")
-@click.option("--fee-limit-sat", type=int, default=100, show_default=True)
+# The simulated network charges 1 sat + 0.1 %: 1000 sats pay a 100,000 sat lift.
+@click.option("--fee-limit-sat", type=int, default=1000, show_default=True)
 @click.option("--timeout", type=int, default=30, show_default=True, help="seconds")
 @_data_dir
 @_node

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import msgspec
+
+from arkrelay_core.config import HostPort, Secret
+
+from ..settings import LndSettings
 
 __all__ = [
     "CERT_FILE",
     "STATE_FILE",
     "NodeEntry",
     "SimState",
+    "client_settings",
     "read_state",
     "remove_state",
     "write_state",
@@ -66,3 +72,16 @@ def remove_state(data_dir: Path, pid: int, *, file: str = STATE_FILE) -> None:
             path.unlink()
     except (FileNotFoundError, msgspec.DecodeError):
         return
+
+
+def client_settings(data_dir: Path, node: str, **policy: Any) -> LndSettings:
+    """How an lnd client reaches ``node`` of the network whose state is in ``data_dir``
+    (FileNotFoundError when none runs there, KeyError for an unknown node); ``policy``
+    sets CallPolicy fields such as ``call_timeout``."""
+    entry = read_state(data_dir).nodes[node]
+    return LndSettings(
+        target=HostPort.parse(entry.target),
+        tls_cert=data_dir / CERT_FILE,
+        macaroon=Secret(entry.macaroon, origin=str(data_dir / STATE_FILE)),
+        **policy,
+    )

@@ -1,0 +1,27 @@
+"""ArkRelay's reference wallet: the protocol over any Nostr relay, with a careful signer."""
+
+from .checks import Careful, ChallengeRefused, Expectation, check_challenge, expectation_of
+from .client import (
+    OMIT,
+    CeremonyTimeout,
+    Received,
+    RelayError,
+    Wallet,
+    WalletError,
+    find_error,
+)
+
+__all__ = [
+    "OMIT",
+    "Careful",
+    "CeremonyTimeout",
+    "ChallengeRefused",
+    "Expectation",
+    "Received",
+    "RelayError",
+    "Wallet",
+    "WalletError",
+    "check_challenge",
+    "expectation_of",
+    "find_error",
+]
