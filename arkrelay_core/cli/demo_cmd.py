@@ -22,8 +22,13 @@ __all__ = ["demo"]
     show_default=True,
     help="the demo's data directory (emptied at start)",
 )
+@click.option(
+    "--relay",
+    metavar="URL",
+    help="run through this Nostr relay instead of the gateway's own endpoint",
+)
 @click.option("--verbose", is_flag=True, help="show the gateway's own logs too")
-def demo(directory: Path, verbose: bool) -> None:
+def demo(directory: Path, relay: str | None, verbose: bool) -> None:
     """Lift, transfer, split, swap and land over Nostr against simulated daemons.
 
     Exits 0 only if every confirmation arrived and every balance is the expected one.
@@ -38,7 +43,7 @@ def demo(directory: Path, verbose: bool) -> None:
         ) from exc
     if not verbose:
         quiet_gateway_logs()
-    run = Demo(load_plugins(), directory, out=click.echo)
+    run = Demo(load_plugins(), directory, out=click.echo, relay=relay)
     try:
         trio.run(run.run)
     # Nurseries wrap what a step raised in exception groups; the operator needs the step.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import trio
@@ -101,7 +102,10 @@ def _simulator_of(backend: object) -> object | None:
     return getattr(backend, "simulator", None)
 
 
-def _where(backend: object) -> str:
+def _where(backend: Any) -> str:
     target = getattr(backend, "target", None)
     where = target if isinstance(target, str) else "(target not reported)"
-    return f"SIMULATED on {where}" if _simulator_of(backend) is not None else where
+    if _simulator_of(backend) is not None:
+        where = f"SIMULATED on {where}"
+    reserve = backend.statistics().get("gbtc_reserve")
+    return f"{where}, gBTC reserve {reserve}" if reserve else where

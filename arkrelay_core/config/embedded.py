@@ -9,7 +9,7 @@ a core-only install still starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["ENDPOINT_LISTEN", "ENDPOINT_URL", "embedded_config_text"]
 
@@ -31,16 +31,21 @@ def embedded_config_text(
     *,
     listen: str = ENDPOINT_LISTEN,
     data_dir: str | None = None,
+    relays: Sequence[str] = (),
 ) -> tuple[str, list[str]]:
     """The defaults as TOML, and the ``role/plugin`` names left out because
     ``installed(role, name)`` said they are not installed. ``arkrelay demo`` moves the
-    endpoint (``listen``) and the data directory."""
+    endpoint (``listen``) and the data directory, or puts a pool of external ``relays``
+    in the endpoint's place."""
     gateway = '[gateway]\nnetwork = "regtest"\n'
     if data_dir is not None:
         gateway += f"data_dir = {_toml_string(data_dir)}\n"
     parts = [gateway]
     missing = []
     for role, name, section in _SECTIONS:
+        if relays and name == "endpoint":
+            role, name = "transport", "relays"
+            section = f"[transport.relays]\nrelays = [{', '.join(map(_toml_string, relays))}]\n"
         if installed(role, name):
             parts.append(section.replace("{listen}", listen))
         else:

@@ -44,3 +44,12 @@ async def test_the_demo_fails_when_a_balance_differs(tmp_path: Path, monkeypatch
     with pytest.raises(demo.DemoFailed, match="differ from the expected ones for bob"):
         await run.run()
     assert any(line.startswith("  bob ") and "MISMATCH" in line for line in lines)
+
+
+async def test_every_flow_also_runs_through_a_real_nostr_relay(tmp_path: Path, relay) -> None:
+    lines: list[str] = []
+    run = demo.Demo(load_plugins(), tmp_path / "demo", out=lines.append, relay=relay.url)
+    balances = await run.run()
+    assert balances == demo.EXPECTED
+    assert f"on {relay.url}" in lines[0]
+    assert run.confirmations == 5

@@ -103,8 +103,11 @@ class Demo:
         *,
         out: Out = print,
         record: Callable[[Record], None] | None = None,
+        relay: str | None = None,
     ) -> None:
         self.registry = registry
+        #: An external relay to run the demo through instead of the gateway's endpoint.
+        self.relay = relay
         self.directory = directory.absolute()
         self.out = out
         self.record = record
@@ -120,7 +123,10 @@ class Demo:
             return name in self.registry.names(role)
 
         text, missing = embedded_config_text(
-            installed, listen="127.0.0.1:0", data_dir=str(self.directory)
+            installed,
+            listen="127.0.0.1:0",
+            data_dir=str(self.directory),
+            relays=[self.relay] if self.relay else (),
         )
         if missing:
             raise DemoFailed(
@@ -171,7 +177,7 @@ class Demo:
         """Run every step; return the balances (wallet -> ticker -> amount) if they are
         the expected ones, else raise DemoFailed."""
         async with self._gateway() as gateway:
-            url = gateway.components.transports["endpoint"].url
+            url = self.relay or gateway.components.transports["endpoint"].url
             gw = gateway.identity.pubkey
             self._say(f"gateway {gw} on {url} (simulated arkd, lnd, tapd; regtest)")
             self._say(f"state in {self.directory}")

@@ -45,6 +45,8 @@ __all__ = ["TapdBackend"]
 log = logging.getLogger(__name__)
 
 _MEMORY = 4096
+#: The Taproot Asset backing the gateway's gBTC.
+RESERVE_NAME = "gBTC"
 
 
 class _Stubs:
@@ -79,6 +81,8 @@ class TapdBackend(DaemonClient):
         self._stubs: _Stubs | None = None
         self._payments = PaymentBook(_MEMORY)
         self._names: dict[str, str] = {}
+        #: The gBTC reserve the owned simulator minted at start.
+        self.reserve: AssetMeta | None = None
 
     def build_simulator(self, network: SimNetwork) -> TapdSimulator:
         for name in ("gateway", "outside"):
@@ -89,8 +93,35 @@ class TapdBackend(DaemonClient):
     def connected(self, channel: grpc.Channel) -> None:
         self._stubs = _Stubs(channel)
 
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect; an owned simulator first gets its gBTC reserve, so the gateway starts
+        with its asset minted."""
+        parent = super()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(parent.serve)
+            if self._owns_simulator and self.settings.simulator_gbtc_reserve > 0:
+                self.reserve = await self._mint_reserve(self.settings.simulator_gbtc_reserve)
+            task_status.started()
+
+    async def _mint_reserve(self, units: int) -> AssetMeta:
+        for balance in await self.list_balances():
+            if balance.name == RESERVE_NAME:
+                return AssetMeta(balance.asset_id, balance.name)
+        minted = await self.mint_asset(RESERVE_NAME, units)
+        # Confirm the minting transaction, as a regtest operator would, so the simulated
+        # wallet's change is spendable again.
+        assert self.simulator is not None
+        await trio.to_thread.run_sync(self.simulator.network.mine)
+        log.info(
+            "minted the gBTC reserve on the tapd simulator: %d units, asset %s",
+            units,
+            minted.asset_id,
+        )
+        return minted
+
     def statistics(self) -> Mapping[str, Any]:
-        return {**self.connection_statistics(), **self._payments.statistics()}
+        reserve = {"gbtc_reserve": self.reserve.asset_id} if self.reserve is not None else {}
+        return {**self.connection_statistics(), **self._payments.statistics(), **reserve}
 
     def _rpc(self) -> _Stubs:
         if self._stubs is None:

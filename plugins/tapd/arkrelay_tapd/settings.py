@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+import msgspec
 
 from arkrelay_core.config import Duration, HostPort, Secret
 from arkrelay_core.grpcutil import CallPolicy
@@ -32,6 +35,10 @@ class TapdSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):
     mint_fee_rate: int = 0
     #: Extra seconds to wait for a payment's verdict after its own timeout.
     pay_grace: Duration = Duration(10)
+    #: Units of gBTC (1 unit = 1 sat) the in-process simulator mints at start as the dev
+    #: reserve backing the gateway's gBTC; 0 mints nothing. Ignored with a ``target``:
+    #: on a real tapd, minting is the operator's decision.
+    simulator_gbtc_reserve: Annotated[int, msgspec.Meta(ge=0)] = 100_000_000
 
     def __post_init__(self) -> None:
         if self.macaroon is not None and self.macaroon_path is not None:

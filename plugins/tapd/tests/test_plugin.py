@@ -44,8 +44,11 @@ async def test_embedded_tapd_and_lnd_share_one_network(tmp_path: Path) -> None:
             await nursery.start(lnd.serve)
             await nursery.start(tapd.serve)
             assert (tmp_path / STATE_FILE).exists()
-            gbtc = await tapd.mint_asset("gBTC", 10_000)
-            tapd.simulator.network.mine()
+            # The owned simulator starts with the gBTC reserve minted and confirmed.
+            gbtc = tapd.reserve
+            assert gbtc is not None
+            balances = {b.asset_id: b.balance for b in await tapd.list_balances()}
+            assert balances[gbtc.asset_id] == TapdSettings().simulator_gbtc_reserve
             invoice = await tapd.create_asset_invoice(gbtc.asset_id, 25, memo="", expiry=60)
             # The same invoice, seen through the gateway's lnd.
             looked = await lnd.lookup_invoice(invoice.payment_hash)
