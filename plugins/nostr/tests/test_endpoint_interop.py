@@ -4,7 +4,6 @@ wallets and web clients use must work with the gateway unchanged."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from functools import partial
 from pathlib import Path
@@ -15,7 +14,8 @@ import trio
 
 from arkrelay_core.nostr import generate_secret_key
 from arkrelay_core.protocol import Kind
-from tests.nostr.conftest import INTEROP_DIR, REQUIRE_NODE_ENV, _node_unavailable_reason
+from tests.nostr.conftest import INTEROP_DIR
+from tests.support import need_node
 
 from .endpoint_harness import endpoint_running, pubkey_of
 
@@ -27,14 +27,7 @@ SCRIPT = INTEROP_DIR / "endpoint_client.mjs"
 @pytest.fixture
 def node_ready() -> None:
     """Skip without node and the interop packages, unless ARKRELAY_REQUIRE_NODE=1."""
-    reason = _node_unavailable_reason()
-    if reason is None and not (INTEROP_DIR / "node_modules" / "ws" / "package.json").is_file():
-        reason = "ws is not installed: run `npm ci --prefix tests/interop`"
-    if reason is None:
-        return
-    if os.environ.get(REQUIRE_NODE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_NODE_ENV}=1 requires the node interop tests)")
-    pytest.skip(reason)
+    need_node(INTEROP_DIR, ["nostr-tools", "ws"])
 
 
 async def _lines(stream: trio.abc.ReceiveStream):
