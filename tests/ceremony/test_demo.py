@@ -53,3 +53,12 @@ async def test_every_flow_also_runs_through_a_real_nostr_relay(tmp_path: Path, r
     assert balances == demo.EXPECTED
     assert f"on {relay.url}" in lines[0]
     assert run.confirmations == 5
+
+
+async def test_the_demo_never_empties_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "arkrelay.db").write_text("an operator's database")
+    run = demo.Demo(load_plugins(), tmp_path / "data", out=lambda _: None)
+    with pytest.raises(demo.DemoFailed, match="is not a demo directory"):
+        await run.run()
+    assert (tmp_path / "data" / "arkrelay.db").read_text() == "an operator's database"

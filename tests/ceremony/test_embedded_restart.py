@@ -5,6 +5,7 @@ arkd's ledger are both on disk and the wallet reconnects and sends again."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from pathlib import Path
@@ -13,11 +14,9 @@ import trio
 from arkrelay_wallet import Wallet
 
 from arkrelay_core.config.embedded import embedded_config_text
-from arkrelay_core.interfaces import PaymentStatus
 from arkrelay_core.protocol import Kind, session_id_for
 from plugins.nostr.tests.relay_process import free_port
 
-from .harness import node_client
 from .outcomes import action_id, transfer_params
 from .processes import ARKRELAY, Process
 
@@ -56,13 +55,16 @@ async def test_sigkill_mid_ceremony_then_restart_finishes_the_session(tmp_path: 
             Wallet(url, gw, reconnect=True, trace=count_signatures) as alice,
             Wallet(url, gw, reconnect=True) as bob,
         ):
-            # Funded the embedded way: a Lightning lift paid by the outside node.
+            # Funded the embedded way: a Lightning lift, paid by the outside node of the
+            # running gateway's simulated network through `arkrelay sim ln pay`.
             reply = await alice.call("lift_lightning", asset_id="gBTC", amount=20_000)
-            async with node_client(tmp_path / "data") as outside:
-                paid = await outside.pay_invoice(
-                    reply["invoice"], fee_limit_sat=100, timeout_seconds=60
-                )
-            assert paid.status is PaymentStatus.SUCCEEDED
+            pay = [str(ARKRELAY), "sim", "ln", "pay", "--data-dir", str(tmp_path / "data")]
+            paid = await trio.run_process(
+                [*pay, reply["invoice"]],
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+            assert json.loads(paid.stdout)["status"] == "succeeded", paid.stderr
             lift_d = ["d", f"lift:{reply['payment_hash']}"]
             await alice.next(Kind.CONFIRMATION, match=lambda r: lift_d in r.event.tags, timeout=60)
 

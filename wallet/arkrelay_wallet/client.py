@@ -439,8 +439,9 @@ class Wallet:
     # -- talking to the relay ---------------------------------------------------------
 
     async def publish(self, event: Event, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Send ``event`` and wait for the relay's OK; a refusal is an AssertionError
-        (``duplicate:`` is not one)."""
+        """Send ``event`` and wait for the relay's OK; a refusal is a RelayError
+        (``duplicate:`` is not one). With ``reconnect``, a connection lost on the way means
+        sending again on the next one, within ``timeout``."""
         if self._stack is None:
             raise RuntimeError("publish on a wallet that is not connected (use `async with`)")
         deadline = trio.current_time() + timeout
@@ -450,7 +451,9 @@ class Wallet:
             while len(self._sent) > RESEND_LIMIT:
                 del self._sent[next(iter(self._sent))]
         while True:
-            await self._wait(self._connected, f"a connection to send {event.id}", timeout)
+            await self._wait(
+                self._connected, f"a connection to send {event.id}", _deadline_left(deadline)
+            )
             waiter = self._acks.expect(event.id)
             try:
                 ws = self._ws
@@ -460,6 +463,8 @@ class Wallet:
                 except ConnectionClosed:
                     if not self.reconnect:
                         raise RelayError(f"{self}: connection lost sending {event.id}") from None
+                    # The reader has not seen the close yet: give it time to reconnect.
+                    await trio.sleep(RECONNECT_INITIAL)
                     continue
                 await self._wait(waiter.done, what, _deadline_left(deadline))
             finally:

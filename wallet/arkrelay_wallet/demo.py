@@ -38,6 +38,8 @@ from .lightning import node_client
 __all__ = ["DEMO_DIR", "EXPECTED", "Demo", "DemoFailed", "Record", "quiet_gateway_logs"]
 
 DEMO_DIR = Path(".arkrelay-demo")
+#: The file that marks a directory as the demo's own (safe to empty).
+MARKER = "DEMO"
 USDX_ID = hashlib.sha256(b"arkrelay-demo:USDX").hexdigest()
 GBTC = "gBTC"
 USDX = "USDX"
@@ -137,9 +139,7 @@ class Demo:
 
     @contextlib.asynccontextmanager
     async def _gateway(self) -> AsyncIterator[Gateway]:
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        self.directory.mkdir(parents=True)
+        self._fresh_directory()
         config = load_config_text(
             self._config_text(),
             source="<demo>",
@@ -148,6 +148,20 @@ class Demo:
         )
         async with serving(config, self.registry) as gateway:
             yield gateway
+
+    def _fresh_directory(self) -> None:
+        """Empty the demo's directory, but only one an earlier demo made: ``--dir`` must
+        never wipe an operator's data."""
+        marker = self.directory / MARKER
+        if self.directory.exists() and any(self.directory.iterdir()):
+            if not marker.exists():
+                raise DemoFailed(
+                    f"{self.directory} exists and is not a demo directory; "
+                    "choose another --dir (the demo empties its directory at start)"
+                )
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text("made by `arkrelay demo`; emptied at the start of every run\n")
 
     # -- output -------------------------------------------------------------------------
 
