@@ -124,6 +124,12 @@ class Gateway:
                 name: spec for spec in registry.intent_types for name in (spec.type, *spec.aliases)
             },
         )
+        # Imported here: the HTTP stack (quart, hypercorn) is only loaded when configured.
+        self.http = None
+        if config.http is not None:
+            from .http import HttpServer
+
+            self.http = HttpServer(self, config.http)
 
     def _context_for(self, instance_name: str) -> PluginContext:
         return PluginContext(
@@ -173,6 +179,8 @@ class Gateway:
                 await nursery.start(self._supervise_transport, name, transport, send.clone())
             await nursery.start(self.outbox.serve)
             await nursery.start(self.engine.serve)
+            if self.http is not None:
+                await nursery.start(self.http.serve)
             nursery.start_soon(self._take_inbound, receive)
             _notify(hook.arkrelay_startup, gateway=self)
             task_status.started()

@@ -53,6 +53,8 @@ class SessionView:
     step_total: int
     error_code: int | None
     error_message: str | None
+    #: When the session entered the state it is leaving (unix time; its last update).
+    entered_at: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,7 @@ def move(
     """Change ``row``'s state (legal moves only) and queue its events, in this transaction."""
     moment = time.time() if now is None else now
     old = SessionState(row.state)
+    entered_at = row.updated_at
     if old != new and not can_transition(old, new):
         raise RuntimeError(f"session {row.id}: illegal move {old} -> {new}")
     row.state = str(new)
@@ -133,6 +136,7 @@ def move(
         row.step_total,
         row.error_code,
         row.error_message,
+        entered_at,
     )
     deadline = None if new.is_final else float(row.step_expires_at or row.expires_at)
     return Transition(row.id, str(old), str(new), view, deadline)

@@ -39,7 +39,7 @@ from .records import Transition
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["ServiceDesk"]
+__all__ = ["ServiceDesk", "wallet_state"]
 
 
 class ServiceDesk:
@@ -141,30 +141,7 @@ class ServiceDesk:
     async def _sync(
         self, author: str, request: SyncState, base: dict[str, Any]
     ) -> SyncStateResponse:
-        engine = self.engine
-        wanted = engine.assets.resolve(request.asset_id) if request.asset_id else None
-        if engine.ark is None:
-            raise ProtocolViolation("no Ark backend", code=ErrorCode.ARK_UNAVAILABLE)
-        vtxos = await engine.ark.list_vtxos(author, spendable_only=False)
-        colours = await engine.store.run(colour_rows, [v.vtxo_id for v in vtxos])
-        entries: list[VtxoEntry] = []
-        balances: dict[str, int] = {}
-        for v in vtxos:
-            coloured = engine.flows.ark.colour(v, colours)
-            if wanted is not None and coloured.asset_id != wanted:
-                continue
-            entries.append(
-                VtxoEntry(
-                    v.vtxo_id,
-                    coloured.asset_id,
-                    coloured.amount,
-                    v.status,
-                    v.expires_at,
-                    engine.assets.ticker(coloured.asset_id),
-                )
-            )
-            if v.status == "spendable":
-                balances[coloured.asset_id] = balances.get(coloured.asset_id, 0) + coloured.amount
+        entries, balances = await wallet_state(self.engine, author, request.asset_id)
         return SyncStateResponse(
             **base, action="sync_state", status="ok", vtxos=entries, balances=balances
         )
@@ -198,6 +175,37 @@ class ServiceDesk:
             action_id=row.context.get("action_id"),
             error=error,
         )
+
+
+async def wallet_state(
+    engine: Engine, owner: str, asset: str | None = None
+) -> tuple[list[VtxoEntry], dict[str, int]]:
+    """``owner``'s VTXOs as the Ark backend lists them, coloured by the gateway's ledger
+    (optionally one asset, by id or ticker), and the spendable balance per asset id."""
+    wanted = engine.assets.resolve(asset) if asset else None
+    if engine.ark is None:
+        raise ProtocolViolation("no Ark backend", code=ErrorCode.ARK_UNAVAILABLE)
+    vtxos = await engine.ark.list_vtxos(owner, spendable_only=False)
+    colours = await engine.store.run(colour_rows, [v.vtxo_id for v in vtxos])
+    entries: list[VtxoEntry] = []
+    balances: dict[str, int] = {}
+    for v in vtxos:
+        coloured = engine.flows.ark.colour(v, colours)
+        if wanted is not None and coloured.asset_id != wanted:
+            continue
+        entries.append(
+            VtxoEntry(
+                v.vtxo_id,
+                coloured.asset_id,
+                coloured.amount,
+                v.status,
+                v.expires_at,
+                engine.assets.ticker(coloured.asset_id),
+            )
+        )
+        if v.status == "spendable":
+            balances[coloured.asset_id] = balances.get(coloured.asset_id, 0) + coloured.amount
+    return entries, balances
 
 
 def _acted_on(db: Session, event: Event, request: Any) -> bool:

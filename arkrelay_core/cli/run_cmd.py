@@ -74,6 +74,7 @@ def _banner(gateway: Gateway, database: str) -> None:
             for name, transport in components.transports.items()
             if isinstance(getattr(transport, "url", None), str)
         ),
+        f"  http         {gateway.http.url if gateway.http else 'off (no [http] table)'}",
         f"  backends     {', '.join(components.backends) or 'none enabled'}",
         *(
             f"    {role:<10} {section.plugin:<6} {_where(components.backends[role])}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["ENDPOINT_LISTEN", "ENDPOINT_URL", "embedded_config_text"]
+__all__ = ["ENDPOINT_LISTEN", "ENDPOINT_URL", "HTTP_LISTEN", "embedded_config_text"]
 
 ENDPOINT_URL = "ws://127.0.0.1:7447"
 
 ENDPOINT_LISTEN = "127.0.0.1:7447"
+HTTP_LISTEN = "127.0.0.1:8080"
 
 #: (role, plugin name, TOML section), in the order the banner lists them.
 _SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -32,6 +33,7 @@ def embedded_config_text(
     listen: str = ENDPOINT_LISTEN,
     data_dir: str | None = None,
     relays: Sequence[str] = (),
+    http_listen: str = HTTP_LISTEN,
 ) -> tuple[str, list[str]]:
     """The defaults as TOML, and the ``role/plugin`` names left out because
     ``installed(role, name)`` said they are not installed. ``arkrelay demo`` moves the
@@ -40,7 +42,7 @@ def embedded_config_text(
     gateway = '[gateway]\nnetwork = "regtest"\n'
     if data_dir is not None:
         gateway += f"data_dir = {_toml_string(data_dir)}\n"
-    parts = [gateway]
+    parts = [gateway, f'[http]\nlisten = "{http_listen}"\n']
     missing = []
     for role, name, section in _SECTIONS:
         if relays and name == "endpoint":

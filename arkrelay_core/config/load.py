@@ -33,6 +33,7 @@ from .model import (
     Config,
     ConfigError,
     GatewaySettings,
+    HttpSettings,
     OutboxSettings,
     PluginSection,
     SettingsResolver,
@@ -119,6 +120,8 @@ def effective_config(config: Config) -> dict[str, Any]:
         out["backend"] = {role: _plain_section(s) for role, s in config.backends.items()}
     if config.settlement is not None:
         out["settlement"] = _plain_section(config.settlement)
+    if config.http is not None:
+        out["http"] = _to_plain(config.http)
     return out
 
 
@@ -230,8 +233,13 @@ def _load_ceremony(ctx: DecodeContext, table: Any) -> dict[str, Any]:
     return {"ceremony": settings}
 
 
+def _load_http(ctx: DecodeContext, table: Any) -> dict[str, Any]:
+    return {"http": ctx.convert(table, HttpSettings, ["http"])}
+
+
 _TABLES: dict[str, _Loader] = {
     "gateway": _load_gateway,
+    "http": _load_http,
     "outbox": _load_outbox,
     "ceremony": _load_ceremony,
     "transport": _load_transports,

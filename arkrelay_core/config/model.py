@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from ..ceremony.fees import FeeSchedule
-from .values import Duration, Secret
+from .values import Duration, HostPort, Secret
 
 __all__ = [
     "BACKEND_ROLES",
@@ -98,6 +98,17 @@ class OutboxSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
 
 
+class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[http]`` table: the read-only API, ``/admin`` (with ``gateway.admin_key``),
+    ``/metrics`` and ``/openapi.json``. Without the table the HTTP server does not run."""
+
+    listen: HostPort = HostPort("127.0.0.1", 8080)
+    #: Largest request body accepted (the API takes small JSON bodies at most).
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 65_536
+    #: Items per page of a list unless the request asks for fewer.
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
 #: gBTC's asset id unless the operator sets another: sha256("arkrelay:gBTC"). gBTC is the
 #: gateway's own asset (1 unit = 1 sat), so it needs an id before any tapd mints anything.
 GBTC_ASSET_ID = "41d9f514aeff45317c89fdd94be863da27294684e50f889ea65cd0968d494a58"
@@ -152,6 +163,7 @@ class Config(msgspec.Struct, frozen=True):
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     outbox: OutboxSettings = msgspec.field(default_factory=OutboxSettings)
     ceremony: CeremonySettings = msgspec.field(default_factory=CeremonySettings)
+    http: HttpSettings | None = None
     transports: dict[str, PluginSection] = {}
     backends: dict[str, PluginSection] = {}
     settlement: PluginSection | None = None

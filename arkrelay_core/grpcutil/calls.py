@@ -9,6 +9,7 @@ that may have changed something (``idempotent=False``) is never repeated.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -130,6 +131,8 @@ class Caller:
         self.calls = 0
         self.failures = 0
         self.retries = 0
+        #: Per method: how long whole calls took, retries included (see ``statistics``).
+        self._latency: dict[str, _Latency] = {}
 
     def set_header(self, key: str, value: str) -> None:
         self._metadata = [(k, v) for k, v in self._metadata if k != key] + [(key, value)]
@@ -149,10 +152,27 @@ class Caller:
     ) -> T:
         """Call ``stub_method(request)``; ``idempotent`` allows retrying after a timeout.
         ``deadline`` (seconds) overrides the policy's, for calls the daemon holds longer."""
+        if deadline is None:
+            deadline = self._policy.call_timeout.seconds
+        started = time.monotonic()
+        try:
+            return await self._attempts(method, stub_method, request, idempotent, deadline)
+        finally:
+            latency = self._latency.get(method)
+            if latency is None:
+                latency = self._latency[method] = _Latency()
+            latency.observe(time.monotonic() - started)
+
+    async def _attempts(
+        self,
+        method: str,
+        stub_method: Callable[..., T],
+        request: Any,
+        idempotent: bool,
+        deadline: float,
+    ) -> T:
         policy = self._policy
         backoff = Backoff(policy.backoff_initial.seconds, policy.backoff_max.seconds)
-        if deadline is None:
-            deadline = policy.call_timeout.seconds
         attempt = 0
         while True:
             self.breaker.check()
@@ -202,4 +222,32 @@ class Caller:
             "failures": self.failures,
             "retries": self.retries,
             "breaker": self.breaker.statistics(),
+            "latency": {method: lat.statistics() for method, lat in self._latency.items()},
+        }
+
+
+#: Upper bounds (seconds) of the call-latency buckets.
+LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _Latency:
+    """A cumulative histogram of one method's call durations (Prometheus' shape)."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(LATENCY_BOUNDS)
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.sum += seconds
+        for i, bound in enumerate(LATENCY_BOUNDS):
+            if seconds <= bound:
+                self.counts[i] += 1
+
+    def statistics(self) -> dict[str, object]:
+        return {
+            "buckets": dict(zip(LATENCY_BOUNDS, self.counts, strict=True)),
+            "count": self.count,
+            "sum": self.sum,
         }

@@ -82,6 +82,7 @@ def test_run_on_embedded_defaults_creates_state_and_a_dev_key(tmp_path):
     # The embedded defaults compose the relay endpoint and the three simulated daemons,
     # and say loudly that the daemons are simulated.
     assert "endpoint   ws://127.0.0.1:7447" in first.stdout
+    assert "http         http://127.0.0.1:8080" in first.stdout
     for role, plugin in (("ark", "arkd"), ("lightning", "lnd"), ("assets", "tapd")):
         assert re.search(rf"{role}\s+{plugin}\s+SIMULATED on 127\.0\.0\.1:\d+", first.stdout)
     assert "!! SIMULATED: ark, lightning, assets" in first.stdout

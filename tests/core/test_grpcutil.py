@@ -104,6 +104,12 @@ async def test_transient_failures_are_retried_and_refusals_are_not(served) -> No
         await caller.call("Unary", unary, b"c", idempotent=False)
     assert script.calls == 5
 
+    # Three calls, each timed whole (retries included) into one cumulative histogram.
+    latency = caller.statistics()["latency"]["Unary"]  # type: ignore[index]
+    assert latency["count"] == 3 and latency["sum"] > 0
+    counts = list(latency["buckets"].values())
+    assert counts == sorted(counts) and counts[-1] <= 3
+
 
 async def test_one_failed_call_is_one_breaker_failure_and_the_breaker_opens(served) -> None:  # type: ignore[no-untyped-def]
     script, channel = served

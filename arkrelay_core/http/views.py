@@ -1,0 +1,402 @@
+"""The read-only API. Nostr is the API for every change of state; HTTP is for reading."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..ceremony.service import wallet_state
+from ..errors import ArkRelayError, UnknownAsset
+from ..nostr import encode_npub
+from ..nostr.errors import Nip19Error
+from ..nostr.nip19 import decode_pubkey
+from ..store.models import Asset as AssetRow
+from ..store.models import CeremonySession, Intent, Invoice, Settlement
+from .app import json_response
+from .context import ApiContext
+from .errors import HttpError, bad_request, not_found
+from .models import (
+    AssetOut,
+    BalanceOut,
+    Balances,
+    Check,
+    Health,
+    InfoOut,
+    IntentOut,
+    InvoiceStatus,
+    Readiness,
+    SessionOut,
+    SettlementOut,
+    SettlementPage,
+    VtxoOut,
+    VtxoPage,
+)
+from .routes import Api, Param
+
+__all__ = ["api", "next_cursor", "page_params", "pubkey_of", "session_out"]
+
+api = Api()
+
+HEX64 = "^[0-9a-f]{64}$"
+#: The canonical forms ``pubkey_of`` reads (it also takes upper case and ``nostr:``).
+PUBKEY_PATTERN = "^([0-9a-f]{64}|npub1[02-9ac-hj-np-z]{58})$"
+PUBKEY = Param(
+    "pubkey",
+    "x-only public key: 64 hex characters, or an npub",
+    pattern=PUBKEY_PATTERN,
+    example="npub10xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqpkge6d",
+)
+LIMIT = Param(
+    "limit",
+    "items per page (1 to the configured page size)",
+    where="query",
+    required=False,
+    pattern="^[1-9][0-9]*$",
+)
+CURSOR = Param("cursor", "the next_cursor of the previous page", where="query", required=False)
+
+
+def page_params(ctx: ApiContext, limit: str | None, cursor: str | None) -> tuple[int, str | None]:
+    """``limit`` as an int within the configured page size, ``cursor`` decoded."""
+    size = ctx.settings.page_size
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= size:
+            raise bad_request(f"limit must be an integer from 1 to {size}")
+        size = int(limit)
+    after = None
+    if cursor is not None:
+        padded = cursor.encode() + b"=" * (-len(cursor) % 4)
+        try:
+            after = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            after = ""
+        if not after:
+            raise bad_request("cursor is not one this API gave out")
+    return size, after
+
+
+def next_cursor(last_key: str | None) -> str | None:
+    if last_key is None:
+        return None
+    return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+
+
+def pubkey_of(value: str) -> str:
+    try:
+        return decode_pubkey(value)
+    except (Nip19Error, ValueError) as exc:
+        raise bad_request(f"not a public key (hex or npub): {exc}") from None
+
+
+# -- health and information ----------------------------------------------------------------
+
+
+@api.get("/health", Health, summary="The process is up", tag="health")
+async def health(ctx: ApiContext) -> Health:
+    return Health("ok")
+
+
+@api.get(
+    "/ready",
+    Readiness,
+    summary="Database, transports and backends reachable, no breaker open (else 503)",
+    tag="health",
+    model_statuses=(503,),
+)
+async def ready(ctx: ApiContext) -> Any:
+    gateway = ctx.gateway
+    checks: dict[str, Check] = {}
+    try:
+        await ctx.db(lambda db: db.execute(sa.text("SELECT 1")))
+        checks["database"] = Check(True, "reachable")
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        checks["database"] = Check(False, f"{type(exc).__name__}: {exc}")
+    for name, component in gateway.components.all().items():
+        checks[name] = _component_check(component.statistics())
+    body = Readiness(all(c.ok for c in checks.values()), checks)
+    return json_response(body, 200 if body.ready else 503)
+
+
+def _component_check(stats: Any) -> Check:
+    """A component is ready unless its breaker is open or it reports itself down."""
+    breaker = stats.get("breaker") if isinstance(stats, dict) else None
+    if isinstance(breaker, dict) and breaker.get("state") == "open":
+        return Check(False, "circuit breaker open")
+    if isinstance(stats, dict) and stats.get("connected") is False:
+        return Check(False, "not connected")
+    return Check(True, "ok")
+
+
+@api.get("/info", InfoOut, summary="Who the gateway is and what it offers", tag="info")
+async def info(ctx: ApiContext) -> InfoOut:
+    gateway = ctx.gateway
+    engine = gateway.engine
+    endpoint = gateway.components.transports.get("endpoint")
+    relays: list[str] = []
+    for name, section in gateway.config.transports.items():
+        if name != "endpoint":
+            relays.extend(getattr(section.settings, "relays", []))
+    fees = msgspec.to_builtins(engine.settings.fees)
+    fees["lift"] = 0
+    return InfoOut(
+        service_pubkey=gateway.identity.pubkey,
+        npub=encode_npub(gateway.identity.pubkey),
+        network=gateway.config.gateway.network,
+        endpoint_url=getattr(endpoint, "url", None),
+        relays=relays,
+        fees=fees,
+        assets=[_asset(a) for a in engine.assets.assets],
+        plugins=dict(engine.plugin_versions),
+    )
+
+
+def _asset(a: Any) -> AssetOut:
+    return AssetOut(a.asset_id, a.ticker, a.name, a.decimals, a.enabled, a.is_gateway_asset)
+
+
+# -- sessions and intents -------------------------------------------------------------------
+
+
+def session_out(row: CeremonySession) -> SessionOut:
+    return SessionOut(
+        session_id=row.id,
+        intent_event_id=row.intent_event_id,
+        author=row.author,
+        type=row.type,
+        state=row.state,
+        step_index=row.step_index,
+        step_total=row.step_total,
+        batch_id=row.batch_id,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+    )
+
+
+@api.get(
+    "/sessions/{session_id}",
+    SessionOut,
+    summary="A signing session's state and step",
+    tag="sessions",
+    params=(
+        Param(
+            "session_id", "`sess_` and 24 hex characters", example="sess_0123456789abcdef01234567"
+        ),
+    ),
+    errors=(404,),
+)
+async def session(ctx: ApiContext, session_id: str) -> SessionOut:
+    row = await ctx.db(lambda db: db.get(CeremonySession, session_id))
+    if row is None:
+        raise not_found(f"no session {session_id}")
+    return session_out(row)
+
+
+@api.get(
+    "/intents/{author}/{action_id}",
+    IntentOut,
+    summary="An intent by its author and action_id, with its session",
+    tag="sessions",
+    params=(
+        Param("author", "the intent author's public key: hex or npub", pattern=PUBKEY_PATTERN),
+        Param("action_id", "the intent's action_id"),
+    ),
+    errors=(400, 404),
+)
+async def intent(ctx: ApiContext, author: str, action_id: str) -> IntentOut:
+    pubkey = pubkey_of(author)
+
+    def find(db: Session) -> tuple[Intent, CeremonySession | None] | None:
+        row = db.scalar(
+            sa.select(Intent).where(Intent.author == pubkey, Intent.action_id == action_id)
+        )
+        if row is None:
+            return None
+        found = db.scalar(
+            sa.select(CeremonySession).where(CeremonySession.intent_event_id == row.event_id)
+        )
+        return row, found
+
+    found = await ctx.db(find)
+    if found is None:
+        raise not_found(f"no intent {action_id!r} of {pubkey}")
+    row, sess = found
+    return IntentOut(
+        event_id=row.event_id,
+        author=row.author,
+        action_id=row.action_id,
+        type=row.type,
+        params=row.params,
+        received_at=row.received_at,
+        expires_at=row.expires_at,
+        batch_id=row.batch_id,
+        session_id=sess.id if sess else None,
+        state=sess.state if sess else None,
+    )
+
+
+# -- money ----------------------------------------------------------------------------------
+
+
+async def _wallet(ctx: ApiContext, pubkey: str) -> tuple[list[Any], dict[str, int]]:
+    try:
+        return await wallet_state(ctx.gateway.engine, pubkey)
+    except ArkRelayError as exc:
+        raise HttpError(503, str(exc), code=int(exc.code)) from None
+
+
+@api.get(
+    "/vtxos/{pubkey}",
+    VtxoPage,
+    summary="A key's VTXOs with their asset colours, ordered by id",
+    tag="ledger",
+    params=(PUBKEY, LIMIT, CURSOR),
+    errors=(400, 503),
+)
+async def vtxos(ctx: ApiContext, pubkey: str, limit: str | None, cursor: str | None) -> VtxoPage:
+    owner = pubkey_of(pubkey)
+    size, after = page_params(ctx, limit, cursor)
+    entries, _ = await _wallet(ctx, owner)
+    ordered = sorted(entries, key=lambda e: e.vtxo_id)
+    if after is not None:
+        ordered = [e for e in ordered if e.vtxo_id > after]
+    chunk = ordered[:size]
+    more = len(ordered) > size
+    return VtxoPage(
+        items=[
+            VtxoOut(e.vtxo_id, e.asset_id, e.ticker, e.amount, e.status, e.expires_at)
+            for e in chunk
+        ],
+        next_cursor=next_cursor(chunk[-1].vtxo_id) if more else None,
+    )
+
+
+@api.get(
+    "/balances/{pubkey}",
+    Balances,
+    summary="A key's spendable balance per asset",
+    tag="ledger",
+    params=(PUBKEY,),
+    errors=(400, 503),
+)
+async def balances(ctx: ApiContext, pubkey: str) -> Balances:
+    owner = pubkey_of(pubkey)
+    _, found = await _wallet(ctx, owner)
+    assets = ctx.gateway.engine.assets
+    return Balances(
+        owner,
+        [BalanceOut(a, assets.ticker(a), n) for a, n in sorted(found.items())],
+    )
+
+
+@api.get("/assets", list[AssetOut], summary="Every asset the gateway lists", tag="ledger")
+async def assets(ctx: ApiContext) -> list[AssetOut]:
+    return [_asset(a) for a in ctx.gateway.engine.assets.assets]
+
+
+@api.get(
+    "/assets/{asset_id}",
+    AssetOut,
+    summary="One asset, by id or ticker",
+    tag="ledger",
+    params=(Param("asset_id", "64 hex characters, or a ticker such as gBTC"),),
+    errors=(404,),
+)
+async def asset(ctx: ApiContext, asset_id: str) -> AssetOut:
+    book = ctx.gateway.engine.assets
+    try:
+        found = book.get(book.resolve(asset_id))
+    except UnknownAsset:
+        row = await ctx.db(lambda db: db.get(AssetRow, asset_id.lower()))
+        if row is None:
+            raise not_found(f"no asset {asset_id!r}") from None
+        return AssetOut(
+            row.asset_id, row.ticker, row.name, row.decimals, row.enabled, row.is_gateway_asset
+        )
+    return _asset(found)
+
+
+@api.get(
+    "/lightning/invoices/{payment_hash}",
+    InvoiceStatus,
+    summary="A lift or land invoice's status (never its preimage or owner)",
+    tag="lightning",
+    params=(Param("payment_hash", "64 hex characters", pattern=HEX64),),
+    errors=(404,),
+)
+async def invoice(ctx: ApiContext, payment_hash: str) -> InvoiceStatus:
+    row = await ctx.db(lambda db: db.get(Invoice, payment_hash.lower()))
+    if row is None:
+        raise not_found(f"no invoice {payment_hash}")
+    return InvoiceStatus(
+        row.payment_hash,
+        row.direction,
+        row.state,
+        row.amount_sat,
+        row.asset_id,
+        row.expires_at,
+        row.updated_at,
+    )
+
+
+# -- settlements ----------------------------------------------------------------------------
+
+
+def _settlement(row: Settlement) -> SettlementOut:
+    return SettlementOut(
+        row.id,
+        row.strategy,
+        row.state,
+        row.period_start,
+        row.period_end,
+        row.merkle_root,
+        row.l1_txid,
+        row.block_height,
+    )
+
+
+@api.get(
+    "/settlements",
+    SettlementPage,
+    summary="L1 settlements, by id descending",
+    tag="settlement",
+    params=(LIMIT, CURSOR),
+    errors=(400,),
+)
+async def settlements(ctx: ApiContext, limit: str | None, cursor: str | None) -> SettlementPage:
+    size, after = page_params(ctx, limit, cursor)
+
+    def page(db: Session) -> list[Settlement]:
+        query = sa.select(Settlement).order_by(Settlement.id.desc()).limit(size + 1)
+        if after is not None:
+            query = query.where(Settlement.id < after)
+        return list(db.scalars(query))
+
+    rows = await ctx.db(page)
+    chunk = rows[:size]
+    return SettlementPage(
+        items=[_settlement(r) for r in chunk],
+        next_cursor=next_cursor(chunk[-1].id) if len(rows) > size else None,
+    )
+
+
+@api.get(
+    "/settlements/{settlement_id}",
+    SettlementOut,
+    summary="One L1 settlement",
+    tag="settlement",
+    params=(Param("settlement_id", "the settlement's id"),),
+    errors=(404,),
+)
+async def settlement(ctx: ApiContext, settlement_id: str) -> SettlementOut:
+    row = await ctx.db(lambda db: db.get(Settlement, settlement_id))
+    if row is None:
+        raise not_found(f"no settlement {settlement_id}")
+    return _settlement(row)
