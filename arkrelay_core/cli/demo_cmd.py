@@ -47,7 +47,7 @@ def demo(directory: Path, relay: str | None, verbose: bool) -> None:
     try:
         trio.run(run.run)
     # Nurseries wrap what a step raised in exception groups; the operator needs the step.
-    except BaseException as exc:
+    except (DemoFailed, WalletError, BaseExceptionGroup) as exc:
         failure = find_error(exc, (DemoFailed, WalletError))
         if failure is None:
             raise

@@ -104,6 +104,8 @@ def _admin(
             except HttpError as exc:
                 admin.audit(ctx, route, "allowed", exc.status)
                 raise
+            # Audited whatever the handler raised, then raised on unchanged: the app's
+            # error handler turns it into the JSON 500.
             except Exception:
                 admin.audit(ctx, route, "allowed", 500)
                 raise

@@ -95,8 +95,8 @@ def main() -> int:
     sys.stderr.write(f"wallet pubkey {bip340.xonly_public_key(secret).hex()}\n")
     try:
         return trio.run(run, args, secret)
-    # The wallet's nursery wraps what it raised in exception groups.
-    except BaseException as exc:
+    # The wallet's nursery may wrap what it raised in exception groups.
+    except (WalletError, BaseExceptionGroup) as exc:
         failure = find_error(exc, (WalletError,))
         if failure is None:
             raise
