@@ -237,6 +237,7 @@ def test_public_names() -> None:
         "Duration",
         "GatewaySettings",
         "HostPort",
+        "HttpSettings",
         "Network",
         "OutboxSettings",
         "PluginSection",

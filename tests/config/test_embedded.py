@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arkrelay_core.config import load_config_text
+import pytest
+
+from arkrelay_core.config import ConfigError, effective_config, load_config_text
 from arkrelay_core.config.embedded import embedded_config_text
 from arkrelay_core.plugins import load_plugins
 
@@ -46,3 +48,14 @@ def test_a_relay_pool_can_take_the_endpoints_place(tmp_path):
     assert list(config.transports) == ["relays"]
     assert config.transports["relays"].settings.relays == ["ws://127.0.0.1:9"]
     assert config.gateway.data_dir == tmp_path / "d"
+
+
+def test_the_http_table_is_off_unless_given_and_checked_like_the_others(tmp_path):
+    assert _load('[gateway]\nnetwork = "regtest"\n', tmp_path).http is None
+    config = _load('[http]\nlisten = "127.0.0.1:9999"\npage_size = 10\n', tmp_path)
+    assert config.http is not None and config.http.page_size == 10
+    assert effective_config(config)["http"]["listen"] == "127.0.0.1:9999"
+    with pytest.raises(ConfigError, match=r"http\.page_sise: unknown key"):
+        _load("[http]\npage_sise = 10\n", tmp_path)
+    text, _ = embedded_config_text(lambda role, name: True)
+    assert str(_load(text, tmp_path).http.listen) == "127.0.0.1:8080"
