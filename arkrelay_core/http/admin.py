@@ -34,14 +34,15 @@ log = logging.getLogger(__name__)
 audit_log = logging.getLogger("arkrelay.audit")
 
 
-def audit(ctx: ApiContext, route: Route, outcome: str, status: int) -> None:
-    """Record one admin request (never its key: only the path, without the query)."""
+def audit(ctx: ApiContext, route: Route | None, outcome: str, status: int) -> None:
+    """Record one admin request (never its key: only the path, without the query);
+    ``route`` is None for a request under /admin that matched no route."""
     line = json.dumps(
         {
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
             "method": request.method,
             "path": request.path,
-            "route": route.name,
+            "route": route.name if route is not None else None,
             "outcome": outcome,
             "status": status,
             "remote": request.remote_addr,

@@ -47,6 +47,9 @@ def create_app(ctx: ApiContext, routes: Sequence[Route]) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
+        if request.path == "/admin" or request.path.startswith("/admin/"):
+            # No route matched (404) or not with this method (405): still an admin request.
+            admin.audit(ctx, None, "refused: no such admin route", status)
         response = _error(status, HttpError(status, exc.description or exc.name).body)
         # Keep the exception's headers but its HTML content type: a 405 must say Allow.
         for name, value in exc.get_headers():

@@ -100,6 +100,19 @@ async def test_the_right_key_works_and_is_audited_with_the_outcome(api: Api) -> 
     assert second["path"] == f"/admin/sessions/{SOME_SESSION}/cancel"
 
 
+async def test_unknown_admin_paths_and_wrong_methods_are_audited_too(api: Api) -> None:
+    with trio.fail_after(30):
+        unknown = await api.admin("GET", "/admin/nothing-here")
+        wrong = await api.admin("DELETE", "/admin/plugins")
+    assert unknown.status_code == 404 and wrong.status_code == 405
+    lines = audit_lines(api)
+    assert [(x["path"], x["status"], x["route"]) for x in lines] == [
+        ("/admin/nothing-here", 404, None),
+        ("/admin/plugins", 405, None),
+    ]
+    assert all(x["outcome"] == "refused: no such admin route" for x in lines)
+
+
 async def test_no_admin_key_configured_means_the_admin_api_is_off(tmp_path: Path) -> None:
     with trio.fail_after(60):
         async with running_api(tmp_path / "gw", admin_key=None) as api:
