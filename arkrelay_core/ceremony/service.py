@@ -39,7 +39,7 @@ from .records import Transition
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["ServiceDesk", "wallet_state"]
+__all__ = ["ServiceDesk", "fee_table", "wallet_state"]
 
 
 class ServiceDesk:
@@ -120,8 +120,7 @@ class ServiceDesk:
 
     async def _info(self, base: dict[str, Any]) -> InfoResponse:
         engine = self.engine
-        fees = msgspec.to_builtins(engine.settings.fees)
-        fees["lift"] = 0
+        fees = fee_table(engine)
         ark = None
         if engine.ark is not None:
             server = await engine.ark.get_info()
@@ -175,6 +174,13 @@ class ServiceDesk:
             action_id=row.context.get("action_id"),
             error=error,
         )
+
+
+def fee_table(engine: Engine) -> dict[str, Any]:
+    """The fees as wallets see them (get_info, /info): the schedule, and lifts are free."""
+    fees = msgspec.to_builtins(engine.settings.fees)
+    fees["lift"] = 0
+    return fees
 
 
 async def wallet_state(

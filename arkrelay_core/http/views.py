@@ -6,11 +6,10 @@ import base64
 import binascii
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..ceremony.service import wallet_state
+from ..ceremony.service import fee_table, wallet_state
 from ..errors import ArkRelayError, UnknownAsset
 from ..nostr import encode_npub
 from ..nostr.errors import Nip19Error
@@ -141,15 +140,13 @@ async def info(ctx: ApiContext) -> InfoOut:
     for name, section in gateway.config.transports.items():
         if name != "endpoint":
             relays.extend(getattr(section.settings, "relays", []))
-    fees = msgspec.to_builtins(engine.settings.fees)
-    fees["lift"] = 0
     return InfoOut(
         service_pubkey=gateway.identity.pubkey,
         npub=encode_npub(gateway.identity.pubkey),
         network=gateway.config.gateway.network,
         endpoint_url=getattr(endpoint, "url", None),
         relays=relays,
-        fees=fees,
+        fees=fee_table(engine),
         assets=[_asset(a) for a in engine.assets.assets],
         plugins=dict(engine.plugin_versions),
     )
