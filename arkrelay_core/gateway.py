@@ -23,11 +23,13 @@ from .ceremony.engine import Engine
 from .config import Config, PluginSection
 from .errors import PluginError
 from .identity import ServiceIdentity
-from .inbound import remember_event
+from .inbound import remember_events
 from .interfaces import InboundEvent, PluginContext, Transport
 from .nostr import Event
 from .outbox import OutboxPublisher, enqueue
 from .plugins import PluginRegistry
+from .settlement.host import GatewaySettlementHost, run_settlement
+from .settlement.leader import Leadership
 
 __all__ = ["INBOUND_BUFFER", "Gateway", "build_components"]
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 #: Inbound events waiting for the core. Small on purpose: when the core falls behind,
 #: transports feel it (they stop reading) instead of memory growing without bound.
 INBOUND_BUFFER = 256
+#: Inbound events stored in one transaction at most.
+INBOUND_BATCH = 64
 #: Blocking database calls in flight at once (SQLite serializes writers anyway).
 DB_THREADS = 4
 TRANSPORT_BACKOFF_MAX = 60.0
@@ -124,6 +128,17 @@ class Gateway:
                 name: spec for spec in registry.intent_types for name in (spec.type, *spec.aliases)
             },
         )
+        self.settlement_host: GatewaySettlementHost | None = None
+        self.leadership: Leadership | None = None
+        if self.components.settlement is not None:
+            self.settlement_host = GatewaySettlementHost(
+                Store(sessions, self._db_limiter),
+                identity,
+                ark=self.components.backends.get("ark"),
+                lightning=self.components.backends.get("lightning"),
+                notify_outbox=self.outbox.notify,
+            )
+            self.leadership = Leadership(sessions.kw["bind"])
         # Imported here: the HTTP stack (quart, hypercorn) is only loaded when configured.
         self.http = None
         if config.http is not None:
@@ -179,6 +194,13 @@ class Gateway:
                 await nursery.start(self._supervise_transport, name, transport, send.clone())
             await nursery.start(self.outbox.serve)
             await nursery.start(self.engine.serve)
+            if self.settlement_host is not None and self.leadership is not None:
+                await nursery.start(
+                    run_settlement,
+                    self.components.settlement,
+                    self.settlement_host,
+                    self.leadership,
+                )
             if self.http is not None:
                 await nursery.start(self.http.serve)
             nursery.start_soon(self._take_inbound, receive)
@@ -230,21 +252,37 @@ class Gateway:
 
     async def _take_inbound(self, receive: trio.MemoryReceiveChannel[InboundEvent]) -> None:
         async with receive:
-            async for item in receive:
+            async for first in receive:
+                # Whatever queued up while the last batch was stored is stored together,
+                # in one transaction, before any of it is handed to the engine.
+                batch = [first]
+                while len(batch) < INBOUND_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
                 fresh = await trio.to_thread.run_sync(
                     functools.partial(
-                        remember_event, self._sessions, item.event, handler=self.engine.instance
+                        remember_events,
+                        self._sessions,
+                        [item.event for item in batch],
+                        handler=self.engine.instance,
                     ),
                     limiter=self._db_limiter,
                 )
-                self._stats["inbound" if fresh else "duplicates"] += 1
+                for is_new in fresh:
+                    self._stats["inbound" if is_new else "duplicates"] += 1
                 self._inbound_progress.unpark_all()
-                if not fresh:
-                    continue
-                log.debug(
-                    "inbound kind %d id %s from %s", item.event.kind, item.event.id, item.source
-                )
-                await self.engine.submit(item.event)
+                for item, is_new in zip(batch, fresh, strict=True):
+                    if not is_new:
+                        continue
+                    log.debug(
+                        "inbound kind %d id %s from %s",
+                        item.event.kind,
+                        item.event.id,
+                        item.source,
+                    )
+                    await self.engine.submit(item.event)
 
 
 def _notify(hook_caller: Any, **kwargs: Any) -> None:

@@ -112,7 +112,11 @@ def arkrelay_session_transition(session: Any, old: SessionState, new: SessionSta
 
 @hookspec
 def arkrelay_event_published(event: Event) -> None:
-    """An event the gateway emitted was accepted by at least one relay.
+    """An event the gateway emitted was accepted by ``[outbox] min_accepts`` relays (1 by
+    default; counted over every transport and every attempt), and the outbox recorded it
+    as sent. Called after that record commits, by the instance that recorded it: once per
+    event on an instance (instances sharing a database may both publish and report one
+    event), and not at all if the process dies between the record and the call.
 
     :param event: the signed event.
     """

@@ -8,15 +8,60 @@ verified id and signature.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import msgspec
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from .nostr import Event
 from .store.models import EventIn
 
-__all__ = ["remember_event"]
+__all__ = ["remember_event", "remember_events"]
+
+_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def remember_events(
+    sessions: sessionmaker[Session],
+    events: Sequence[Event],
+    *,
+    now: float | None = None,
+    handler: str | None = None,
+) -> list[bool]:
+    """Store the events' ids in one transaction: for each event, False if its id was
+    already stored (a duplicate to drop), also by an earlier event of ``events``.
+
+    One statement whatever the batch size: ids already known are skipped by the database
+    (``ON CONFLICT DO NOTHING``), which also settles two instances storing the same id at
+    once. Blocking (SQLAlchemy sync): call it through ``trio.to_thread.run_sync``.
+    """
+    received = int(time.time() if now is None else now)
+    distinct: dict[str, Event] = {}
+    for event in events:
+        distinct.setdefault(event.id, event)
+    rows = [
+        {
+            "id": event.id,
+            "pubkey": event.pubkey,
+            "kind": event.kind,
+            "created_at": event.created_at,
+            "received_at": received,
+            "event": msgspec.to_builtins(event) if handler is not None else None,
+            "handler": handler,
+        }
+        for event in distinct.values()
+    ]
+    table = EventIn.__table__
+    with sessions() as session, session.begin():
+        insert = _INSERT[session.get_bind().dialect.name](table)
+        statement = insert.on_conflict_do_nothing(index_elements=[table.c.id]).returning(table.c.id)
+        stored = set(session.scalars(statement, rows)) if rows else set()
+    fresh = []
+    for event in events:
+        fresh.append(event.id in stored)
+        stored.discard(event.id)  # a second copy in the same batch is a duplicate
+    return fresh
 
 
 def remember_event(
@@ -30,22 +75,4 @@ def remember_event(
 
     Blocking (SQLAlchemy sync): call it through ``trio.to_thread.run_sync``.
     """
-    row = EventIn(
-        id=event.id,
-        pubkey=event.pubkey,
-        kind=event.kind,
-        created_at=event.created_at,
-        received_at=int(time.time() if now is None else now),
-        event=msgspec.to_builtins(event) if handler is not None else None,
-        handler=handler,
-    )
-    with sessions() as session:
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            if session.get(EventIn, event.id) is not None:
-                return False
-            raise
-    return True
+    return remember_events(sessions, [event], now=now, handler=handler)[0]

@@ -49,11 +49,22 @@ def enqueue(session: Session, event: Event, *, now: float | None = None) -> None
     )
 
 
+#: Seconds between two counts of the backlog (a statistic; counting scans the outbox).
+BACKLOG_EVERY = 1.0
+
+
 class _Due(msgspec.Struct, frozen=True):
     row_id: int
     event: Event
     attempts: int
     accepted: tuple[str, ...]
+
+
+class _Attempt(msgspec.Struct, frozen=True):
+    item: _Due
+    accepted: list[str]
+    done: bool
+    error: str | None
 
 
 class OutboxPublisher:
@@ -78,6 +89,7 @@ class OutboxPublisher:
         self._wake = trio.Event()
         self._stats = {"published": 0, "attempts": 0, "retries_scheduled": 0, "backlog": 0}
         self._last_error: str | None = None
+        self._backlog_counted_at = -math.inf
 
     def notify(self) -> None:
         """Something was enqueued (and committed): look at the outbox now."""
@@ -108,9 +120,11 @@ class OutboxPublisher:
                 .order_by(OutboxEvent.id)
                 .limit(self._settings.concurrency * 4)
             ).all()
-            self._stats["backlog"] = session.scalar(
-                sa.select(sa.func.count()).select_from(pending.subquery())
-            )
+            if now - self._backlog_counted_at >= BACKLOG_EVERY:
+                self._backlog_counted_at = now
+                self._stats["backlog"] = session.scalar(
+                    sa.select(sa.func.count()).select_from(pending.subquery())
+                )
             # Only an idle publisher needs to know when the next retry falls due.
             next_at = None
             if not rows:
@@ -127,16 +141,30 @@ class OutboxPublisher:
 
     async def _publish_batch(self, due: Sequence[_Due]) -> None:
         limiter = trio.CapacityLimiter(self._settings.concurrency)
+        attempts: list[_Attempt] = []
 
         async def one(item: _Due) -> None:
             async with limiter:
-                await self._publish_one(item)
+                attempts.append(await self._publish_one(item))
 
         async with trio.open_nursery() as nursery:
             for item in due:
                 nursery.start_soon(one, item)
+        # The batch's outcomes in one transaction. Until it commits, a crash only means
+        # publishing again what was published: same event, same id.
+        await trio.to_thread.run_sync(self._record, attempts, limiter=self._db)
+        for attempt in attempts:
+            self._stats["attempts"] += 1
+            if attempt.done:
+                self._stats["published"] += 1
+                if self._on_published is not None:
+                    self._on_published(attempt.item.event)
+            else:
+                self._stats["retries_scheduled"] += 1
+                self._last_error = attempt.error
+                log.warning("event %s not yet published: %s", attempt.item.event.id, attempt.error)
 
-    async def _publish_one(self, item: _Due) -> None:
+    async def _publish_one(self, item: _Due) -> _Attempt:
         results: dict[str, PublishResult] = {}
 
         async def through(name: str, transport: Transport) -> None:
@@ -160,34 +188,36 @@ class OutboxPublisher:
             problems += [f"{relay}: timed out" for relay in result.timed_out]
         done = len(accepted) >= self._settings.min_accepts
         error = None if done else ("; ".join(problems) or "no transport accepted it")
-        await trio.to_thread.run_sync(
-            self._record, item, sorted(accepted), done, error, limiter=self._db
-        )
-        self._stats["attempts"] += 1
-        if done:
-            self._stats["published"] += 1
-            if self._on_published is not None:
-                self._on_published(item.event)
-        else:
-            self._stats["retries_scheduled"] += 1
-            self._last_error = error
-            log.warning("event %s not yet published: %s", item.event.id, error)
+        return _Attempt(item, sorted(accepted), done, error)
 
-    def _record(self, item: _Due, accepted: list[str], done: bool, error: str | None) -> None:
+    def _record(self, attempts: Sequence[_Attempt]) -> None:
         now = self._clock()
-        attempts = item.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "accepted_relays": accepted}
-        if done:
-            values |= {"acked_at": int(now), "last_error": None}
-        else:
-            # Rounded up: a retry is never due again in the same second it failed.
-            retry_at = math.ceil(now + self._backoff(attempts))
-            values |= {"next_attempt_at": retry_at, "last_error": error}
-        with self._sessions() as session:
-            session.execute(
-                sa.update(OutboxEvent).where(OutboxEvent.id == item.row_id).values(**values)
-            )
-            session.commit()
+        acked: list[dict[str, Any]] = []
+        retried: list[dict[str, Any]] = []
+        for attempt in attempts:
+            count = attempt.item.attempts + 1
+            values = {"row": attempt.item.row_id, "n": count, "relays": attempt.accepted}
+            if attempt.done:
+                acked.append(values)
+            else:
+                # Rounded up: a retry is never due again in the same second it failed.
+                retry_at = math.ceil(now + self._backoff(count))
+                retried.append(values | {"retry_at": retry_at, "error": attempt.error})
+        table = OutboxEvent.__table__
+        update = sa.update(table).where(table.c.id == sa.bindparam("row"))
+        common = {"attempts": sa.bindparam("n"), "accepted_relays": sa.bindparam("relays")}
+        with self._sessions() as session, session.begin():
+            if acked:
+                session.execute(update.values(**common, acked_at=int(now), last_error=None), acked)
+            if retried:
+                session.execute(
+                    update.values(
+                        **common,
+                        next_attempt_at=sa.bindparam("retry_at"),
+                        last_error=sa.bindparam("error"),
+                    ),
+                    retried,
+                )
 
     def _backoff(self, attempts: int) -> float:
         base = self._settings.retry_initial.seconds * 2 ** min(attempts - 1, 30)

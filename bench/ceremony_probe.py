@@ -81,6 +81,14 @@ class Tally:
             )
         total = sum(row[1] for name, row in self.rows.items() if not name.startswith(NESTED))
         print(f"{'total':58} {'':6} {'':5} {'':8} {'':11} {total / per * 1000:10.2f}")
+        # A job that ran SQL ran it in one transaction (each is one Store.run, one
+        # remember, one outbox write...): these two are the deterministic figures.
+        sql_jobs = sum(row[0] for row in self.rows.values() if row[3])
+        statements = sum(row[3] for row in self.rows.values())
+        print(
+            f"database jobs        {sql_jobs / per:.1f} per ceremony (jobs that ran SQL), "
+            f"{statements / per:.1f} SQL statements per ceremony"
+        )
 
 
 def job_name(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:

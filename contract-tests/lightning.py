@@ -6,8 +6,9 @@
 ``maker()`` is an async context manager yielding a ``LightningHarness``: the gateway's
 running backend, a second backend on another node that pays its invoices and issues
 invoices for it to pay (the rest of the world), and the few powers that need a simulator
-(making the gateway's payments hang, mining). A power left ``None`` skips the checks that
-need it; each check gets a fresh harness.
+(making the gateway's payments hang, mining, a fee floor below which blocks leave
+transactions out). A power left ``None`` skips the checks that need it; each check gets a
+fresh harness.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import trio
 from kit import run_all, run_named
 
 from arkrelay_core.codes import ErrorCode
-from arkrelay_core.errors import ArkRelayError, InvoiceInvalid
+from arkrelay_core.errors import ArkRelayError, BackendError, InvoiceInvalid
 from arkrelay_core.interfaces import (
     Invoice,
     InvoiceState,
@@ -51,6 +52,8 @@ class LightningHarness:
     release: Callable[[str, bool], Awaitable[None]] | None = None
     #: Mine blocks on the gateway's chain.
     mine: Callable[[int], Awaitable[None]] | None = None
+    #: Set the fee rate (sat/vB) a transaction's package must pay to be mined.
+    set_fee_floor: Callable[[int], Awaitable[None]] | None = None
     #: The routing fee the payer's invoices cost the gateway, when known and not zero.
     routing_fee_msat: int | None = None
 
@@ -301,6 +304,70 @@ async def check_onchain_op_return(h: LightningHarness) -> None:
     assert after.confirmed_sat < before.confirmed_sat
 
 
+def _commitment() -> bytes:
+    return b"arkrelay" + os.urandom(24)
+
+
+async def check_find_op_return(h: LightningHarness) -> None:
+    data = _commitment()
+    sent = await h.backend.send_op_return(data, sat_per_vbyte=2, label="contract find")
+    found = await h.backend.find_op_return(data)
+    assert found is not None and (found.txid, found.raw_hex) == (sent.txid, sent.raw_hex)
+    assert await h.backend.find_op_return(_commitment()) is None
+    # Another commitment whose data starts with this one's is not this one.
+    assert await h.backend.find_op_return(data[:-1]) is None
+    if h.mine is not None:
+        await h.mine(1)
+        confirmed = await h.backend.find_op_return(data)
+        assert confirmed is not None and confirmed.txid == sent.txid
+
+
+async def check_rebroadcast(h: LightningHarness) -> None:
+    tx = await h.backend.send_op_return(_commitment(), sat_per_vbyte=2)
+    await h.backend.rebroadcast(tx.raw_hex)  # in the mempool already: fine
+    await h.backend.rebroadcast(tx.raw_hex)
+    if h.mine is not None:
+        await h.mine(1)
+        await h.backend.rebroadcast(tx.raw_hex)  # confirmed: fine too
+        assert (await h.backend.tx_confirmations(tx.txid)).confirmations == 1
+    with pytest.raises(ValueError):
+        await h.backend.rebroadcast("not hex")
+
+
+async def check_fee_bump_confirms_a_commitment_below_the_floor(h: LightningHarness) -> None:
+    _need(h, "mine", "set_fee_floor")
+    assert h.mine is not None and h.set_fee_floor is not None
+    await h.set_fee_floor(5)
+    data = _commitment()
+    tx = await h.backend.send_op_return(data, sat_per_vbyte=1)
+    await h.mine(2)
+    assert (await h.backend.tx_confirmations(tx.txid)).confirmations == 0
+    await h.backend.bump_fee(tx.txid, sat_per_vbyte=3)  # still below the floor
+    await h.mine(1)
+    assert (await h.backend.tx_confirmations(tx.txid)).confirmations == 0
+    await h.backend.bump_fee(tx.txid, sat_per_vbyte=6)
+    # The parent keeps its txid: the commitment found is the one sent.
+    found = await h.backend.find_op_return(data)
+    assert found is not None and found.txid == tx.txid
+    await h.mine(1)
+    confirmed = await h.backend.tx_confirmations(tx.txid)
+    assert confirmed.confirmations == 1 and confirmed.block_height and confirmed.block_hash
+    await h.mine(1)
+    assert (await h.backend.tx_confirmations(tx.txid)).confirmations == 2
+
+
+async def check_fee_bump_refusals(h: LightningHarness) -> None:
+    with pytest.raises(BackendError):
+        await h.backend.bump_fee(os.urandom(32).hex(), sat_per_vbyte=5)
+    _need(h, "mine")
+    assert h.mine is not None
+    tx = await h.backend.send_op_return(_commitment(), sat_per_vbyte=2)
+    await h.mine(1)
+    with pytest.raises(BackendError):
+        await h.backend.bump_fee(tx.txid, sat_per_vbyte=10)
+    assert (await h.backend.tx_confirmations(tx.txid)).confirmations == 1
+
+
 LIGHTNING_CHECKS: dict[str, Callable[[LightningHarness], Awaitable[None]]] = {
     "info": check_info,
     "invoice_settles_through_the_stream": check_invoice_settles_through_the_stream,
@@ -311,6 +378,12 @@ LIGHTNING_CHECKS: dict[str, Callable[[LightningHarness], Awaitable[None]]] = {
     "stuck_payment_is_pending_then_resolves": check_stuck_payment_is_pending_then_resolves,
     "decode": check_decode,
     "onchain_op_return": check_onchain_op_return,
+    "find_op_return": check_find_op_return,
+    "rebroadcast": check_rebroadcast,
+    "fee_bump_confirms_a_commitment_below_the_floor": (
+        check_fee_bump_confirms_a_commitment_below_the_floor
+    ),
+    "fee_bump_refusals": check_fee_bump_refusals,
 }
 
 

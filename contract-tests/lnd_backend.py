@@ -76,6 +76,9 @@ def lnd_maker(environ: Mapping[str, str]) -> Maker:
             async def mine(blocks: int) -> None:
                 await trio.to_thread.run_sync(sim.network.mine, blocks)
 
+            async def set_fee_floor(sat_per_vbyte: int) -> None:
+                sim.network.chain.fee_floor = sat_per_vbyte
+
             gateway, payer = backend("gateway"), backend("outside")
             try:
                 async with trio.open_nursery() as nursery:
@@ -87,6 +90,7 @@ def lnd_maker(environ: Mapping[str, str]) -> Maker:
                         set_stuck=set_stuck,
                         release=release,
                         mine=mine,
+                        set_fee_floor=set_fee_floor,
                         routing_fee_msat=sim.network.fee_msat(21_000_000),
                     )
                     nursery.cancel_scope.cancel()

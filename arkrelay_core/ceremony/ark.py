@@ -24,13 +24,16 @@ from ..protocol.tags import batch_confirmation_d, confirmation_d
 from ..store.models import Batch, CeremonySession
 from ..store.models import Intent as IntentRow
 from .ledger import colour_rows, record_colours
-from .records import FINAL, Transition, legs_of, lock_session, move, signatures
+from .records import FINAL, Transition, legs_of, lock_snapshot, move, signatures
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 __all__ = ["ArkSteps"]
+
+#: A session as a step's transaction left it (``Flows.hand_over``); None: read it again.
+Held = dict[str, Any] | None
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,10 @@ class ArkSteps:
     # ------------------------------------------------------------------ building
 
     async def leg_of(self, snap: dict[str, Any]) -> Leg:
-        row = await self.engine.store.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
-        params = msgspec.convert(row.params, BUILTIN_PARAMS[row.type])
+        intent = snap.get("intent")  # handed over by the transaction that opened it
+        if intent is None:
+            intent = await self.engine.store.run(_intent_of, snap["intent_event_id"])
+        params = msgspec.convert(intent["params"], BUILTIN_PARAMS[intent["type"]])
         ctx = snap["context"]
         fee = ctx.get("fee") or {}
         return leg_for(
@@ -65,7 +70,9 @@ class ArkSteps:
         self, leg: Leg, *, exclude: set[str] | frozenset[str] = frozenset()
     ) -> tuple[list[Coloured], list[Output]]:
         owned_raw = await self.backend.list_vtxos(leg.author)
-        colours = await self.engine.store.run(colour_rows, [v.vtxo_id for v in owned_raw])
+        colours, busy = await self.engine.store.run(
+            _colours_and_busy, [v.vtxo_id for v in owned_raw], leg.author
+        )
         owned = [self.colour(v, colours) for v in owned_raw]
         known: dict[str, Coloured] = {}
         missing = [v for v in leg.required if v not in {o.vtxo_id for o in owned}]
@@ -75,7 +82,6 @@ class ArkSteps:
                 if vtxo.owner == leg.author and vtxo.status in ("expired", "swept"):
                     raise VtxoExpired(f"VTXO {vtxo.vtxo_id} has expired")
             known = {v.vtxo_id: self.colour(v, colours) for v in found}
-        busy = await self.engine.store.run(_busy_inputs, leg.author)
         return select_inputs(
             leg, owned, now=int(time.time()), busy=set(busy) | set(exclude), known=known
         )
@@ -99,25 +105,31 @@ class ArkSteps:
             "outputs": msgspec.to_builtins(outputs),
         }
 
-    async def prepare(self, snap: dict[str, Any]) -> None:
+    async def prepare(self, snap: dict[str, Any]) -> Held:
         if snap["type"] == "lightning:land":
             await self.engine.flows.land.check_land(snap)
         leg = await self.leg_of(snap)
         inputs, outputs = await self.plan(leg)
         spend = await self.build(inputs, outputs)
 
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+        def run(db: Session) -> tuple[list[Transition], Held]:
+            row = lock_snapshot(db, snap)
             if row is None or row.state != SessionState.INTENT_RECEIVED:
-                return []
+                return [], None
             now = time.time()
             row.context = {**row.context, "spend": spend, "inputs": [c.vtxo_id for c in inputs]}
             mine = [s for s in spend["to_sign"] if s["owner"] == row.author]
             row.step_total = 2 * len(mine)
             event = self.engine.flows.emit_challenge(db, row, 1, now)
-            return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
+            t = move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)
+            return [t], self.engine.flows.hand_over(db, row, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        return self._transitioned(await self.engine.store.run(run))
+
+    def _transitioned(self, result: tuple[list[Transition], Held]) -> Held:
+        transitions, held = result
+        self.engine.transitioned(transitions)
+        return held
 
     # ------------------------------------------------------------------ steps
 
@@ -180,19 +192,24 @@ class ArkSteps:
 
     # ------------------------------------------------------------------ submit, finalize
 
-    async def submit(self, snap: dict[str, Any]) -> None:
-        prep = await self.engine.store.run(self._signed_ark_round, snap["id"])
+    async def submit(self, snap: dict[str, Any]) -> Held:
+        prep = _in_hand(snap)
+        if prep is not None:
+            spend, answers = prep
+            prep = spend, _ark_signatures(spend, snap["author"], answers)
+        else:
+            prep = await self.engine.store.run(self._signed_ark_round, snap["id"])
         if prep is None:
-            return
+            return None
         spend, sigs = prep
         await self._check_not_submitted(spend)
         signed = self.backend.add_signatures(spend["ark_tx"], sigs)
         submitted: SubmittedTx = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
 
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+        def run(db: Session) -> tuple[list[Transition], Held]:
+            row = lock_snapshot(db, snap)
             if row is None or row.state != SessionState.ARK_TX_PREPARED:
-                return []
+                return [], None
             now = time.time()
             legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
             new_spend = {**spend, "submitted": msgspec.to_builtins(submitted)}
@@ -210,9 +227,9 @@ class ArkSteps:
                 out.append(
                     move(db, leg, SessionState.CHECKPOINT_TXS_PREPARED, events=[event], now=now)
                 )
-            return out
+            return out, self.engine.flows.hand_over(db, row, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        return self._transitioned(await self.engine.store.run(run))
 
     async def _check_not_submitted(self, spend: dict[str, Any]) -> None:
         """Refuse to submit twice: a gateway stopped between SubmitTx and recording its
@@ -247,16 +264,19 @@ class ArkSteps:
         legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         sigs: list[InputSignature] = []
         for leg in legs:
-            answers = signatures(db, leg.id)
-            mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
-            for step, item in enumerate(mine, start=1):
-                sigs.append(InputSignature(item["input_index"], leg.author, answers[step]))
+            sigs += _ark_signatures(spend, leg.author, signatures(db, leg.id))
         return spend, sigs
 
-    async def finalize(self, snap: dict[str, Any]) -> None:
-        prep = await self.engine.store.run(self._signed_checkpoints, snap["id"])
+    async def finalize(self, snap: dict[str, Any]) -> Held:
+        prep = _in_hand(snap)
+        if prep is not None:
+            spend, answers = prep
+            finals = self._checkpoint_finals(spend, snap["author"], answers, snap["step_total"])
+            prep = spend, finals
+        else:
+            prep = await self.engine.store.run(self._signed_checkpoints, snap["id"])
         if prep is None:
-            return
+            return None
         spend, finals = prep
         ark_txid = spend["ark_txid"]
         outputs = [msgspec.convert(o, Output) for o in spend["outputs"]]
@@ -265,17 +285,18 @@ class ArkSteps:
         if not already:
             await self.backend.finalize_tx(ark_txid, finals)
 
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+        def run(db: Session) -> tuple[list[Transition], Held]:
+            row = lock_snapshot(db, snap)
             if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
-                return []
+                return [], None
             now = time.time()
             inputs = [msgspec.convert(c, Coloured) for c in spend["inputs"]]
             record_colours(db, inputs, outputs, ark_txid, now)
             legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
-            return [move(db, leg, SessionState.ARK_EXECUTED, now=now) for leg in legs]
+            out = [move(db, leg, SessionState.ARK_EXECUTED, now=now) for leg in legs]
+            return out, self.engine.flows.hand_over(db, row, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        return self._transitioned(await self.engine.store.run(run))
 
     def _signed_checkpoints(
         self, db: Session, session_id: str
@@ -290,24 +311,33 @@ class ArkSteps:
         finals: list[str] = []
         for leg in legs:
             answers = signatures(db, leg.id)
-            half = leg.step_total // 2
-            mine = [s for s in spend["submitted"]["to_sign"] if s["owner"] == leg.author]
-            for step, item in enumerate(mine, start=half + 1):
-                sig = InputSignature(item["input_index"], leg.author, answers[step])
-                finals.append(self.backend.add_signatures(item["psbt"], [sig]))
+            finals += self._checkpoint_finals(spend, leg.author, answers, leg.step_total)
         return spend, finals
+
+    def _checkpoint_finals(
+        self, spend: dict[str, Any], author: str, answers: dict[int, str], step_total: int
+    ) -> list[str]:
+        """``author``'s checkpoint transactions with their signatures (steps after half)."""
+        mine = [s for s in spend["submitted"]["to_sign"] if s["owner"] == author]
+        return [
+            self.backend.add_signatures(
+                item["psbt"], [InputSignature(item["input_index"], author, answers[step])]
+            )
+            for step, item in enumerate(mine, start=step_total // 2 + 1)
+        ]
 
     # ------------------------------------------------------------------ completing
 
-    async def complete(self, snap: dict[str, Any]) -> None:
-        def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+    async def complete(self, snap: dict[str, Any]) -> Held:
+        def run(db: Session) -> tuple[list[Transition], Held]:
+            row = lock_snapshot(db, snap)
             if row is None or row.state != SessionState.ARK_EXECUTED or not self.leader(db, row):
-                return []
-            spend = self.spend_of(db, row)
-            return self.confirm(db, row, spend, time.time())
+                return [], None
+            now = time.time()
+            out = self.confirm(db, row, self.spend_of(db, row), now)
+            return out, self.engine.flows.hand_over(db, row, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        return self._transitioned(await self.engine.store.run(run))
 
     def confirm(
         self,
@@ -376,3 +406,35 @@ def _busy_inputs(db: Session, author: str) -> list[str]:
         )
     ).all()
     return [vid for ctx in rows for vid in (ctx or {}).get("inputs", [])]
+
+
+def _colours_and_busy(
+    db: Session, vtxo_ids: list[str], author: str
+) -> tuple[dict[str, tuple[str, int]], list[str]]:
+    """What planning a spend reads, in one transaction: the colours of ``vtxo_ids`` and the
+    inputs ``author``'s open sessions hold."""
+    return colour_rows(db, vtxo_ids), _busy_inputs(db, author)
+
+
+def _intent_of(db: Session, event_id: str) -> dict[str, Any]:
+    row = db.get(IntentRow, event_id)
+    assert row is not None
+    return {"type": row.type, "params": row.params}
+
+
+def _in_hand(snap: dict[str, Any]) -> tuple[dict[str, Any], dict[int, str]] | None:
+    """The spend and the signatures a handed-over snapshot carries (a lone session's)."""
+    if "signatures" not in snap or snap["batch_id"] is not None:
+        return None
+    return snap["context"]["spend"], snap["signatures"]
+
+
+def _ark_signatures(
+    spend: dict[str, Any], author: str, answers: dict[int, str]
+) -> list[InputSignature]:
+    """``author``'s signatures on the ark transaction (the first round's steps)."""
+    mine = [s for s in spend["to_sign"] if s["owner"] == author]
+    return [
+        InputSignature(item["input_index"], author, answers[step])
+        for step, item in enumerate(mine, start=1)
+    ]

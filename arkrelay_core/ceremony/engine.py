@@ -11,6 +11,7 @@ is driven by the instance holding its lease (see ``leases.py``).
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import socket
 import time
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Inbound events handled at once; beyond this the inbound channel backs up.
 CONCURRENCY = 64
+#: Handled events marked in one transaction at most.
+MARK_BATCH = 256
 
 
 class Engine:
@@ -92,8 +95,12 @@ class Engine:
         self.intents = IntentDesk(self)
         self.service = ServiceDesk(self)
         self._limiter = trio.CapacityLimiter(CONCURRENCY)
+        self._handled_send, self._handled_receive = trio.open_memory_channel[str](CONCURRENCY)
         self._recent: dict[str, collections.deque[float]] = {}
         self._session_locks: dict[str, trio.Lock] = {}
+        #: The last turn taken at each session (see :meth:`take_turn`).
+        self._session_turns: dict[str, int] = {}
+        self._turns = itertools.count(1)
         #: The DM scheme each peer last used: we answer in it (PROTOCOL.md §1).
         self._schemes: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._nursery: trio.Nursery | None = None
@@ -106,6 +113,7 @@ class Engine:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.deadlines.serve)
+            nursery.start_soon(self._mark_handled_batches)
             nursery.start_soon(self.flows.leases.keep)
             await nursery.start(self.flows.lift.serve)
             await self.recover_inbound()
@@ -130,6 +138,21 @@ class Engine:
         lock = self._session_locks.get(session_id)
         if lock is not None and not lock.locked():
             del self._session_locks[session_id]
+            self._session_turns.pop(session_id, None)
+
+    def take_turn(self, session_id: str) -> int:
+        """Note that a task is about to change ``session_id`` (holding its lock, or before
+        anyone else can know the session); returns the turn, unique in this process.
+
+        A snapshot a transaction handed over in one turn is what a fresh read would find
+        as long as the session's last turn is still that one (:meth:`still_turn`).
+        """
+        turn = next(self._turns)
+        self._session_turns[session_id] = turn
+        return turn
+
+    def still_turn(self, session_id: str, turn: int) -> bool:
+        return self._session_turns.get(session_id) == turn
 
     def transitioned(self, transitions: list[Transition] | tuple[Transition, ...]) -> None:
         """After a commit: wake the outbox and tell the observers."""
@@ -159,7 +182,7 @@ class Engine:
     ) -> None:
         try:
             await self.handle(event, recovered=recovered)
-            await self.store.run(_mark_handled, event.id)
+            await self._handled_send.send(event.id)
         finally:
             if token is not None:
                 self._limiter.release_on_behalf_of(token)
@@ -173,7 +196,7 @@ class Engine:
         self.stats[f"kind_{event.kind}"] += 1
         try:
             if event.kind == Kind.INTENT:
-                await self.intents.handle(event)
+                await self.intents.handle(event, recovered=recovered)
             elif event.kind == Kind.SIGNING_RESPONSE:
                 await self._on_response(event)
             elif event.kind == Kind.SERVICE_REQUEST:
@@ -184,6 +207,21 @@ class Engine:
             # Reached only for refusals no session owns (a session's own failures are
             # turned into its 31341 where they happen).
             await self.refuse(event, exc.code, str(exc))
+
+    async def _mark_handled_batches(self) -> None:
+        """Mark handled events in batches: one transaction for whatever finished meanwhile.
+
+        The mark only spares a restart from handling the event again, which every handler
+        copes with (it checks what is already done), so it may trail the handling.
+        """
+        async for event_id in self._handled_receive:
+            ids = [event_id]
+            while len(ids) < MARK_BATCH:
+                try:
+                    ids.append(self._handled_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self.store.run(_mark_handled, ids)
 
     async def recover_inbound(self, *, others_only: bool = False) -> None:
         """Handle again what was stored but not handled when a gateway stopped: at start,
@@ -263,20 +301,26 @@ class Engine:
             session_id, step_text = response.session_id, ""
         step = int(step_text) if step_text else None
         async with self.session_lock(response.session_id):
+            turn = self.take_turn(response.session_id)
             outcome = await self.store.run(
                 self.flows.record_response, event, response, step, scheme, time.time()
             )
         if outcome is None:
             self.stats["responses_dropped"] += 1
             return
-        await self.flows.after_response(outcome)
+        await self.flows.after_response(outcome, turn)
 
     def lease_ok(self, row: CeremonySession, now: float, *, steal: bool = False) -> bool:
         return take_lease(row, self.instance, self.settings.lease_ttl.seconds, now=now, steal=steal)
 
 
-def _mark_handled(db: Session, event_id: str) -> None:
-    db.execute(sa.update(EventIn).where(EventIn.id == event_id).values(handled_at=int(time.time())))
+def _mark_handled(db: Session, event_ids: list[str]) -> None:
+    db.execute(
+        sa.update(EventIn)
+        .where(EventIn.id.in_(event_ids))
+        .values(handled_at=int(time.time()))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _unhandled(db: Session, instance: str, lapsed_before: float, others_only: bool) -> list[Event]:

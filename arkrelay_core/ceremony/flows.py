@@ -4,6 +4,10 @@
 its state calls for, committing each result with the events it causes, until the
 session waits for its wallet or is final. Starting, resuming after a restart and taking
 over a dead instance's session are all just ``drive``.
+
+A transaction that moves a session also hands over the session as it leaves it (lease
+checked and held, as a claim would): ``drive`` goes on from that instead of reading the
+session again, unless another task has had a turn at the session in between.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from .records import (
     FINAL,
     WAITING,
     Transition,
-    challenge_row,
     legs_of,
     lock_session,
     move,
@@ -63,11 +66,18 @@ class Flows:
 
     # ------------------------------------------------------------------ drive
 
-    async def drive(self, session_id: str) -> None:
+    async def drive(
+        self, session_id: str, held: dict[str, Any] | None = None, turn: int | None = None
+    ) -> None:
+        """Drive ``session_id`` until it waits or ends. ``held``: the session as the
+        transaction of ``turn`` left it (see :meth:`hand_over`), to start from."""
         engine = self.engine
         async with engine.session_lock(session_id):
+            if turn is None or not engine.still_turn(session_id, turn):
+                held = None  # someone else had a turn at the session: read it again
+            engine.take_turn(session_id)
             while True:
-                snap = await engine.store.run(self._claim, session_id, time.time())
+                snap = held or await engine.store.run(self._claim, session_id, time.time())
                 if snap is None:
                     break
                 try:
@@ -78,6 +88,7 @@ class Flows:
                     break
                 if not more:
                     break
+                held = more if isinstance(more, dict) else None
         engine.forget_lock(session_id)
 
     def _claim(self, db: Session, session_id: str, now: float) -> dict[str, Any] | None:
@@ -86,8 +97,30 @@ class Flows:
             return None
         return snapshot(row)
 
-    async def _advance(self, snap: dict[str, Any]) -> bool:
-        """Do the next piece of work; False when the session now waits (or ended)."""
+    def hand_over(
+        self,
+        db: Session,
+        row: CeremonySession,
+        now: float,
+        *,
+        signed: dict[int, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """``row`` as this transaction leaves it, for ``drive``'s next piece of work: what
+        claiming it in a transaction of its own would read, lease checked and held the same
+        way. None when this instance may not go on with it. ``signed``: the answered
+        challenges' signatures by step (what submitting or finalizing reads), if known."""
+        if row.batch_id is not None:
+            return None  # other legs' transactions change a leg too, under their own locks
+        if row.state not in FINAL and not self.engine.lease_ok(row, now):
+            return None
+        snap = snapshot(row)
+        if signed is not None:
+            snap["signatures"] = dict(signed)
+        return snap
+
+    async def _advance(self, snap: dict[str, Any]) -> bool | dict[str, Any]:
+        """Do the next piece of work; False when the session now waits (or ended); else
+        the session as the work left it, or True to read it again."""
         state = SessionState(snap["state"])
         ctx = snap["context"]
         if state is SessionState.INTENT_RECEIVED:
@@ -96,27 +129,23 @@ class Flows:
                 return False
             if snap["type"] in self.engine.intent_types:
                 await self.payloads.prepare(snap)
-            else:
-                await self.ark.prepare(snap)
-            return True
+                return True
+            return await self.ark.prepare(snap) or True
         if state in WAITING:
             if ctx.get("phase") == "submit":
-                await self.ark.submit(snap)
-                return True
+                return await self.ark.submit(snap) or True
             self.engine.deadlines.add(snap["id"], snap["step_expires_at"] or snap["expires_at"])
             self.engine.deadlines.add(snap["id"], snap["expires_at"])
             return False
         if state is SessionState.SIGNATURES_COLLECTED:
             if snap["type"] in self.engine.intent_types:
                 await self.payloads.execute(snap)
-            else:
-                await self.ark.finalize(snap)
-            return True
+                return True
+            return await self.ark.finalize(snap) or True
         if state is SessionState.ARK_EXECUTED:
             if snap["type"] == "lightning:land":
                 return await self.land.pay(snap)
-            await self.ark.complete(snap)
-            return True
+            return await self.ark.complete(snap) or True
         return False
 
     # ------------------------------------------------------------------ challenges
@@ -194,13 +223,14 @@ class Flows:
         row = lock_session(db, response.session_id)
         if row is None or row.state in FINAL:
             return None
-        seen = sa.select(ChallengeRow.id).where(
-            ChallengeRow.session_id == row.id, ChallengeRow.response_event_id == event.id
-        )
-        if db.scalar(seen) is not None:
+        # A session has a challenge per signature it needs: one read answers the checks
+        # below and what submitting or finalizing will need.
+        challenges = db.scalars(sa.select(ChallengeRow).where(ChallengeRow.session_id == row.id))
+        by_step = {c.step_index: c for c in challenges}
+        if any(c.response_event_id == event.id for c in by_step.values()):
             return None  # recorded before a restart
         state = SessionState(row.state)
-        current = challenge_row(db, row.id, row.step_index) if state in WAITING else None
+        current = by_step.get(row.step_index) if state in WAITING else None
         problem = None
         if event.pubkey != row.author:
             problem = "the response is not from the intent's author"
@@ -224,10 +254,18 @@ class Flows:
         current.answered_at = int(now)
         row.scheme = scheme  # answer in the scheme the wallet last used
         self.engine.lease_ok(row, now, steal=True)
-        return self.after_signature(db, row, now)
+        signed = {step: c.signature for step, c in by_step.items() if c.signature is not None}
+        return self.after_signature(db, row, now, signed)
 
-    def after_signature(self, db: Session, row: CeremonySession, now: float) -> dict[str, Any]:
-        """The current step is signed: send the next challenge or close the round."""
+    def after_signature(
+        self,
+        db: Session,
+        row: CeremonySession,
+        now: float,
+        signed: dict[int, str] | None = None,
+    ) -> dict[str, Any]:
+        """The current step is signed: send the next challenge or close the round.
+        ``signed``: the session's signatures by step, when the caller has them at hand."""
         step, total = row.step_index, row.step_total
         round_end = total if "payloads" in row.context else self.ark.round_end(row)
         if step < round_end:
@@ -243,16 +281,23 @@ class Flows:
             }
         if "payloads" in row.context or step == total:
             t = move(db, row, SessionState.SIGNATURES_COLLECTED, now=now, step_expires_at=None)
-            return {"kind": "drive", "session_id": row.id, "transitions": [t]}
+            return {
+                "kind": "drive",
+                "session_id": row.id,
+                "transitions": [t],
+                "held": self.hand_over(db, row, now, signed=signed),
+            }
         ready = self.ark.ark_round_done(db, row, now)
         return {
             "kind": "drive" if ready else "wait",
             "session_id": row.id,
             "transitions": [],
             "drive": ready,
+            "held": self.hand_over(db, row, now, signed=signed) if ready == [row.id] else None,
         }
 
-    async def after_response(self, outcome: dict[str, Any]) -> None:
+    async def after_response(self, outcome: dict[str, Any], turn: int | None = None) -> None:
+        """After :meth:`record_response` committed; ``turn``: the one it was recorded in."""
         engine = self.engine
         engine.transitioned(outcome["transitions"])
         if outcome["kind"] == "failed":
@@ -260,8 +305,12 @@ class Flows:
         if outcome["kind"] == "next":
             engine.deadlines.add(outcome["session_id"], outcome["deadline"])
             return
+        held = outcome.get("held")
         for session_id in outcome.get("drive") or [outcome["session_id"]]:
-            engine.spawn(self.drive, session_id)
+            if held is not None and session_id == held["id"]:
+                engine.spawn(self.drive, session_id, held, turn)
+            else:
+                engine.spawn(self.drive, session_id)
 
     # ------------------------------------------------------------------ failing
 

@@ -7,7 +7,7 @@ one is recorded with its session in one transaction, then driven.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -34,9 +34,15 @@ class IntentDesk:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    async def handle(self, event: Event) -> None:
+    async def handle(self, event: Event, *, recovered: bool = False) -> None:
+        """Open the intent's session and drive it, or refuse the intent.
+
+        An intent already recorded (its session was opened before a restart, or it is a
+        leg of a batch) is dropped silently. Only a ``recovered`` event or one about to be
+        refused is looked up first: any other is checked in the transaction opening it.
+        """
         now = time.time()
-        if await self.engine.store.run(lambda db: db.get(IntentRow, event.id) is not None):
+        if recovered and await self.engine.store.run(_known, event.id):
             return  # handled before a restart
 
         ref = peek_id(event.content, "action_id") or first_tag_value(event, "d")
@@ -51,32 +57,58 @@ class IntentDesk:
                 params_types=self.engine.params_types,
             )
         except ArkRelayError as exc:
-            await self.engine.refuse(event, exc.code, str(exc), ref_id=ref)
+            await self._refuse(event, exc.code, str(exc), ref)
             return
         if accepted.action_type == "ark:swap_leg":
-            await self.engine.refuse(
+            await self._refuse(
                 event,
                 ErrorCode.BATCH_INVALID,
                 "ark:swap_leg is only valid inside a submit_batch request",
-                ref_id=ref,
+                ref,
             )
             return
         if self.engine.rate_limited(event.pubkey, now):
-            await self.engine.refuse(event, ErrorCode.RATE_LIMITED, "too many requests", ref_id=ref)
+            await self._refuse(event, ErrorCode.RATE_LIMITED, "too many requests", ref)
             return
         try:
-            session_id = await self.engine.store.run(self.open_session, accepted, now)
+            opened = await self.engine.store.run(self._open, accepted, now)
         except ProtocolViolation as exc:
-            await self.engine.refuse(event, exc.code, str(exc), ref_id=ref)
+            await self._refuse(event, exc.code, str(exc), ref)
             return
+        if opened is None:
+            return  # handled before a restart
+        session_id, held = opened
         self.engine.notify(self.engine.hook.arkrelay_intent_received, intent=accepted.intent)
-        await self.engine.flows.drive(session_id)
+        # Nobody else knows the session yet: what the transaction left is current.
+        turn = self.engine.take_turn(session_id)
+        await self.engine.flows.drive(session_id, held, turn)
+
+    async def _refuse(self, event: Event, code: ErrorCode, message: str, ref: str | None) -> None:
+        if not await self.engine.store.run(_known, event.id):
+            await self.engine.refuse(event, code, message, ref_id=ref)
+
+    def _open(
+        self, db: Session, accepted: AcceptedIntent, now: float
+    ) -> tuple[str, dict[str, Any] | None] | None:
+        """Open the session and hand it over; None if the intent was recorded before."""
+        if _known(db, accepted.event.id):
+            return None
+        row = self._open_row(db, accepted, now)
+        held = self.engine.flows.hand_over(db, row, now)
+        if held is not None:
+            held["intent"] = {"type": row.intent.type, "params": row.intent.params}
+        return row.id, held
 
     def open_session(
         self, db: Session, accepted: AcceptedIntent, now: float, batch_id: str | None = None
     ) -> str:
         """Record the intent and open its session (in the caller's transaction); 1008 when
         the author has too many open sessions, 1004 when the action_id was used before."""
+        return self._open_row(db, accepted, now, batch_id).id
+
+    def _open_row(
+        self, db: Session, accepted: AcceptedIntent, now: float, batch_id: str | None = None
+    ) -> CeremonySession:
         event, intent = accepted.event, accepted.intent
         open_count = db.scalar(
             sa.select(sa.func.count()).where(
@@ -130,7 +162,11 @@ class IntentDesk:
             code=ErrorCode.REPLAYED_ACTION,
         )
         add_unique(db, row, replayed)
-        return session_id
+        return row
+
+
+def _known(db: Session, event_id: str) -> bool:
+    return db.get(IntentRow, event_id) is not None
 
 
 def _figures(params: object) -> dict[str, object]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import ArkRelayError
 from ..interfaces import InputSignature, InputToSign
+from ..store.models import L2Transaction
 from ..store.models import Vtxo as VtxoRow
 from .spend import Coloured, Leg, Output
 
@@ -102,7 +103,10 @@ def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:
 def record_colours(
     db: Session, inputs: list[Coloured], outputs: list[Output], ark_txid: str, now: float
 ) -> None:
-    """The gateway's ledger: inputs spent, outputs created with their colours."""
+    """The gateway's ledger: inputs spent, outputs created with their colours, and the
+    transaction itself for the settlement period it falls in."""
+    if db.get(L2Transaction, ark_txid) is None:
+        db.add(L2Transaction(ark_txid=ark_txid, finalized_at=int(now)))
     for c in inputs:
         row = db.get(VtxoRow, c.vtxo_id)
         if row is None:

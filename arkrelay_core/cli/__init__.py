@@ -22,6 +22,7 @@ _COMMANDS = {
     "db": ("db_cmd", "db"),
     "config": ("config_cmd", "config"),
     "sim": ("sim_cmd", "sim"),
+    "settlement": ("settlement_cmd", "settlement"),
 }
 
 

@@ -1,4 +1,7 @@
-"""`arkrelay db upgrade | downgrade | current`: the schema, through Alembic."""
+"""`arkrelay db upgrade | downgrade | current | backup | restore`: the schema, through
+Alembic, and whole copies of the database (:mod:`arkrelay_core.store.backup` does the
+copying). Every command names the database by the config, or ``--database``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,16 @@ from pathlib import Path
 
 import click
 
-from ..store import StoreError, current, head, upgrade
+from ..store import (
+    BackupError,
+    StoreError,
+    backup_database,
+    current,
+    head,
+    history,
+    restore_database,
+    upgrade,
+)
 from ..store import downgrade as store_downgrade
 from .common import config_option, load_everything
 
@@ -15,6 +27,7 @@ __all__ = ["db"]
 database_option = click.option(
     "--database", "database_url", default=None, help="Database URL (overrides the config)."
 )
+force_option = click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 
 
 def _url(config_path: Path | None, database_url: str | None) -> str:
@@ -26,7 +39,7 @@ def _url(config_path: Path | None, database_url: str | None) -> str:
 
 @click.group("db")
 def db() -> None:
-    """Database schema migrations."""
+    """Database schema migrations, backup and restore."""
 
 
 @db.command("upgrade")
@@ -67,6 +80,61 @@ def current_cmd(config_path: Path | None, database_url: str | None) -> None:
         rev = current(url)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(f"{rev or 'base'} ({_state(rev)})")
+
+
+def _state(revision: str | None) -> str:
+    """Where ``revision`` stands against the migrations this version ships."""
     latest = head()
-    state = "up to date" if rev == latest else f"behind (head is {latest})"
-    click.echo(f"{rev or 'base'} ({state})")
+    if revision == latest:
+        return "up to date"
+    if revision is not None and revision not in {m.revision for m in history()}:
+        return f"unknown to this version, whose head is {latest}: made by a newer arkrelay?"
+    return f"behind (head is {latest})"
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@force_option
+@config_option
+@database_option
+def backup_cmd(path: Path, force: bool, config_path: Path | None, database_url: str | None) -> None:
+    """Copy the whole database to PATH; the gateway may keep running.
+
+    SQLite: a consistent snapshot through SQLite's backup API, in one file. PostgreSQL:
+    pg_dump's custom format (pg_dump must be on PATH).
+    """
+    url = _url(config_path, database_url)
+    try:
+        copy = backup_database(url, path, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backed up {copy.database} (schema {copy.revision or 'base'}) to {path}")
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+@config_option
+@database_option
+def restore_cmd(
+    path: Path, force: bool, config_path: Path | None, database_url: str | None
+) -> None:
+    """Replace the database with the backup in PATH. Stop the gateway first.
+
+    Refuses while another connection uses the database, and, without --force, when the
+    database already holds data. SQLite: the file is replaced atomically. PostgreSQL:
+    pg_restore --clean in a single transaction (pg_restore must be on PATH).
+    """
+    url = _url(config_path, database_url)
+    try:
+        copy = restore_database(url, path, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        state = _state(current(copy.url))
+    except StoreError as exc:
+        raise click.ClickException(f"restored, but cannot read the schema revision: {exc}") from exc
+    if state.startswith("behind"):
+        state += "; `arkrelay db upgrade` (or the gateway, at start) migrates it"
+    click.echo(f"restored {path} (schema {copy.revision}) into {copy.database}; {state}")

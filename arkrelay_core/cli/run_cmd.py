@@ -57,6 +57,19 @@ async def _serve(gateway: Gateway, check: bool, database: str) -> None:
             nursery.cancel_scope.cancel()
 
 
+def _settlement(gateway: Gateway) -> str:
+    section, strategy = gateway.config.settlement, gateway.components.settlement
+    if section is None or strategy is None:
+        return "none enabled"
+    schedule = strategy.statistics().get("schedule")
+    shared = gateway.leadership is not None and gateway.leadership.shared
+    return (
+        f"{section.plugin}"
+        + (f" ({schedule})" if schedule else "")
+        + ("; settles while it holds the PostgreSQL leader lock" if shared else "")
+    )
+
+
 def _banner(gateway: Gateway, database: str) -> None:
     ident = gateway.identity
     components = gateway.components
@@ -80,7 +93,7 @@ def _banner(gateway: Gateway, database: str) -> None:
             f"    {role:<10} {section.plugin:<6} {_where(components.backends[role])}"
             for role, section in gateway.config.backends.items()
         ),
-        f"  settlement   {'enabled' if components.settlement else 'none enabled'}",
+        f"  settlement   {_settlement(gateway)}",
         f"  plugins      {len(gateway.registry.installed)} installed"
         + (
             f", {len(gateway.registry.failures)} FAILED to load"

@@ -389,6 +389,9 @@ async def admin_trigger_settlement(ctx: ApiContext) -> SettlementTriggered:
         settlement_id = await strategy.settle_now()
     except ArkRelayError as exc:
         raise _unavailable(exc) from exc
+    except RuntimeError as exc:
+        # Not the leader, or a strategy with no period of its own (ark-batches).
+        raise HttpError(409, str(exc)) from exc
     if settlement_id is None:
         return SettlementTriggered(None, "the current period holds nothing to settle")
     return SettlementTriggered(settlement_id, f"settlement {settlement_id} started")

@@ -6,8 +6,10 @@ tests run many). Two sources feed it:
 * counters and histograms the :class:`~.observe.CeremonyObserver` keeps from the observer
   hooks (intents, session steps, session failures);
 * figures read when Prometheus scrapes: the database (outbox backlog, open sessions,
-  settlements), read in a worker thread before rendering, and the ``statistics()`` of the
-  gateway and its components (relays, backend calls and breakers, inventory).
+  settlements and the confirmations of those not yet announced, the finalized
+  transactions no settlement holds yet), read in a worker thread before rendering, and
+  the ``statistics()`` of the gateway and its components (relays, backend calls and
+  breakers, inventory, the settlement strategy's counters).
 
 ``attach(gateway)`` creates a gateway's metrics and registers its observer; call it when
 the gateway is built so no intent goes uncounted (the first scrape would do it otherwise).
@@ -37,7 +39,13 @@ from quart import Response
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
-from ..store.models import FINAL_SESSION_STATES, CeremonySession, OutboxEvent, Settlement
+from ..store.models import (
+    FINAL_SESSION_STATES,
+    CeremonySession,
+    L2Transaction,
+    OutboxEvent,
+    Settlement,
+)
 from ..store.models.settlement import SETTLEMENT_STATES
 from .context import ApiContext
 from .observe import CeremonyObserver
@@ -56,6 +64,20 @@ api = Api()
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 #: Settlement states in which the period's history is committed to L1.
 SETTLED_STATES = ("committed", "confirming", "confirmed", "published")
+#: Settlements still on their way to a 31342 (the backlog).
+OPEN_SETTLEMENT_STATES = ("collecting", "committed", "confirming", "confirmed")
+#: Broadcast but not yet announced: these have confirmations worth watching.
+UNANNOUNCED_STATES = ("committed", "confirming", "confirmed")
+#: Bound on the per-settlement confirmation series; the oldest are the ones that matter.
+MAX_CONFIRMATION_SERIES = 20
+#: The strategy's ``statistics()`` counters exposed, each as ``arkrelay_settlement_<key>``.
+SETTLEMENT_COUNTERS = {
+    "commit_failures": "Settlement steps that failed (backend down or refusing); each is "
+    "retried at the next poll.",
+    "fee_bumps": "Fee bumps of unconfirmed commitment transactions.",
+    "rebroadcasts": "Commitment transactions broadcast again at the fee cap.",
+    "published": "Settlements announced (31342 queued in the outbox).",
+}
 BREAKER_STATES = ("closed", "half_open", "open")
 INVENTORY_LEVELS = ("ok", "warning", "critical")
 
@@ -72,6 +94,13 @@ class DbFigures:
     settlements: dict[str, int]
     #: ``period_end`` of the newest settlement committed to L1.
     last_settled: int | None
+    #: (settlement id, confirmations) of broadcast settlements not yet announced, oldest
+    #: period first, at most ``MAX_CONFIRMATION_SERIES``.
+    unannounced: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    #: Finalized ark transactions no settlement holds (a failed one holds nothing).
+    uncommitted: int = 0
+    #: ``finalized_at`` of the oldest of them.
+    uncommitted_oldest: int | None = None
 
 
 def read_figures(db: Session) -> DbFigures:
@@ -91,12 +120,26 @@ def read_figures(db: Session) -> DbFigures:
     last = db.scalar(
         sa.select(sa.func.max(Settlement.period_end)).where(Settlement.state.in_(SETTLED_STATES))
     )
+    unannounced = db.execute(
+        sa.select(Settlement.id, Settlement.confirmations)
+        .where(Settlement.state.in_(UNANNOUNCED_STATES))
+        .order_by(Settlement.period_end, Settlement.id)
+        .limit(MAX_CONFIRMATION_SERIES)
+    ).all()
+    waiting, waiting_since = db.execute(
+        sa.select(sa.func.count(), sa.func.min(L2Transaction.finalized_at)).where(
+            L2Transaction.settlement_id.is_(None)
+        )
+    ).one()
     return DbFigures(
         outbox_backlog=int(backlog),
         outbox_oldest=oldest,
         open_sessions={(t, s): int(n) for t, s, n in open_rows},
         settlements={s: int(n) for s, n in settlements},
         last_settled=last,
+        unannounced=[(i, int(n or 0)) for i, n in unannounced],
+        uncommitted=int(waiting),
+        uncommitted_oldest=waiting_since,
     )
 
 
@@ -192,6 +235,7 @@ class ScrapeCollector:
             1 if gateway.components.settlement is not None else 0,
         )
         yield from self._settlements(self.figures)
+        yield from _settlement_strategy(gateway, stats["components"].get("settlement"))
 
     def _gateway_counters(self, stats: Mapping[str, Any]) -> Iterator[Metric]:
         yield _single(
@@ -281,13 +325,42 @@ class ScrapeCollector:
             "Seconds since the end of the newest settlement period committed to L1; no "
             "sample before the first one.",
         )
+        backlog = GaugeMetricFamily(
+            "arkrelay_settlement_backlog",
+            "Settlements not yet announced: collecting (waiting to be committed), committed "
+            "or confirming on L1, confirmed but not yet published.",
+        )
+        confirmations = GaugeMetricFamily(
+            "arkrelay_settlement_confirmations",
+            "L1 confirmations of each commitment broadcast but not yet announced (oldest "
+            f"{MAX_CONFIRMATION_SERIES}); no series once it is published.",
+            labels=["settlement"],
+        )
+        uncommitted = GaugeMetricFamily(
+            "arkrelay_settlement_uncommitted",
+            "Finalized ark transactions no settlement holds yet (a failed settlement holds "
+            "none): what the next settlement will commit.",
+        )
+        waited = GaugeMetricFamily(
+            "arkrelay_settlement_uncommitted_age_seconds",
+            "Seconds since the oldest finalized ark transaction that no settlement holds "
+            "yet was finalized (0 when there is none, so 0 on an idle gateway).",
+        )
         if figures is not None:
             for state in SETTLEMENT_STATES:
                 counts.add_metric([state], figures.settlements.get(state, 0))
             if figures.last_settled is not None:
                 last.add_metric([], figures.last_settled)
                 age.add_metric([], max(0.0, self.now - figures.last_settled))
-        yield from (counts, last, age)
+            backlog.add_metric(
+                [], sum(figures.settlements.get(s, 0) for s in OPEN_SETTLEMENT_STATES)
+            )
+            for settlement_id, seen in figures.unannounced:
+                confirmations.add_metric([settlement_id], seen)
+            uncommitted.add_metric([], figures.uncommitted)
+            oldest = figures.uncommitted_oldest
+            waited.add_metric([], 0.0 if oldest is None else max(0.0, self.now - oldest))
+        yield from (counts, last, age, backlog, confirmations, uncommitted, waited)
 
     def describe(self) -> Iterator[Metric]:
         # Registration asks for the names; collecting would read a gateway not yet built.
@@ -468,6 +541,27 @@ def _inventory(backends: Mapping[str, Any], components: Mapping[str, Any]) -> It
             if isinstance(value, int):
                 thresholds.add_metric([role, name], value)
     yield from (balance, vtxos, level, thresholds)
+
+
+def _settlement_strategy(gateway: Gateway, stats: Any) -> Iterator[Metric]:
+    """The strategy's counters (zero without one, so dashboards and alerts always find
+    them), and whether this instance holds settlement leadership."""
+    found = stats if isinstance(stats, Mapping) else {}
+    for key, doc in SETTLEMENT_COUNTERS.items():
+        value = found.get(key, 0)
+        yield _single(
+            CounterMetricFamily,
+            f"arkrelay_settlement_{key}",
+            doc + " Counted by the instance that leads, since it started.",
+            value if isinstance(value, int | float) and not isinstance(value, bool) else 0,
+        )
+    leadership = gateway.leadership
+    yield _single(
+        GaugeMetricFamily,
+        "arkrelay_settlement_leader",
+        "1 if this instance holds settlement leadership (runs the strategy), else 0.",
+        1 if leadership is not None and leadership.is_leader else 0,
+    )
 
 
 # --------------------------------------------------------------------------- helpers

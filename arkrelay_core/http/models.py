@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -16,10 +16,13 @@ __all__ = [
     "IntentOut",
     "InvoiceStatus",
     "Page",
+    "ProofStepOut",
     "Readiness",
     "SessionOut",
+    "SettlementHistoryEntry",
     "SettlementOut",
     "SettlementPage",
+    "SettlementProof",
     "VtxoOut",
     "VtxoPage",
 ]
@@ -134,6 +137,15 @@ class InvoiceStatus(msgspec.Struct):
     updated_at: int
 
 
+class SettlementHistoryEntry(msgspec.Struct):
+    """A change of state, or a noteworthy event within one (a fee bump, a confirmation)."""
+
+    state: str
+    #: Unix seconds.
+    at: int
+    note: str
+
+
 class SettlementOut(msgspec.Struct):
     settlement_id: str
     strategy: str
@@ -143,7 +155,46 @@ class SettlementOut(msgspec.Struct):
     merkle_root: str | None
     l1_txid: str | None
     block_height: int | None
+    #: The ark transactions the merkle root commits to.
+    l2_tx_count: int
+    #: L1 confirmations of the commitment seen so far (0 before it is mined).
+    confirmations: int
+    #: Oldest first (docs/settlement.md §5).
+    history: list[SettlementHistoryEntry]
+    #: The last failure the strategy recorded while advancing it (its
+    #: ``context.last_error``), or null.
+    last_error: str | None
 
 
 class SettlementPage(Page):
     items: list[SettlementOut]
+
+
+class ProofStepOut(msgspec.Struct):
+    """A sibling on the way from the leaf up to the root: ``side`` is where the sibling sits,
+    so a ``left`` step hashes ``sibling || current`` and a ``right`` step ``current ||
+    sibling`` (docs/settlement.md)."""
+
+    side: Literal["left", "right"]
+    hash: str
+
+
+class SettlementProof(msgspec.Struct):
+    """That ``ark_txid`` is leaf ``index`` of the ``count`` leaves under ``merkle_root``.
+
+    Fold ``path`` over the leaf's hash to get ``merkle_root``; the gateway's 31342 with
+    ``d`` = ``l1:<settlement_id>`` signs that root (``arkrelay settlement verify`` checks
+    both). ``l1_txid`` and ``block_height`` are null until the commitment is broadcast and
+    confirmed."""
+
+    settlement_id: str
+    ark_txid: str
+    index: int
+    count: int
+    path: list[ProofStepOut]
+    merkle_root: str
+    state: str
+    l1_txid: str | None
+    block_height: int | None
+    period_start: int
+    period_end: int

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import re
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
+import trio
 from sqlalchemy.orm import Session
 
 from ..ceremony.service import fee_table, wallet_state
@@ -14,8 +18,9 @@ from ..errors import ArkRelayError, UnknownAsset
 from ..nostr import encode_npub
 from ..nostr.errors import Nip19Error
 from ..nostr.nip19 import decode_pubkey
+from ..settlement.merkle import build_proof
 from ..store.models import Asset as AssetRow
-from ..store.models import CeremonySession, Intent, Invoice, Settlement
+from ..store.models import CeremonySession, Intent, Invoice, Settlement, SettlementLeaf
 from .app import json_response
 from .context import ApiContext
 from .errors import HttpError, bad_request, not_found
@@ -28,10 +33,13 @@ from .models import (
     InfoOut,
     IntentOut,
     InvoiceStatus,
+    ProofStepOut,
     Readiness,
     SessionOut,
+    SettlementHistoryEntry,
     SettlementOut,
     SettlementPage,
+    SettlementProof,
     VtxoOut,
     VtxoPage,
 )
@@ -39,9 +47,12 @@ from .routes import Api, Param
 
 __all__ = ["api", "next_cursor", "page_params", "pubkey_of", "session_out"]
 
+log = logging.getLogger(__name__)
+
 api = Api()
 
 HEX64 = "^[0-9a-f]{64}$"
+_TXID = re.compile("[0-9a-f]{64}")
 #: The canonical forms ``pubkey_of`` reads (it also takes upper case and ``nostr:``).
 PUBKEY_PATTERN = "^([0-9a-f]{64}|npub1[02-9ac-hj-np-z]{58})$"
 PUBKEY = Param(
@@ -347,15 +358,20 @@ async def invoice(ctx: ApiContext, payment_hash: str) -> InvoiceStatus:
 
 
 def _settlement(row: Settlement) -> SettlementOut:
+    last_error = (row.context or {}).get("last_error")
     return SettlementOut(
-        row.id,
-        row.strategy,
-        row.state,
-        row.period_start,
-        row.period_end,
-        row.merkle_root,
-        row.l1_txid,
-        row.block_height,
+        settlement_id=row.id,
+        strategy=row.strategy,
+        state=row.state,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        merkle_root=row.merkle_root,
+        l1_txid=row.l1_txid,
+        block_height=row.block_height,
+        l2_tx_count=row.l2_tx_count,
+        confirmations=row.confirmations,
+        history=msgspec.convert(row.history or [], list[SettlementHistoryEntry]),
+        last_error=None if last_error is None else str(last_error),
     )
 
 
@@ -384,12 +400,19 @@ async def settlements(ctx: ApiContext, limit: str | None, cursor: str | None) ->
     )
 
 
+SETTLEMENT_ID = Param(
+    "settlement_id",
+    "the settlement's id: `anchor-<period end>`, or an Ark commitment txid",
+    example="anchor-1767225600",
+)
+
+
 @api.get(
     "/settlements/{settlement_id}",
     SettlementOut,
-    summary="One L1 settlement",
+    summary="One L1 settlement, with its history and last error",
     tag="settlement",
-    params=(Param("settlement_id", "the settlement's id"),),
+    params=(SETTLEMENT_ID,),
     errors=(404,),
 )
 async def settlement(ctx: ApiContext, settlement_id: str) -> SettlementOut:
@@ -397,3 +420,92 @@ async def settlement(ctx: ApiContext, settlement_id: str) -> SettlementOut:
     if row is None:
         raise not_found(f"no settlement {settlement_id}")
     return _settlement(row)
+
+
+def _proof_rows(
+    db: Session, settlement_id: str, ark_txid: str
+) -> tuple[Settlement, list[str] | None] | None:
+    """The settlement and its leaves in leaf order; the leaves are None (not read at all)
+    when ``ark_txid`` is not one of them."""
+    row = db.get(Settlement, settlement_id)
+    if row is None:
+        return None
+    held = db.scalar(
+        sa.select(SettlementLeaf.position).where(
+            SettlementLeaf.settlement_id == settlement_id, SettlementLeaf.ark_txid == ark_txid
+        )
+    )
+    if held is None:
+        return row, None
+    leaves = db.scalars(
+        sa.select(SettlementLeaf.ark_txid)
+        .where(SettlementLeaf.settlement_id == settlement_id)
+        .order_by(SettlementLeaf.position)
+    )
+    return row, list(leaves)
+
+
+@api.get(
+    "/settlements/{settlement_id}/proof/{ark_txid}",
+    SettlementProof,
+    summary="A merkle proof that a settlement commits to an ark transaction",
+    tag="settlement",
+    params=(
+        SETTLEMENT_ID,
+        Param(
+            "ark_txid",
+            "the ark transaction's id: 64 hex characters, as ark txids are displayed",
+            pattern=HEX64,
+        ),
+    ),
+    errors=(400, 404),
+)
+async def settlement_proof(ctx: ApiContext, settlement_id: str, ark_txid: str) -> SettlementProof:
+    """The path from the transaction's leaf to the settlement's merkle root, built from the
+    leaves the settlement recorded. Check it against the gateway's signed 31342 (kind 31342,
+    `d` = `l1:<settlement_id>`) with `arkrelay settlement verify`; docs/settlement.md
+    specifies the tree for anyone verifying by other means."""
+    txid = ark_txid.lower()
+    if not _TXID.fullmatch(txid):
+        raise bad_request(f"not an ark txid (64 hex characters): {ark_txid!r}")
+    found = await ctx.db(_proof_rows, settlement_id, txid)
+    if found is None:
+        raise not_found(f"no settlement {settlement_id}")
+    row, leaves = found
+    if leaves is None:
+        raise not_found(f"settlement {settlement_id} does not commit to {txid}")
+    # Hashing every leaf of a large period is work for a thread, not for the event loop.
+    proof = await trio.to_thread.run_sync(build_proof, leaves, txid)
+    if (
+        proof.merkle_root != row.merkle_root
+        or proof.count != len(leaves)
+        or proof.count != row.l2_tx_count
+        or leaves[proof.index] != txid
+    ):
+        # The stored root, count or leaf order disagree with the leaves: a proof served now
+        # would not verify, so refuse it and leave the evidence in the log.
+        log.error(
+            "settlement %s is inconsistent: stored root %s and count %d, its %d leaves give "
+            "root %s with %s at index %d",
+            settlement_id,
+            row.merkle_root,
+            row.l2_tx_count,
+            len(leaves),
+            proof.merkle_root,
+            txid,
+            proof.index,
+        )
+        raise HttpError(500, f"settlement {settlement_id} is inconsistent; the gateway logged it")
+    return SettlementProof(
+        settlement_id=row.id,
+        ark_txid=txid,
+        index=proof.index,
+        count=proof.count,
+        path=[ProofStepOut(step.side, step.hash) for step in proof.path],
+        merkle_root=proof.merkle_root,
+        state=row.state,
+        l1_txid=row.l1_txid,
+        block_height=row.block_height,
+        period_start=row.period_start,
+        period_end=row.period_end,
+    )

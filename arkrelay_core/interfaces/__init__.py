@@ -31,7 +31,7 @@ from .lightning import (
     PaymentStatus,
     TxConfirmation,
 )
-from .settlement import SettlementHost, SettlementStrategy
+from .settlement import SettlementHost, SettlementRecord, SettlementState, SettlementStrategy
 from .transport import InboundEvent, PublishResult, Transport
 
 __all__ = [
@@ -67,6 +67,8 @@ __all__ = [
     "PublishResult",
     "Role",
     "SettlementHost",
+    "SettlementRecord",
+    "SettlementState",
     "SettlementStrategy",
     "SignEvent",
     "SubmittedTx",

@@ -154,8 +154,33 @@ class LightningBackend(Protocol):
 
     async def onchain_balance(self) -> OnchainBalance: ...
 
-    async def send_op_return(self, data: bytes, *, sat_per_vbyte: int) -> OnchainTx: ...
+    async def send_op_return(
+        self, data: bytes, *, sat_per_vbyte: int, label: str = ""
+    ) -> OnchainTx:
+        """Broadcast a wallet transaction with an OP_RETURN output pushing ``data`` (1..80
+        bytes) at ``sat_per_vbyte``; ``label`` names it in the wallet (a default if empty).
+        Not idempotent: after an unclear failure, ``find_op_return`` tells whether it went
+        out."""
+        ...
 
-    async def bump_fee(self, txid: str, *, sat_per_vbyte: int) -> OnchainTx: ...
+    async def find_op_return(self, data: bytes) -> OnchainTx | None:
+        """The wallet transaction whose OP_RETURN output pushes exactly ``data``, or None:
+        how a restart adopts a commitment it broadcast instead of sending it twice."""
+        ...
 
-    async def tx_confirmations(self, txid: str) -> TxConfirmation: ...
+    async def bump_fee(self, txid: str, *, sat_per_vbyte: int) -> None:
+        """Raise the effective fee rate of the unconfirmed wallet transaction ``txid`` to
+        ``sat_per_vbyte`` by CPFP: a child spends the wallet's own output of it (its change)
+        and pays for both. ``txid`` does not change; bumping again replaces the child. A
+        transaction the wallet does not have, one already confirmed, or one with no output
+        of the wallet raises BackendError."""
+        ...
+
+    async def rebroadcast(self, raw_hex: str) -> None:
+        """Publish a transaction again; already in the mempool, known or confirmed counts
+        as success, any other refusal raises BackendError."""
+        ...
+
+    async def tx_confirmations(self, txid: str) -> TxConfirmation:
+        """Confirmations of a wallet transaction (0 while unconfirmed or unknown)."""
+        ...

@@ -3,6 +3,7 @@
 Exception tree::
 
     StoreError          the database URL, engine or schema cannot be used as asked
+        BackupError     a backup or restore was refused or failed (store/backup.py)
 """
 
 from __future__ import annotations

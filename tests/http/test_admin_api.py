@@ -298,9 +298,6 @@ class ScriptedStrategy:
         task_status.started()
         await trio.sleep_forever()
 
-    async def on_ark_event(self, event: Any) -> None:
-        pass
-
     async def settle_now(self) -> str | None:
         self.triggered += 1
         answer = self.answers.pop(0)
@@ -346,7 +343,12 @@ async def api_with_plugins(directory: Path, plugins: Any, extra: str) -> AsyncIt
 
 async def test_settlement_trigger_calls_the_configured_strategy(tmp_path: Path) -> None:
     strategy = ScriptedStrategy(
-        ["stl_001", None, BackendUnavailable("the anchor wallet is unreachable")]
+        [
+            "stl_001",
+            None,
+            BackendUnavailable("the anchor wallet is unreachable"),
+            RuntimeError("this instance is not settling (it does not hold leadership)"),
+        ]
     )
     plugin = ScriptedSettlementPlugin(strategy)
     with trio.fail_after(60):
@@ -356,14 +358,17 @@ async def test_settlement_trigger_calls_the_configured_strategy(tmp_path: Path) 
             first = await api.admin("POST", "/admin/settlements/trigger")
             empty = await api.admin("POST", "/admin/settlements/trigger")
             broken = await api.admin("POST", "/admin/settlements/trigger")
+            follower = await api.admin("POST", "/admin/settlements/trigger")
             plugins = (await api.admin("GET", "/admin/plugins")).json()
     assert first.status_code == 200 and first.json()["settlement_id"] == "stl_001"
     assert empty.status_code == 200 and empty.json()["settlement_id"] is None
     assert broken.status_code == 503
     assert broken.json()["code"] == ErrorCode.ARK_UNAVAILABLE
-    assert strategy.triggered == 3
+    assert follower.status_code == 409
+    assert "does not hold leadership" in follower.json()["detail"]
+    assert strategy.triggered == 4
     [component] = [c for c in plugins["components"] if c["name"] == "settlement"]
-    assert component["plugin"] == "scripted" and component["statistics"] == {"triggered": 3}
+    assert component["plugin"] == "scripted" and component["statistics"] == {"triggered": 4}
 
 
 # -- inventory --------------------------------------------------------------------------------

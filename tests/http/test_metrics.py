@@ -17,12 +17,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from arkrelay_core.codes import ErrorCode
 from arkrelay_core.http import metrics
+from arkrelay_core.http.metrics import SETTLEMENT_COUNTERS
 from arkrelay_core.protocol import Kind
+from arkrelay_core.store.models import L2Transaction
 from plugins.nostr.tests.relay_process import NostrRelay
 from tests.ceremony.harness import board
 from tests.ceremony.outcomes import transfer_params
+from tests.settlement import reference
 
 from .conftest import Api, running_api
+from .settlements import add_settlement
+from .test_admin_api import ScriptedSettlementPlugin, api_with_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "ops" / "grafana" / "arkrelay.json"
@@ -212,6 +217,129 @@ async def test_component_figures_are_sane(api) -> None:
     )
     assert found.series("arkrelay_settlement_last_age_seconds") == []
     assert found.families["arkrelay_settlement_last_age_seconds"].type == "gauge"
+    # Still exposed, as zeros, so that dashboards and alerts never lose them.
+    assert found.value("arkrelay_settlement_backlog") == 0
+    assert found.series("arkrelay_settlement_confirmations") == []
+    assert found.families["arkrelay_settlement_confirmations"].type == "gauge"
+    for counter in SETTLEMENT_COUNTERS:
+        assert found.value(f"arkrelay_settlement_{counter}_total") == 0, counter
+        assert found.families[f"arkrelay_settlement_{counter}"].type == "counter"
+    assert found.value("arkrelay_settlement_leader") == 0
+    # Nothing finalized, nothing waiting: the overdue alert's gauge is 0, not absent.
+    assert found.value("arkrelay_settlement_uncommitted") == 0
+    assert found.value("arkrelay_settlement_uncommitted_age_seconds") == 0
+
+
+async def test_transactions_no_live_settlement_holds_are_uncommitted(api) -> None:
+    """A failed settlement gives its transactions back; any other state holds them."""
+    returned, recommitted, published, collecting, fresh = reference.txids(5, seed="waiting")
+    now = int(time.time())
+    finalized = {
+        returned: now - 9_000,
+        recommitted: now - 20_000,
+        published: now - 30_000,
+        collecting: now - 40_000,
+        fresh: now - 100,
+    }
+
+    def insert(db: Any) -> None:
+        for txid, at in finalized.items():
+            db.add(L2Transaction(ark_txid=txid, finalized_at=at))
+        db.flush()
+        add_settlement(db, "anchor-1", [returned, recommitted], state="failed", period_end=now)
+        add_settlement(db, "anchor-2", [recommitted, published], period_end=now)
+        add_settlement(db, "anchor-3", [collecting], state="collecting", period_end=now)
+
+    await api.gateway.engine.store.run(insert)
+    before = time.time()
+    found = await scrape(api)
+    after = time.time()
+    assert found.value("arkrelay_settlement_uncommitted") == 2  # returned and fresh
+    age = found.value("arkrelay_settlement_uncommitted_age_seconds")
+    oldest = finalized[returned]
+    assert before - oldest <= age <= after - oldest
+    assert found.families["arkrelay_settlement_uncommitted_age_seconds"].type == "gauge"
+
+    def settle_the_rest(db: Any) -> None:
+        add_settlement(db, "anchor-4", [returned, fresh], state="collecting", period_end=now)
+
+    await api.gateway.engine.store.run(settle_the_rest)
+    settled = await scrape(api)
+    assert settled.value("arkrelay_settlement_uncommitted") == 0
+    assert settled.value("arkrelay_settlement_uncommitted_age_seconds") == 0
+
+
+async def test_settlement_backlog_and_confirmations(api) -> None:
+    ids = iter(reference.txids(12, seed="metrics"))
+    states = {
+        "anchor-100": ("published", 3),
+        "anchor-200": ("confirmed", 3),
+        "anchor-300": ("confirming", 2),
+        "anchor-400": ("committed", 0),
+        "anchor-500": ("collecting", 0),
+        "anchor-600": ("failed", 0),
+    }
+
+    def insert(db: Any) -> None:
+        for number, (settlement_id, (state, seen)) in enumerate(states.items()):
+            add_settlement(
+                db,
+                settlement_id,
+                [next(ids), next(ids)],
+                state=state,
+                confirmations=seen,
+                period_end=1_767_225_600 + number * 3600,
+            )
+
+    await api.gateway.engine.store.run(insert)
+    found = await scrape(api)
+    assert found.value("arkrelay_settlement_backlog") == 4
+    by_settlement = {
+        s["settlement"]: found.value("arkrelay_settlement_confirmations", **s)
+        for s in found.series("arkrelay_settlement_confirmations")
+    }
+    assert by_settlement == {"anchor-200": 3, "anchor-300": 2, "anchor-400": 0}
+    for state in ("published", "confirmed", "confirming", "committed", "collecting", "failed"):
+        assert found.value("arkrelay_settlements", state=state) == 1
+
+
+class CountingStrategy:
+    """A settlement strategy that only reports counters."""
+
+    features: frozenset[str] = frozenset()
+
+    def __init__(self) -> None:
+        self.counters = {"commit_failures": 4, "fee_bumps": 2, "rebroadcasts": 1, "published": 9}
+
+    async def serve(self, host: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def settle_now(self) -> str | None:
+        return None
+
+    def statistics(self) -> dict[str, Any]:
+        return {**self.counters, "schedule": "every 3600s"}
+
+
+async def test_settlement_strategy_counters_and_leadership(tmp_path: Path) -> None:
+    strategy = CountingStrategy()
+    plugin = ScriptedSettlementPlugin(strategy)
+    with trio.fail_after(60):
+        async with api_with_plugins(
+            tmp_path / "gw", (("scripted", plugin),), '[settlement]\nplugin = "scripted"\n'
+        ) as api:
+            found = await scrape_until(
+                api,
+                lambda s: s.value("arkrelay_settlement_leader") == 1,
+                "this SQLite instance leading",
+            )
+            assert found.value("arkrelay_settlement_enabled") == 1
+            for key, value in strategy.counters.items():
+                assert found.value(f"arkrelay_settlement_{key}_total") == value, key
+            strategy.counters["fee_bumps"] = 3
+            again = await scrape(api)
+            assert again.value("arkrelay_settlement_fee_bumps_total") == 3
 
 
 async def test_an_open_breaker_marks_the_backend_down(api) -> None:
@@ -356,9 +484,11 @@ def test_the_alerts_are_a_prometheus_rule_file() -> None:
         "backend down": "arkrelay_backend_up",
         "breaker open": "arkrelay_backend_breaker_state",
         "outbox backlog": "arkrelay_outbox_oldest_age_seconds",
-        "settlement overdue": "arkrelay_settlement_last_age_seconds",
+        "settlement overdue": "arkrelay_settlement_uncommitted_age_seconds",
         "failure-rate spike": "arkrelay_intents_total",
         "inventory low": "arkrelay_inventory_level",
+        "settlement backlog": "arkrelay_settlement_backlog",
+        "settlement commits failing": "arkrelay_settlement_commit_failures_total",
     }
     for topic, metric in wanted.items():
         assert any(metric in r["expr"] for r in rules), f"no alert for {topic}"

@@ -26,9 +26,10 @@ from arkrelay_core.http.app import create_app
 from arkrelay_core.http.context import ApiContext
 from arkrelay_core.http.routes import Route
 from arkrelay_core.nostr import generate_secret_key, xonly_public_key
-from arkrelay_core.store.models import CeremonySession, Intent, Invoice, Settlement
+from arkrelay_core.store.models import CeremonySession, Intent, Invoice
 
 from .conftest import ADMIN_KEY
+from .settlements import add_settlement
 
 VALIDATOR = "openapi-spec-validator==0.9.0"
 SCHEMATHESIS = "schemathesis==4.32.5"
@@ -120,6 +121,7 @@ async def seed(api: Any) -> dict[str, str]:
         "asset_id": gbtc,
         "payment_hash": secrets.token_hex(32),
         "settlement_id": "openapi-test-settlement",
+        "ark_txid": secrets.token_hex(32),
     }
 
     def insert(db: Any) -> None:
@@ -170,19 +172,14 @@ async def seed(api: Any) -> dict[str, str]:
                 context={},
             )
         )
-        db.add(
-            Settlement(
-                id=values["settlement_id"],
-                strategy="periodic",
-                state="published",
-                period_start=now - 3600,
-                period_end=now,
-                merkle_root=secrets.token_hex(32),
-                l1_txid=secrets.token_hex(32),
-                block_height=101,
-                created_at=now,
-                updated_at=now,
-            )
+        # With its leaves, so that one of them has a proof (the settlement's own routes).
+        add_settlement(
+            db,
+            values["settlement_id"],
+            [values["ark_txid"], *(secrets.token_hex(32) for _ in range(4))],
+            l1_txid=secrets.token_hex(32),
+            block_height=101,
+            period_end=now,
         )
 
     await gateway.engine.store.run(insert)

@@ -11,6 +11,9 @@ from arkrelay_core.nostr import encode_npub
 from arkrelay_core.protocol import Kind
 from arkrelay_core.store.models import Settlement
 from tests.ceremony.outcomes import transfer_params
+from tests.settlement import reference
+
+from .settlements import add_settlement
 
 
 async def test_health_and_ready(api) -> None:
@@ -140,4 +143,55 @@ async def test_settlements_are_listed_and_paged(api) -> None:
     assert [s["settlement_id"] for s in rest["items"]] == ["s-0"] and rest["next_cursor"] is None
     one = (await api.get("/settlements/s-1")).json()
     assert one["block_height"] == 101 and one["l1_txid"] == "bb" * 32
+    # A row written with the columns' defaults: no leaves counted, no history, no error.
+    assert (one["l2_tx_count"], one["confirmations"]) == (0, 0)
+    assert one["history"] == [] and one["last_error"] is None
     assert (await api.get("/settlements/s-9")).status_code == 404
+
+
+async def test_a_settlement_shows_its_history_confirmations_and_last_error(api) -> None:
+    end = 1_767_225_600
+    history = [
+        {"state": "collecting", "at": end + 30, "note": "3 L2 transactions"},
+        {"state": "committed", "at": end + 31, "note": f"broadcast {'cd' * 32} at 2 sat/vB"},
+        {"state": "confirming", "at": end + 900, "note": "1/3 confirmations"},
+    ]
+    *txids, earlier = reference.txids(4, seed="read-api")
+
+    def add(db) -> None:
+        add_settlement(
+            db,
+            "anchor-1767225600",
+            txids,
+            state="confirming",
+            confirmations=1,
+            period_end=end,
+            history=history,
+            context={"sat_per_vbyte": 2, "last_error": "lnd GetTransactions: unavailable"},
+        )
+        add_settlement(db, "anchor-1767222000", [earlier], period_end=end - 3600)
+
+    await api.gateway.engine.store.run(add)
+    one = (await api.get("/settlements/anchor-1767225600")).json()
+    assert one == {
+        "settlement_id": "anchor-1767225600",
+        "strategy": "anchor",
+        "state": "confirming",
+        "period_start": end - 3600,
+        "period_end": end,
+        "merkle_root": reference.root(sorted(txids)).hex(),
+        "l1_txid": "cd" * 32,
+        "block_height": 812_345,
+        "l2_tx_count": 3,
+        "confirmations": 1,
+        "history": history,
+        "last_error": "lnd GetTransactions: unavailable",
+    }
+    listed = (await api.get("/settlements")).json()["items"]
+    assert [s["settlement_id"] for s in listed] == ["anchor-1767225600", "anchor-1767222000"]
+    assert listed[0] == one
+    older = listed[1]
+    assert (older["l2_tx_count"], older["confirmations"], older["last_error"]) == (1, 3, None)
+    assert older["history"] == [
+        {"state": "published", "at": end - 3600, "note": "written by the test"}
+    ]

@@ -9,15 +9,19 @@ from arkrelay_core.store.models import Base
 
 def test_store_exports_exactly_the_intended_names():
     assert set(store.__all__) == {
+        "BackupError",
         "Base",
+        "DatabaseCopy",
         "Migration",
         "StoreError",
+        "backup_database",
         "create_engine_for",
         "current",
         "downgrade",
         "head",
         "history",
         "mask_url",
+        "restore_database",
         "session_factory",
         "upgrade",
     }
@@ -35,8 +39,10 @@ def test_every_mapped_table_class_is_exported_from_models():
         "EventIn",
         "Intent",
         "Invoice",
+        "L2Transaction",
         "OutboxEvent",
         "Settlement",
+        "SettlementLeaf",
         "Vtxo",
     }
     assert mapped <= set(models.__all__)

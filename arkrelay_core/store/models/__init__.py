@@ -15,7 +15,7 @@ from .ceremony import (
 )
 from .ledger import INVOICE_DIRECTIONS, VTXO_STATUSES, Asset, Invoice, Vtxo
 from .relay import EventIn, OutboxEvent
-from .settlement import SETTLEMENT_STATES, Settlement
+from .settlement import SETTLEMENT_STATES, L2Transaction, Settlement, SettlementLeaf
 
 __all__ = [
     "CHALLENGE_TYPES",
@@ -35,7 +35,9 @@ __all__ = [
     "EventIn",
     "Intent",
     "Invoice",
+    "L2Transaction",
     "OutboxEvent",
     "Settlement",
+    "SettlementLeaf",
     "Vtxo",
 ]

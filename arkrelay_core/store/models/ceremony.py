@@ -81,6 +81,8 @@ class CeremonySession(Base):
         CheckConstraint(check_in("state", SESSION_STATES), name="state"),
         CheckConstraint(check_in("scheme", DM_SCHEMES), name="scheme"),
         Index(None, "state", "lease_expires_at"),
+        # An author's open sessions: counted, and their inputs read, at every intent.
+        Index(None, "author", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

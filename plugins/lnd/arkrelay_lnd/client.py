@@ -2,11 +2,12 @@
 simulator's).
 
 Invoices (plain and hold) go through Lightning and Invoices, payments through Router
-(SendPaymentV2 / TrackPaymentV2), commitments through WalletKit.SendOutputs. The invoice
-stream resumes from the last add and settle index it saw and, after a reconnect, looks up
-the unfinished invoices this backend created: ACCEPTED has no index to resume from, and
-lnd sends no settle backlog for settle index 0, so neither a held payment nor a first
-settlement is missed.
+(SendPaymentV2 / TrackPaymentV2), commitments through WalletKit.SendOutputs (found again
+with GetTransactions, fee-bumped with WalletKit.BumpFee, published again with
+WalletKit.PublishTransaction). The invoice stream resumes from the last add and settle
+index it saw and, after a reconnect, looks up the unfinished invoices this backend
+created: ACCEPTED has no index to resume from, and lnd sends no settle backlog for settle
+index 0, so neither a held payment nor a first settlement is missed.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 import trio
+from embit.base import EmbitError
 from embit.transaction import Transaction
 
-from arkrelay_core.errors import BackendError, InvoiceInvalid, UnsupportedOperation
+from arkrelay_core.codes import ErrorCode
+from arkrelay_core.errors import BackendError, BackendUnavailable, CircuitOpen, InvoiceInvalid
 from arkrelay_core.grpcutil import Backoff, pump
 from arkrelay_core.interfaces import (
     DecodedInvoice,
@@ -48,6 +52,7 @@ from .errors import map_rpc_error, unavailable
 from .payments import PaymentBook, follow_payment
 from .settings import LndSettings
 from .sim import LndSimulator, SimNetwork
+from .sim.chain import vsize
 
 __all__ = ["LndBackend"]
 
@@ -55,6 +60,27 @@ log = logging.getLogger(__name__)
 
 _FINAL_INVOICE = frozenset({InvoiceState.SETTLED, InvoiceState.CANCELED})
 _MAX_OP_RETURN = 80
+_OP_RETURN, _OP_PUSHDATA1, _OP_PUSHDATA2 = 0x6A, 0x4C, 0x4D
+_DEFAULT_LABEL = "arkrelay commitment"
+_MAX_LABEL = 500  # lnd's labels.MaxLength
+#: The smallest child lnd's sweeper makes for CPFP (one key-spend input, one output):
+#: assuming no bigger one, the package reaches the rate asked for, or a little more.
+_CHILD_VBYTES = 110
+#: The child's fee budget, in vbytes at its starting rate: twice a two-input child. lnd's
+#: fee function climbs from the starting rate towards budget / size over its deadline and
+#: refuses a budget that leaves it no room; this keeps that room small and the spend
+#: bounded.
+_CHILD_BUDGET_VBYTES = 2 * 180
+#: How lnd (and the bitcoind or btcd behind it) refuse a transaction they already have.
+_ALREADY_PUBLISHED = (
+    "already in mempool",
+    "already-in-mempool",
+    "already known",
+    "already-known",
+    "already confirmed",
+    "already in block chain",
+    "already have transaction",
+)
 
 
 class _Stubs:
@@ -94,6 +120,7 @@ class LndBackend(DaemonClient):
         self.stream_reconnects = 0
 
     def build_simulator(self, network: SimNetwork) -> LndSimulator:
+        network.chain.fee_floor = self.settings.simulator.fee_floor
         return LndSimulator(network, host=self.settings.simulator.host)
 
     def serve_simulator(self) -> Callable[..., Awaitable[None]]:
@@ -363,16 +390,20 @@ class LndBackend(DaemonClient):
             confirmed_sat=resp.confirmed_balance, unconfirmed_sat=resp.unconfirmed_balance
         )
 
-    async def send_op_return(self, data: bytes, *, sat_per_vbyte: int) -> OnchainTx:
+    async def send_op_return(
+        self, data: bytes, *, sat_per_vbyte: int, label: str = ""
+    ) -> OnchainTx:
         """Publish a transaction carrying ``data`` (at most 80 bytes) in an OP_RETURN
-        output; lnd funds it and adds its change output."""
-        if not 0 < len(data) <= _MAX_OP_RETURN:
-            raise ValueError(f"OP_RETURN data must be 1..{_MAX_OP_RETURN} bytes")
-        push = bytes([len(data)]) if len(data) <= 75 else bytes([0x4C, len(data)])
+        output, labelled ``label`` in lnd's wallet; lnd funds it and adds its change
+        output."""
+        _check_op_return(data)
+        label = label or _DEFAULT_LABEL
+        if len(label) > _MAX_LABEL:
+            raise ValueError(f"an lnd label is at most {_MAX_LABEL} characters")
         request = walletkit_pb2.SendOutputsRequest(
             sat_per_kw=sat_per_vbyte * 250,
-            outputs=[signer_pb2.TxOut(value=0, pk_script=b"\x6a" + push + data)],
-            label="arkrelay commitment",
+            outputs=[signer_pb2.TxOut(value=0, pk_script=_op_return_script(data))],
+            label=label,
             min_confs=1,
         )
         resp = await self.caller.call(
@@ -381,25 +412,117 @@ class LndBackend(DaemonClient):
         raw = bytes(resp.raw_tx)
         return OnchainTx(txid=Transaction.parse(raw).txid().hex(), raw_hex=raw.hex())
 
-    async def bump_fee(self, txid: str, *, sat_per_vbyte: int) -> OnchainTx:
-        raise UnsupportedOperation("fee bumping is not implemented by the lnd plugin yet")
+    async def find_op_return(self, data: bytes) -> OnchainTx | None:
+        """The wallet's transaction whose OP_RETURN pushes exactly ``data`` (the most
+        confirmed if there are several), or None."""
+        _check_op_return(data)
+        found = []
+        for tx in await self._wallet_transactions():
+            # Most wallet transactions do not even contain the bytes: skip parsing them.
+            if data.hex() not in tx.raw_tx_hex:
+                continue
+            parsed = _parse_tx(bytes.fromhex(tx.raw_tx_hex))
+            if any(_op_return_data(out.script_pubkey.data) == data for out in parsed.vout):
+                found.append(tx)
+        if not found:
+            return None
+        best = max(found, key=lambda tx: (tx.num_confirmations, -tx.block_height))
+        return OnchainTx(txid=best.tx_hash, raw_hex=best.raw_tx_hex)
+
+    async def bump_fee(self, txid: str, *, sat_per_vbyte: int) -> None:
+        """Raise ``txid``'s effective fee rate to ``sat_per_vbyte`` by CPFP: lnd's sweeper
+        spends the wallet's own output of it (its change) in a child paying for both.
+
+        lnd's sweeper prices a child of a wallet transaction on the child's size alone,
+        so the child's rate is worked out here for the package (parent + child) to reach
+        ``sat_per_vbyte``. Bumping again replaces the child (RBF); the txid stays."""
+        if sat_per_vbyte < 1:
+            raise ValueError("sat_per_vbyte must be at least 1")
+        tx = await self._wallet_transaction(txid)
+        if tx is None:
+            raise BackendError(f"lnd's wallet has no transaction {txid}", code=ErrorCode.INTERNAL)
+        if tx.num_confirmations > 0:
+            raise BackendError(
+                f"transaction {txid} is already confirmed; its fee cannot be bumped",
+                code=ErrorCode.INTERNAL,
+            )
+        ours = [out for out in tx.output_details if out.is_our_address]
+        if not ours:
+            raise BackendError(
+                f"transaction {txid} has no output of lnd's wallet to bump it with (CPFP)",
+                code=ErrorCode.INTERNAL,
+            )
+        parent_vsize = vsize(_parse_tx(bytes.fromhex(tx.raw_tx_hex)))
+        parent_fee = max(tx.total_fees, 0)
+        if parent_fee >= sat_per_vbyte * parent_vsize:
+            return  # it pays that much on its own
+        child_fee = sat_per_vbyte * (parent_vsize + _CHILD_VBYTES) - parent_fee
+        child_rate = max(1, math.ceil(child_fee / _CHILD_VBYTES))
+        output = max(ours, key=lambda out: out.amount)
+        request = walletkit_pb2.BumpFeeRequest(
+            outpoint=lightning_pb2.OutPoint(txid_str=txid, output_index=output.output_index),
+            sat_per_vbyte=child_rate,
+            immediate=True,
+            budget=child_rate * _CHILD_BUDGET_VBYTES,
+        )
+        # Registering the same input with the same parameters twice is harmless.
+        await self.caller.call("BumpFee", self._rpc().wallet.BumpFee, request, idempotent=True)
+
+    async def rebroadcast(self, raw_hex: str) -> None:
+        """Publish a transaction again. Already in the mempool, known or confirmed counts
+        as success; any other refusal raises BackendError."""
+        raw = bytes.fromhex(raw_hex)
+        txid = _parse_tx(raw).txid().hex()
+        request = walletkit_pb2.Transaction(tx_hex=raw)
+        try:
+            resp = await self.caller.call(
+                "PublishTransaction",
+                self._rpc().wallet.PublishTransaction,
+                request,
+                idempotent=True,
+            )
+        except BackendError as exc:
+            if isinstance(exc, BackendUnavailable | CircuitOpen):
+                raise
+            if not await self._already_there(txid, str(exc)):
+                raise
+            return
+        if resp.publish_error and not await self._already_there(txid, resp.publish_error):
+            raise BackendError(
+                f"lnd PublishTransaction: {resp.publish_error}", code=ErrorCode.INTERNAL
+            )
+
+    async def _already_there(self, txid: str, refusal: str) -> bool:
+        """Whether a refused publish means the transaction is already out there: lnd's
+        backend says so, or (it may call that a double spend) the wallet has it mined."""
+        if any(words in refusal.lower() for words in _ALREADY_PUBLISHED):
+            return True
+        return (await self.tx_confirmations(txid)).confirmations > 0
 
     async def tx_confirmations(self, txid: str) -> TxConfirmation:
+        tx = await self._wallet_transaction(txid)
+        if tx is None:
+            return TxConfirmation(txid=txid, confirmations=0)
+        return TxConfirmation(
+            txid=txid,
+            confirmations=max(tx.num_confirmations, 0),
+            block_height=tx.block_height or None,
+            block_hash=tx.block_hash or None,
+        )
+
+    async def _wallet_transactions(self) -> list[Any]:
         resp = await self.caller.call(
             "GetTransactions",
             self._rpc().lightning.GetTransactions,
-            lightning_pb2.GetTransactionsRequest(),
+            # end_height -1: the unconfirmed ones too.
+            lightning_pb2.GetTransactionsRequest(end_height=-1),
             idempotent=True,
         )
-        for tx in resp.transactions:
-            if tx.tx_hash == txid:
-                return TxConfirmation(
-                    txid=txid,
-                    confirmations=max(tx.num_confirmations, 0),
-                    block_height=tx.block_height or None,
-                    block_hash=tx.block_hash or None,
-                )
-        return TxConfirmation(txid=txid, confirmations=0)
+        return list(resp.transactions)
+
+    async def _wallet_transaction(self, txid: str) -> Any | None:
+        txid = txid.lower()
+        return next((tx for tx in await self._wallet_transactions() if tx.tx_hash == txid), None)
 
     # ------------------------------------------------------------------ helpers
 
@@ -408,6 +531,38 @@ class LndBackend(DaemonClient):
         memory.move_to_end(key)
         while len(memory) > self.settings.memory:
             memory.popitem(last=False)
+
+
+def _check_op_return(data: bytes) -> None:
+    if not 0 < len(data) <= _MAX_OP_RETURN:
+        raise ValueError(f"OP_RETURN data must be 1..{_MAX_OP_RETURN} bytes")
+
+
+def _op_return_script(data: bytes) -> bytes:
+    push = bytes([len(data)]) if len(data) <= 75 else bytes([_OP_PUSHDATA1, len(data)])
+    return bytes([_OP_RETURN]) + push + data
+
+
+def _op_return_data(script: bytes) -> bytes | None:
+    """The data an OP_RETURN script pushes (one push, nothing after it), else None."""
+    if len(script) < 2 or script[0] != _OP_RETURN:
+        return None
+    if script[1] <= 75:
+        start, size = 2, script[1]
+    elif script[1] == _OP_PUSHDATA1 and len(script) >= 3:
+        start, size = 3, script[2]
+    elif script[1] == _OP_PUSHDATA2 and len(script) >= 4:
+        start, size = 4, int.from_bytes(script[2:4], "little")
+    else:
+        return None
+    return script[start:] if len(script) - start == size else None
+
+
+def _parse_tx(raw: bytes) -> Transaction:
+    try:
+        return Transaction.parse(raw)
+    except (RuntimeError, EmbitError) as exc:  # embit's short read / bad field
+        raise ValueError(f"not a bitcoin transaction: {exc}") from exc
 
 
 def _hash_bytes(value: str) -> bytes:

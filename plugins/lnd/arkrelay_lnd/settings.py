@@ -21,6 +21,9 @@ class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     host: str = "127.0.0.1"
     #: Mine a block this often (0: only on demand).
     block_interval: Duration = Duration(0)
+    #: Blocks leave out transactions whose package pays less than this (sat/vB), so
+    #: commitments sent below it wait for a fee bump (0: every transaction is mined).
+    fee_floor: Annotated[float, msgspec.Meta(ge=0)] = 0
 
 
 class LndSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):

@@ -10,7 +10,7 @@ import trio
 from arkrelay_core.interfaces import LightningBackend, PluginContext
 from arkrelay_core.plugins import load_plugins
 from arkrelay_lnd.client import LndBackend
-from arkrelay_lnd.settings import LndSettings
+from arkrelay_lnd.settings import LndSettings, SimulatorSettings
 from arkrelay_lnd.sim import STATE_FILE, read_state
 
 
@@ -47,3 +47,10 @@ async def test_the_embedded_simulator_serves_and_publishes_its_state(tmp_path: P
             assert set(state.nodes) == {"gateway", "outside"}
             nursery.cancel_scope.cancel()
     assert not (tmp_path / STATE_FILE).exists()
+
+
+def test_the_embedded_simulators_fee_floor_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = LndSettings(simulator=SimulatorSettings(fee_floor=4))
+    backend = LndBackend(settings, _context(tmp_path))
+    assert backend.simulator is not None
+    assert backend.simulator.network.chain.fee_floor == 4

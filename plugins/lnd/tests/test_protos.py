@@ -30,6 +30,7 @@ def test_services_keep_lnds_packages_and_names() -> None:
         "SettleInvoice",
     ]
     assert "SubscribeInvoices" in _methods(lightning_pb2, "Lightning")
+    assert _methods(walletkit_pb2, "WalletKit") == ["PublishTransaction", "SendOutputs", "BumpFee"]
 
 
 def test_field_numbers_are_lnds() -> None:
@@ -53,3 +54,22 @@ def test_field_numbers_are_lnds() -> None:
     assert (hold["hash"], hold["value_msat"], hold["expiry"]) == (2, 10, 5)
     assert _fields(walletkit_pb2.SendOutputsRequest)["outputs"] == 2
     assert _fields(lightning_pb2.GetInfoResponse)["chains"] == 16
+    bump = _fields(walletkit_pb2.BumpFeeRequest)
+    assert (bump["outpoint"], bump["sat_per_vbyte"], bump["immediate"], bump["budget"]) == (
+        1,
+        5,
+        6,
+        7,
+    )
+    assert _fields(walletkit_pb2.Transaction) == {"tx_hex": 1, "label": 2}
+    assert _fields(walletkit_pb2.PublishResponse) == {"publish_error": 1}
+    tx = _fields(lightning_pb2.Transaction)
+    assert (tx["raw_tx_hex"], tx["label"], tx["output_details"], tx["previous_outpoints"]) == (
+        9,
+        10,
+        11,
+        12,
+    )
+    detail = _fields(lightning_pb2.OutputDetail)
+    assert (detail["output_index"], detail["is_our_address"]) == (4, 6)
+    assert lightning_pb2.OutputScriptType.Value("SCRIPT_TYPE_NULLDATA") == 6

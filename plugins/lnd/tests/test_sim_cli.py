@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import bolt11
@@ -15,6 +16,7 @@ from arkrelay_core.config import Duration, HostPort, Secret
 from arkrelay_lnd.client import LndBackend
 from arkrelay_lnd.settings import LndSettings
 from arkrelay_lnd.sim import STATE_FILE, read_state
+from arkrelay_lnd.sim.state import client_settings
 from tests.support import running
 
 ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
@@ -80,3 +82,37 @@ async def test_sim_ln_without_a_running_network_says_so(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert b"arkrelay sim ln serve" in done.stderr
+
+
+async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Poll the serving process (it mines on its own clock) until ``condition``."""
+    while True:
+        if await condition():
+            return
+        await trio.sleep(0.1)
+
+
+async def test_sim_ln_serve_fee_floor_holds_cheap_transactions_until_bumped(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    args = ["--data-dir", str(tmp_path), "--fee-floor", "5", "--block-interval", "0.2"]
+    async with running([ARKRELAY, "sim", "ln", "serve", *args]) as command:
+        with trio.fail_after(60):
+            await command.wait_for(b"lnd simulator ready")
+        gateway = LndBackend(client_settings(tmp_path, "gateway", call_timeout=Duration(5)))
+        with trio.fail_after(60):
+            await nursery.start(gateway.serve)
+            tx = await gateway.send_op_return(b"floor" + bytes(27), sat_per_vbyte=2)
+            sent_at = (await gateway.get_info()).block_height
+
+            async def two_blocks_later() -> bool:
+                return (await gateway.get_info()).block_height >= sent_at + 2
+
+            async def confirmed() -> bool:
+                return (await gateway.tx_confirmations(tx.txid)).confirmations > 0
+
+            await _until(two_blocks_later)
+            assert not await confirmed()
+            await gateway.bump_fee(tx.txid, sat_per_vbyte=6)
+            await _until(confirmed)
+    assert command.process.returncode == 0, command.text

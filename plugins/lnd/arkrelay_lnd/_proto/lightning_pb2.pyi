@@ -8,6 +8,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class OutputScriptType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCRIPT_TYPE_PUBKEY_HASH: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_SCRIPT_HASH: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_WITNESS_V0_PUBKEY_HASH: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_WITNESS_V0_SCRIPT_HASH: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_PUBKEY: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_MULTISIG: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_NULLDATA: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_NON_STANDARD: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_WITNESS_UNKNOWN: _ClassVar[OutputScriptType]
+    SCRIPT_TYPE_WITNESS_V1_TAPROOT: _ClassVar[OutputScriptType]
+
 class PaymentFailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FAILURE_REASON_NONE: _ClassVar[PaymentFailureReason]
@@ -17,6 +30,16 @@ class PaymentFailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_REASON_INCORRECT_PAYMENT_DETAILS: _ClassVar[PaymentFailureReason]
     FAILURE_REASON_INSUFFICIENT_BALANCE: _ClassVar[PaymentFailureReason]
     FAILURE_REASON_CANCELED: _ClassVar[PaymentFailureReason]
+SCRIPT_TYPE_PUBKEY_HASH: OutputScriptType
+SCRIPT_TYPE_SCRIPT_HASH: OutputScriptType
+SCRIPT_TYPE_WITNESS_V0_PUBKEY_HASH: OutputScriptType
+SCRIPT_TYPE_WITNESS_V0_SCRIPT_HASH: OutputScriptType
+SCRIPT_TYPE_PUBKEY: OutputScriptType
+SCRIPT_TYPE_MULTISIG: OutputScriptType
+SCRIPT_TYPE_NULLDATA: OutputScriptType
+SCRIPT_TYPE_NON_STANDARD: OutputScriptType
+SCRIPT_TYPE_WITNESS_UNKNOWN: OutputScriptType
+SCRIPT_TYPE_WITNESS_V1_TAPROOT: OutputScriptType
 FAILURE_REASON_NONE: PaymentFailureReason
 FAILURE_REASON_TIMEOUT: PaymentFailureReason
 FAILURE_REASON_NO_ROUTE: PaymentFailureReason
@@ -111,8 +134,24 @@ class TransactionDetails(_message.Message):
     first_index: int
     def __init__(self, transactions: _Optional[_Iterable[_Union[Transaction, _Mapping]]] = ..., last_index: _Optional[int] = ..., first_index: _Optional[int] = ...) -> None: ...
 
+class OutputDetail(_message.Message):
+    __slots__ = ("output_type", "address", "pk_script", "output_index", "amount", "is_our_address")
+    OUTPUT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PK_SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    IS_OUR_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    output_type: OutputScriptType
+    address: str
+    pk_script: str
+    output_index: int
+    amount: int
+    is_our_address: bool
+    def __init__(self, output_type: _Optional[_Union[OutputScriptType, str]] = ..., address: _Optional[str] = ..., pk_script: _Optional[str] = ..., output_index: _Optional[int] = ..., amount: _Optional[int] = ..., is_our_address: _Optional[bool] = ...) -> None: ...
+
 class Transaction(_message.Message):
-    __slots__ = ("tx_hash", "amount", "num_confirmations", "block_hash", "block_height", "time_stamp", "total_fees", "raw_tx_hex", "label")
+    __slots__ = ("tx_hash", "amount", "num_confirmations", "block_hash", "block_height", "time_stamp", "total_fees", "output_details", "raw_tx_hex", "label", "previous_outpoints")
     TX_HASH_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     NUM_CONFIRMATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -120,8 +159,10 @@ class Transaction(_message.Message):
     BLOCK_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     TIME_STAMP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FEES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DETAILS_FIELD_NUMBER: _ClassVar[int]
     RAW_TX_HEX_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_OUTPOINTS_FIELD_NUMBER: _ClassVar[int]
     tx_hash: str
     amount: int
     num_confirmations: int
@@ -129,9 +170,19 @@ class Transaction(_message.Message):
     block_height: int
     time_stamp: int
     total_fees: int
+    output_details: _containers.RepeatedCompositeFieldContainer[OutputDetail]
     raw_tx_hex: str
     label: str
-    def __init__(self, tx_hash: _Optional[str] = ..., amount: _Optional[int] = ..., num_confirmations: _Optional[int] = ..., block_hash: _Optional[str] = ..., block_height: _Optional[int] = ..., time_stamp: _Optional[int] = ..., total_fees: _Optional[int] = ..., raw_tx_hex: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    previous_outpoints: _containers.RepeatedCompositeFieldContainer[PreviousOutPoint]
+    def __init__(self, tx_hash: _Optional[str] = ..., amount: _Optional[int] = ..., num_confirmations: _Optional[int] = ..., block_hash: _Optional[str] = ..., block_height: _Optional[int] = ..., time_stamp: _Optional[int] = ..., total_fees: _Optional[int] = ..., output_details: _Optional[_Iterable[_Union[OutputDetail, _Mapping]]] = ..., raw_tx_hex: _Optional[str] = ..., label: _Optional[str] = ..., previous_outpoints: _Optional[_Iterable[_Union[PreviousOutPoint, _Mapping]]] = ...) -> None: ...
+
+class PreviousOutPoint(_message.Message):
+    __slots__ = ("outpoint", "is_our_output")
+    OUTPOINT_FIELD_NUMBER: _ClassVar[int]
+    IS_OUR_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    outpoint: str
+    is_our_output: bool
+    def __init__(self, outpoint: _Optional[str] = ..., is_our_output: _Optional[bool] = ...) -> None: ...
 
 class Invoice(_message.Message):
     __slots__ = ("memo", "r_preimage", "r_hash", "value", "value_msat", "settled", "creation_date", "settle_date", "payment_request", "description_hash", "expiry", "fallback_addr", "cltv_expiry", "private", "add_index", "settle_index", "amt_paid", "amt_paid_sat", "amt_paid_msat", "state", "is_keysend", "payment_addr", "is_amp")

@@ -3,7 +3,10 @@
 
 ``serve`` (or a gateway running the embedded simulator) writes ``<data dir>/sim-ln.json``;
 ``invoice``, ``pay`` and ``status`` read it and talk to the ``outside`` node's own lnd
-gRPC API with the plugin's client.
+gRPC API with the plugin's client. The chain is the serving process's own: lnd's API has
+no call to mine or to change fees, so blocks come from ``serve --block-interval`` and the
+fee floor from ``serve --fee-floor`` (in process: ``network.mine()``,
+``network.chain.fee_floor``).
 """
 
 from __future__ import annotations
@@ -59,8 +62,21 @@ def ln() -> None:
     help="fixed port of a node (repeatable; default: free ports)",
 )
 @click.option("--block-interval", type=float, default=0.0, help="mine a block every N seconds")
+@click.option(
+    "--fee-floor",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SAT_PER_VBYTE",
+    help="blocks leave out transactions whose package pays less (fee-bump them to confirm)",
+)
 def serve(
-    data_dir: Path, host: str, nodes: tuple[str, ...], ports: tuple[str, ...], block_interval: float
+    data_dir: Path,
+    host: str,
+    nodes: tuple[str, ...],
+    ports: tuple[str, ...],
+    block_interval: float,
+    fee_floor: float,
 ) -> None:
     """Run the network (nodes gateway and outside, plus --node ones) until Ctrl-C."""
     if not logging.getLogger().handlers:
@@ -74,6 +90,7 @@ def serve(
             raise click.BadParameter(f"{item!r} is not NAME=PORT", param_hint="--port")
         fixed[name] = int(port)
     sim = LndSimulator(SimNetwork(), host=host, nodes=("gateway", "outside", *nodes))
+    sim.network.chain.fee_floor = fee_floor
     trio.run(_serve, sim, data_dir, fixed, block_interval or None)
     click.echo("stopped")
 

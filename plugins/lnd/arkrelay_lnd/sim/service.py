@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from embit.base import EmbitError
+from embit.networks import NETWORKS
+from embit.transaction import Transaction
 
 from arkrelay_core.errors import InvoiceInvalid
 
@@ -16,7 +19,7 @@ from .._proto import lightning_pb2, lightning_pb2_grpc
 from .._proto.invoicesrpc import invoices_pb2, invoices_pb2_grpc
 from .._proto.routerrpc import router_pb2_grpc
 from .._proto.walletrpc import walletkit_pb2, walletkit_pb2_grpc
-from .chain import WalletError
+from .chain import Wallet, WalletError, WalletTx
 from .network import SimError, SimInvoice, SimNetwork, SimNode, SimPayment, drain
 
 __all__ = ["invoice_message", "payment_message", "servicers"]
@@ -29,6 +32,13 @@ T = TypeVar("T")
 _IDLE = 1.0
 
 VERSION = "0.21.2-beta commit=v0.21.2-beta (arkrelay simulator)"
+
+#: 1 sat/vB, bitcoind's default minimum relay fee.
+_MIN_RELAY_SAT_PER_KW = 250
+_MAX_LABEL = 500
+#: embit's script types -> lnrpc.OutputScriptType (nulldata and others by their bytes).
+_SCRIPT_TYPES = {"p2pkh": 0, "p2sh": 1, "p2wpkh": 2, "p2wsh": 3, "p2tr": 9}
+_NULLDATA, _NON_STANDARD = 6, 7
 
 
 def _abort(context: grpc.ServicerContext, error: SimError) -> NoReturn:
@@ -137,25 +147,12 @@ class LightningServicer(lightning_pb2_grpc.LightningServicer):
     def GetTransactions(self, request: Any, context: grpc.ServicerContext) -> Any:
         wallet = self.node.wallet
         with self.network.lock:
-            return self._transactions(wallet)
-
-    @staticmethod
-    def _transactions(wallet: Any) -> Any:
-        return lightning_pb2.TransactionDetails(
-            transactions=[
-                lightning_pb2.Transaction(
-                    tx_hash=tx.txid,
-                    amount=tx.amount,
-                    num_confirmations=wallet.confirmations(tx.txid),
-                    block_hash=tx.block_hash,
-                    block_height=tx.block_height,
-                    total_fees=tx.fee,
-                    raw_tx_hex=tx.raw.hex(),
-                    label=tx.label,
-                )
-                for tx in list(wallet.txs.values())
-            ]
-        )
+            return lightning_pb2.TransactionDetails(
+                transactions=[
+                    _transaction(wallet, record, self.network.network)
+                    for record in list(wallet.txs.values())
+                ]
+            )
 
     def AddInvoice(self, request: Any, context: grpc.ServicerContext) -> Any:
         if request.value and request.value_msat:
@@ -263,8 +260,13 @@ class WalletKitServicer(walletkit_pb2_grpc.WalletKitServicer):
         self.network, self.node = network, node
 
     def SendOutputs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if request.sat_per_kw < 253:
-            context.abort(grpc.StatusCode.UNKNOWN, "fee rate below the 253 sat/kw floor")
+        if request.sat_per_kw < _MIN_RELAY_SAT_PER_KW:
+            # lnd builds it, then its backend refuses it (lnwallet.ErrMempoolFee).
+            context.abort(
+                grpc.StatusCode.UNKNOWN,
+                "transaction rejected by the mempool because of low fees: min relay fee not met",
+            )
+        _check_label(context, request.label)
         try:
             with self.network.lock:
                 tx = self.node.wallet.send_outputs(
@@ -275,6 +277,135 @@ class WalletKitServicer(walletkit_pb2_grpc.WalletKitServicer):
         except WalletError as exc:
             context.abort(grpc.StatusCode.UNKNOWN, str(exc))
         return walletkit_pb2.SendOutputsResponse(raw_tx=tx.raw)
+
+    def PublishTransaction(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if not request.tx_hex:
+            context.abort(grpc.StatusCode.UNKNOWN, "must provide a transaction to publish")
+        _check_label(context, request.label)
+        try:
+            Transaction.parse(request.tx_hex)
+        except (RuntimeError, EmbitError) as exc:
+            context.abort(grpc.StatusCode.UNKNOWN, f"unable to deserialize transaction: {exc}")
+        try:
+            with self.network.lock:
+                self.node.wallet.publish(request.tx_hex, request.label)
+        except WalletError as exc:
+            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        return walletkit_pb2.PublishResponse()
+
+    def BumpFee(self, request: Any, context: grpc.ServicerContext) -> Any:
+        rate = _bump_rate(context, request)
+        outpoint = _outpoint(context, request)
+        try:
+            with self.network.lock:
+                _, existing = self.node.wallet.bump_fee(
+                    outpoint, sat_per_vbyte=rate, budget=request.budget
+                )
+        except WalletError as exc:
+            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        status = (
+            "Successfully registered rbf-tx with sweeper"
+            if existing
+            else "Successfully registered CPFP-tx with the sweeper"
+        )
+        return walletkit_pb2.BumpFeeResponse(status=status)
+
+
+def _check_label(context: grpc.ServicerContext, label: str) -> None:
+    if len(label) > _MAX_LABEL:
+        context.abort(grpc.StatusCode.UNKNOWN, f"label length: {len(label)} exceeds limit of 500")
+
+
+def _outpoint(context: grpc.ServicerContext, request: Any) -> tuple[str, int]:
+    """lnd's UnmarshallOutPoint: txid_bytes in internal (reversed) order, or txid_str."""
+    if not request.HasField("outpoint"):
+        context.abort(grpc.StatusCode.UNKNOWN, "empty outpoint provided")
+    point = request.outpoint
+    if point.txid_bytes:
+        if len(point.txid_bytes) != 32:
+            context.abort(grpc.StatusCode.UNKNOWN, "invalid hash length")
+        return bytes(reversed(point.txid_bytes)).hex(), point.output_index
+    if not point.txid_str:
+        context.abort(grpc.StatusCode.UNKNOWN, "TxidBytes and TxidStr are both unspecified")
+    try:
+        txid = bytes.fromhex(point.txid_str)
+    except ValueError:
+        txid = b""
+    if len(txid) != 32:
+        context.abort(grpc.StatusCode.UNKNOWN, f"invalid hash string: {point.txid_str!r}")
+    return txid.hex(), point.output_index
+
+
+def _bump_rate(context: grpc.ServicerContext, request: Any) -> int:
+    """The child's fee rate (sat/vB), with lnd's validateBumpFeeRequest refusals."""
+    if request.sat_per_byte and request.sat_per_vbyte:
+        context.abort(
+            grpc.StatusCode.UNKNOWN, "either SatPerByte or SatPerVbyte should be set, but not both"
+        )
+    rate = request.sat_per_vbyte or request.sat_per_byte
+    if request.target_conf and rate:
+        context.abort(
+            grpc.StatusCode.UNKNOWN,
+            "either TargetConf or SatPerVbyte should be set, to specify the starting fee "
+            "rate of the fee function",
+        )
+    if request.force and request.immediate:
+        context.abort(
+            grpc.StatusCode.UNKNOWN, "either Force or Immediate should be set, but not both"
+        )
+    if request.deadline_delta and not request.budget:
+        context.abort(grpc.StatusCode.UNKNOWN, "budget must be set if deadline-delta is set")
+    if not rate:
+        # lnd would ask its fee estimator; the simulated chain has none.
+        context.abort(
+            grpc.StatusCode.UNKNOWN, "the simulator needs sat_per_vbyte (no fee estimator)"
+        )
+    return int(rate)
+
+
+def _script_type(kind: str | None, script: bytes) -> int:
+    if kind is not None:
+        return _SCRIPT_TYPES[kind]
+    return _NULLDATA if script[:1] == b"\x6a" else _NON_STANDARD
+
+
+def _transaction(wallet: Wallet, record: WalletTx, network: str) -> Any:
+    tx = record.tx
+    params = NETWORKS.get(network, NETWORKS["regtest"])
+    details = []
+    for index, out in enumerate(tx.vout):
+        script = out.script_pubkey
+        kind = script.script_type()
+        details.append(
+            lightning_pb2.OutputDetail(
+                output_type=_script_type(kind, script.data),
+                address=script.address(params) if kind is not None else "",
+                pk_script=script.data.hex(),
+                output_index=index,
+                amount=out.value,
+                is_our_address=wallet.owns(script.data),
+            )
+        )
+    ours = {c.outpoint for c in record.spends}
+    return lightning_pb2.Transaction(
+        tx_hash=record.txid,
+        amount=record.amount,
+        num_confirmations=wallet.confirmations(record.txid),
+        block_hash=record.block_hash,
+        block_height=record.block_height,
+        time_stamp=record.created,
+        total_fees=record.fee,
+        output_details=details,
+        raw_tx_hex=record.raw.hex(),
+        label=record.label,
+        previous_outpoints=[
+            lightning_pb2.PreviousOutPoint(
+                outpoint=f"{inp.txid.hex()}:{inp.vout}",
+                is_our_output=(inp.txid.hex(), inp.vout) in ours,
+            )
+            for inp in tx.vin
+        ],
+    )
 
 
 def servicers(network: SimNetwork, node: SimNode) -> list[tuple[Callable[..., None], Any]]:

@@ -23,10 +23,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from .. import lightning_pb2 as lightning__pb2
 from ..signrpc import signer_pb2 as signrpc_dot_signer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19walletrpc/walletkit.proto\x12\twalletrpc\x1a\x14signrpc/signer.proto\"\x86\x01\n\x12SendOutputsRequest\x12\x12\n\nsat_per_kw\x18\x01 \x01(\x03\x12\x1f\n\x07outputs\x18\x02 \x03(\x0b\x32\x0e.signrpc.TxOut\x12\r\n\x05label\x18\x03 \x01(\t\x12\x11\n\tmin_confs\x18\x04 \x01(\x05\x12\x19\n\x11spend_unconfirmed\x18\x05 \x01(\x08\"%\n\x13SendOutputsResponse\x12\x0e\n\x06raw_tx\x18\x01 \x01(\x0c\x32Y\n\tWalletKit\x12L\n\x0bSendOutputs\x12\x1d.walletrpc.SendOutputsRequest\x1a\x1e.walletrpc.SendOutputsResponseB1Z/github.com/lightningnetwork/lnd/lnrpc/walletrpcb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19walletrpc/walletkit.proto\x12\twalletrpc\x1a\x0flightning.proto\x1a\x14signrpc/signer.proto\",\n\x0bTransaction\x12\x0e\n\x06tx_hex\x18\x01 \x01(\x0c\x12\r\n\x05label\x18\x02 \x01(\t\"(\n\x0fPublishResponse\x12\x15\n\rpublish_error\x18\x01 \x01(\t\"\x86\x01\n\x12SendOutputsRequest\x12\x12\n\nsat_per_kw\x18\x01 \x01(\x03\x12\x1f\n\x07outputs\x18\x02 \x03(\x0b\x32\x0e.signrpc.TxOut\x12\r\n\x05label\x18\x03 \x01(\t\x12\x11\n\tmin_confs\x18\x04 \x01(\x05\x12\x19\n\x11spend_unconfirmed\x18\x05 \x01(\x08\"%\n\x13SendOutputsResponse\x12\x0e\n\x06raw_tx\x18\x01 \x01(\x0c\"\xc7\x01\n\x0e\x42umpFeeRequest\x12!\n\x08outpoint\x18\x01 \x01(\x0b\x32\x0f.lnrpc.OutPoint\x12\x13\n\x0btarget_conf\x18\x02 \x01(\r\x12\x18\n\x0csat_per_byte\x18\x03 \x01(\rB\x02\x18\x01\x12\x11\n\x05\x66orce\x18\x04 \x01(\x08\x42\x02\x18\x01\x12\x15\n\rsat_per_vbyte\x18\x05 \x01(\x04\x12\x11\n\timmediate\x18\x06 \x01(\x08\x12\x0e\n\x06\x62udget\x18\x07 \x01(\x04\x12\x16\n\x0e\x64\x65\x61\x64line_delta\x18\x08 \x01(\r\"!\n\x0f\x42umpFeeResponse\x12\x0e\n\x06status\x18\x01 \x01(\t2\xe5\x01\n\tWalletKit\x12H\n\x12PublishTransaction\x12\x16.walletrpc.Transaction\x1a\x1a.walletrpc.PublishResponse\x12L\n\x0bSendOutputs\x12\x1d.walletrpc.SendOutputsRequest\x1a\x1e.walletrpc.SendOutputsResponse\x12@\n\x07\x42umpFee\x12\x19.walletrpc.BumpFeeRequest\x1a\x1a.walletrpc.BumpFeeResponseB1Z/github.com/lightningnetwork/lnd/lnrpc/walletrpcb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +35,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'walletrpc.walletkit_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z/github.com/lightningnetwork/lnd/lnrpc/walletrpc'
-  _globals['_SENDOUTPUTSREQUEST']._serialized_start=63
-  _globals['_SENDOUTPUTSREQUEST']._serialized_end=197
-  _globals['_SENDOUTPUTSRESPONSE']._serialized_start=199
-  _globals['_SENDOUTPUTSRESPONSE']._serialized_end=236
-  _globals['_WALLETKIT']._serialized_start=238
-  _globals['_WALLETKIT']._serialized_end=327
+  _globals['_BUMPFEEREQUEST'].fields_by_name['sat_per_byte']._loaded_options = None
+  _globals['_BUMPFEEREQUEST'].fields_by_name['sat_per_byte']._serialized_options = b'\030\001'
+  _globals['_BUMPFEEREQUEST'].fields_by_name['force']._loaded_options = None
+  _globals['_BUMPFEEREQUEST'].fields_by_name['force']._serialized_options = b'\030\001'
+  _globals['_TRANSACTION']._serialized_start=79
+  _globals['_TRANSACTION']._serialized_end=123
+  _globals['_PUBLISHRESPONSE']._serialized_start=125
+  _globals['_PUBLISHRESPONSE']._serialized_end=165
+  _globals['_SENDOUTPUTSREQUEST']._serialized_start=168
+  _globals['_SENDOUTPUTSREQUEST']._serialized_end=302
+  _globals['_SENDOUTPUTSRESPONSE']._serialized_start=304
+  _globals['_SENDOUTPUTSRESPONSE']._serialized_end=341
+  _globals['_BUMPFEEREQUEST']._serialized_start=344
+  _globals['_BUMPFEEREQUEST']._serialized_end=543
+  _globals['_BUMPFEERESPONSE']._serialized_start=545
+  _globals['_BUMPFEERESPONSE']._serialized_end=578
+  _globals['_WALLETKIT']._serialized_start=581
+  _globals['_WALLETKIT']._serialized_end=810
 # @@protoc_insertion_point(module_scope)

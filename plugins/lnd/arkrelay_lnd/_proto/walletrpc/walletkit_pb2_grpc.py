@@ -35,17 +35,39 @@ class WalletKitStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.PublishTransaction = channel.unary_unary(
+                '/walletrpc.WalletKit/PublishTransaction',
+                request_serializer=walletrpc_dot_walletkit__pb2.Transaction.SerializeToString,
+                response_deserializer=walletrpc_dot_walletkit__pb2.PublishResponse.FromString,
+                _registered_method=True)
         self.SendOutputs = channel.unary_unary(
                 '/walletrpc.WalletKit/SendOutputs',
                 request_serializer=walletrpc_dot_walletkit__pb2.SendOutputsRequest.SerializeToString,
                 response_deserializer=walletrpc_dot_walletkit__pb2.SendOutputsResponse.FromString,
+                _registered_method=True)
+        self.BumpFee = channel.unary_unary(
+                '/walletrpc.WalletKit/BumpFee',
+                request_serializer=walletrpc_dot_walletkit__pb2.BumpFeeRequest.SerializeToString,
+                response_deserializer=walletrpc_dot_walletkit__pb2.BumpFeeResponse.FromString,
                 _registered_method=True)
 
 
 class WalletKitServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def PublishTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SendOutputs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BumpFee(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -54,10 +76,20 @@ class WalletKitServicer:
 
 def add_WalletKitServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'PublishTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishTransaction,
+                    request_deserializer=walletrpc_dot_walletkit__pb2.Transaction.FromString,
+                    response_serializer=walletrpc_dot_walletkit__pb2.PublishResponse.SerializeToString,
+            ),
             'SendOutputs': grpc.unary_unary_rpc_method_handler(
                     servicer.SendOutputs,
                     request_deserializer=walletrpc_dot_walletkit__pb2.SendOutputsRequest.FromString,
                     response_serializer=walletrpc_dot_walletkit__pb2.SendOutputsResponse.SerializeToString,
+            ),
+            'BumpFee': grpc.unary_unary_rpc_method_handler(
+                    servicer.BumpFee,
+                    request_deserializer=walletrpc_dot_walletkit__pb2.BumpFeeRequest.FromString,
+                    response_serializer=walletrpc_dot_walletkit__pb2.BumpFeeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -69,6 +101,33 @@ def add_WalletKitServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WalletKit:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def PublishTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/walletrpc.WalletKit/PublishTransaction',
+            walletrpc_dot_walletkit__pb2.Transaction.SerializeToString,
+            walletrpc_dot_walletkit__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def SendOutputs(request,
@@ -87,6 +146,33 @@ class WalletKit:
             '/walletrpc.WalletKit/SendOutputs',
             walletrpc_dot_walletkit__pb2.SendOutputsRequest.SerializeToString,
             walletrpc_dot_walletkit__pb2.SendOutputsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BumpFee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/walletrpc.WalletKit/BumpFee',
+            walletrpc_dot_walletkit__pb2.BumpFeeRequest.SerializeToString,
+            walletrpc_dot_walletkit__pb2.BumpFeeResponse.FromString,
             options,
             channel_credentials,
             insecure,

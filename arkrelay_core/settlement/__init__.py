@@ -1,0 +1,1 @@
+"""L1 settlement: the merkle commitment, settlement rows, leadership, the strategy host."""
