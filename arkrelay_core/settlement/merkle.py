@@ -30,6 +30,7 @@ __all__ = [
     "node_hash",
     "ordered_leaves",
     "parse_commitment_payload",
+    "path_sides",
     "root_from_proof",
 ]
 
@@ -123,6 +124,23 @@ def build_proof(ark_txids: Iterable[str], ark_txid: str) -> MerkleProof:
             path.append(ProofStep(side, level[sibling].hex()))
         position //= 2
     return MerkleProof(ark_txid, index, len(leaves), tuple(path), levels[-1][0].hex())
+
+
+def path_sides(index: int, count: int) -> list[Literal["left", "right"]]:
+    """The side of each sibling on the path of leaf ``index`` among ``count`` leaves.
+
+    A node without a sibling moves up unchanged, so its level adds no step: the shape of a
+    path is fixed by (index, count), and a path of another shape is for another tree.
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"index {index} is not below count {count}")
+    sides: list[Literal["left", "right"]] = []
+    while count > 1:
+        if index ^ 1 < count:
+            sides.append("left" if index & 1 else "right")
+        index //= 2
+        count = (count + 1) // 2
+    return sides
 
 
 def root_from_proof(ark_txid: str, path: Sequence[ProofStep]) -> str:

@@ -22,6 +22,7 @@ from ..nostr import (
 )
 from ..protocol import Kind, L1Commitment
 from .merkle import ProofStep, root_from_proof
+from .merkle import path_sides as expected_sides
 
 __all__ = [
     "ProofCheckFailed",
@@ -88,23 +89,6 @@ def decode_announcement(raw: bytes, source: str) -> Event:
         return decode_event(raw)
     except EventError as exc:
         raise ProofCheckFailed("event", f"{source} is not a Nostr event: {exc}") from None
-
-
-def expected_sides(index: int, count: int) -> list[str]:
-    """The side of each sibling on the path of leaf ``index`` among ``count`` leaves.
-
-    A node without a sibling moves up unchanged, so its level adds no step: the shape of a
-    path is fixed by (index, count), and a path of another shape is for another tree.
-    """
-    if not 0 <= index < count:
-        raise ValueError(f"index {index} is not below count {count}")
-    sides: list[str] = []
-    while count > 1:
-        if index ^ 1 < count:
-            sides.append("left" if index & 1 else "right")
-        index //= 2
-        count = (count + 1) // 2
-    return sides
 
 
 def verify_commitment(proof: ProofDocument, event: Event, gateway: str | None) -> Verified:
