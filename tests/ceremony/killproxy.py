@@ -1,4 +1,4 @@
-"""A plaintext gRPC relay between the gateway and a daemon that SIGKILLs the gateway the
+"""A gRPC relay between the gateway and a daemon that SIGKILLs the gateway the
 moment a chosen call has taken effect at the daemon.
 
 The relay forwards every call byte for byte. When the daemon answers the n-th call of a
@@ -43,8 +43,19 @@ def _raw(data: bytes) -> bytes:
 class KillProxy:
     """Listen on a free loopback port and forward to ``upstream`` (``host:port``)."""
 
-    def __init__(self, upstream: str, streaming: Iterable[str]) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        streaming: Iterable[str],
+        *,
+        upstream_cert: bytes | None = None,
+        tls: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """``upstream_cert``: the daemon's TLS certificate (PEM), when it speaks TLS;
+        ``tls``: (key, certificate) PEMs this relay then serves with itself."""
         self.upstream = upstream
+        self.upstream_cert = upstream_cert
+        self.tls = tls
         self.streaming = frozenset(streaming)
         self.port = 0
         self.calls: Counter[str] = Counter()
@@ -70,10 +81,18 @@ class KillProxy:
             self._armed[method] = (self.calls[method] + (nth or 1), action)
 
     def start(self) -> None:
-        self._channel = grpc.insecure_channel(self.upstream)
+        if self.upstream_cert is None:
+            self._channel = grpc.insecure_channel(self.upstream)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.upstream_cert)
+            self._channel = grpc.secure_channel(self.upstream, credentials)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
         server.add_generic_rpc_handlers([_Forward(self)])
-        self.port = server.add_insecure_port("127.0.0.1:0")
+        if self.tls is None:
+            self.port = server.add_insecure_port("127.0.0.1:0")
+        else:
+            credentials = grpc.ssl_server_credentials([self.tls])
+            self.port = server.add_secure_port("127.0.0.1:0", credentials)
         server.start()
         self._server = server
 
@@ -134,13 +153,19 @@ class KillProxy:
             request, metadata=context.invocation_metadata(), timeout=context.time_remaining()
         )
         context.add_callback(upstream.cancel)
-        action = self._count(method)  # a stream takes effect once the daemon starts it
-        if action is not None:
-            action()
-            upstream.cancel()
-            return
+        first = True
         try:
-            yield from upstream
+            for message in upstream:
+                # A stream has taken effect once the daemon says something on it (a
+                # payment it reports in flight).
+                action = self._count(method) if first else None
+                first = False
+                if action is not None:
+                    log.warning("kill proxy: %s under way; killing the gateway", method)
+                    action()
+                    upstream.cancel()
+                    return
+                yield message
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 context.abort(exc.code(), exc.details() or "")

@@ -14,14 +14,22 @@ from pathlib import Path
 import pytest
 import trio
 from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2
+from arkrelay_lnd._proto import lightning_pb2
+from arkrelay_lnd._proto.invoicesrpc import invoices_pb2
+from arkrelay_lnd._proto.routerrpc import router_pb2
+from arkrelay_lnd._proto.walletrpc import walletkit_pb2
+from arkrelay_lnd.sim.state import CERT_FILE, read_state
+from arkrelay_lnd.sim.tls import self_signed
 
+from arkrelay_core.interfaces import InvoiceState
 from arkrelay_core.nostr import bip340
 from arkrelay_core.protocol import Kind
 from arkrelay_core.servicekey import create_key_file
 
+from .harness import node_client
 from .killproxy import KillProxy, streaming_methods
 from .outcomes import transfer_params
-from .processes import arkd_simulator, gateway_process
+from .processes import arkd_simulator, gateway_process, lnd_simulator
 from .test_faults import PASSPHRASE, boarded, outcome_counts, sqlite_config
 from .test_instances import finalized_vtxos
 from .wallet import ScriptedWallet
@@ -99,3 +107,69 @@ async def test_killed_right_after_an_ark_call(tmp_path: Path, relay, point: str)
     assert sorted(v.amount for v in bob_has) == [AMOUNT] * ROUNDS
     assert sorted(v.amount for v in alice_has) == [BOARD - AMOUNT - FEE] * ROUNDS
     assert sim.log.read_text().count("accepted ark tx") == ROUNDS
+
+
+async def test_killed_right_after_the_land_payment_started(tmp_path: Path, relay) -> None:
+    """lnd took the payment (it reports it under way) and the gateway died before hearing:
+    started again, it follows that payment; the invoice is paid once, the land confirmed."""
+    alice_secret = bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    ln_dir = tmp_path / "ln"
+    ln = lnd_simulator(ln_dir)
+    sim, sim_port = arkd_simulator(tmp_path, [(alice_pub, 10_000)] * ROUNDS)
+    directory = tmp_path / "gw"
+    directory.mkdir()
+    gateway = proxy = None
+    kills: list[str] = []
+    point = "/routerrpc.Router/SendPaymentV2"
+    try:
+        await trio.to_thread.run_sync(ln.start, "lnd simulator ready")
+        await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+        node = read_state(ln_dir).nodes["gateway"]
+        mine = self_signed("crash matrix relay")
+        proxy = KillProxy(
+            node.target,
+            streaming_methods(lightning_pb2, router_pb2, invoices_pb2, walletkit_pb2),
+            upstream_cert=(ln_dir / CERT_FILE).read_bytes(),
+            tls=(mine.key_pem, mine.cert_pem),
+        )
+        proxy.start()
+        (directory / "relay.cert").write_bytes(mine.cert_pem)
+        lightning = (
+            f'[backend.lightning]\nplugin = "lnd"\ntarget = "{proxy.target}"\n'
+            f'tls_cert = "{directory / "relay.cert"}"\nmacaroon = "{node.macaroon}"\n'
+        )
+        gateway = gateway_process(sqlite_config(directory, relay.url, sim_port, lightning))
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with (
+            ScriptedWallet(relay.url, key.pubkey, secret=alice_secret) as alice,
+            node_client(ln_dir) as shop,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(_restart_when_killed, gateway, proxy, kills)
+            for round_ in range(ROUNDS):
+                invoice = await shop.create_invoice(3_000_000, memo=f"r{round_}", expiry=3600)
+                params = {
+                    "asset_id": "gBTC",
+                    "amount": 3_000,
+                    "lightning_invoice": invoice.bolt11,
+                    "fee": {"asset_id": "gBTC", "amount": 3},
+                }
+                proxy.arm(point, gateway.kill)
+                intent = alice.intent("lightning:land", params)
+                outcome = await alice.run_ceremony(intent, timeout=120)
+                assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
+                paid = await shop.lookup_invoice(invoice.payment_hash)
+                assert paid.state is InvoiceState.SETTLED
+                assert paid.amount_paid_msat == 3_000_000  # once, not twice
+            nursery.cancel_scope.cancel()
+        assert kills == [point] * ROUNDS, gateway.tail()
+        counts = outcome_counts(directory / "arkrelay.db")
+        assert sorted(counts.values()) == [[Kind.CONFIRMATION]] * ROUNDS
+    finally:
+        for process in (gateway, sim, ln):
+            if process is not None:
+                process.kill()
+        if proxy is not None:
+            proxy.stop()
