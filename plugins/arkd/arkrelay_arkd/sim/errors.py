@@ -19,7 +19,7 @@ class _Code:
     name: str
     status: grpc.StatusCode
 
-    def __call__(self, message: str, **metadata: str) -> ArkdError:
+    def __call__(self, message: str, /, **metadata: str) -> ArkdError:
         return ArkdError(self, message, dict(metadata))
 
 
