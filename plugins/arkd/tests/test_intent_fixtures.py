@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 from embit.script import Script
-from embit.transaction import TransactionOutput
+from embit.transaction import SIGHASH, TransactionOutput
 
-from arkrelay_arkd import intentproof
+from arkrelay_arkd import arktx, intentproof, tapscript
 from arkrelay_arkd.sim import intentcheck
+from arkrelay_arkd.tapscript import TapTree, default_vtxo_tree
+from arkrelay_core.nostr import bip340
 
 DATA = Path(__file__).parent / "data" / "arkd-v0.9.15"
 
@@ -183,3 +185,117 @@ def test_message_keys_are_read_as_go_reads_them() -> None:
     # encoding/json: case-insensitive keys, unknown ones ignored, null leaves zero.
     assert intentcheck.decode_get_pending_tx('{"TYPE":"get-pending-tx","Expire_At":7,"x":1}') == 7
     assert intentcheck.decode_get_pending_tx('{"type":"get-pending-tx","expire_at":null}') == 0
+
+
+# --------------------------------------------------------------- rules the fixtures miss
+
+
+OWNER = bip340.generate_secret_key()
+SIGNER = bip340.generate_secret_key()
+OWNER_X, SIGNER_X = bip340.xonly_public_key(OWNER), bip340.xonly_public_key(SIGNER)
+
+
+def _proof(leaf: bytes | None = None, tree: TapTree | None = None) -> tuple[Any, str]:
+    tree = tree or default_vtxo_tree(OWNER_X, SIGNER_X, 512)
+    leaf = leaf or tree.leaves[1]
+    message = intentproof.get_pending_tx_message(0)
+    proven = intentproof.ProofInput("ab" * 32, 1, 1_000, tree, leaf)
+    return intentproof.build_proof(message, [proven]), message
+
+
+def _verify(psbt: Any, message: str, skip: tuple[bytes, ...] = (SIGNER_X,)) -> None:
+    intentcheck.verify(arktx.encode_psbt(psbt), message, skip)
+
+
+def test_every_closure_key_outside_skip_must_sign() -> None:
+    psbt, message = _proof()
+    intentproof.sign_proof(psbt, message, OWNER)
+    _verify(psbt, message)
+    with pytest.raises(intentcheck.ProofRefused, match=f"missing signature for {SIGNER_X.hex()}"):
+        _verify(psbt, message, skip=())
+
+
+def test_a_signature_from_a_key_outside_the_closure_is_tolerated() -> None:
+    psbt, message = _proof()
+    intentproof.sign_proof(psbt, message, OWNER)
+    intentproof.sign_proof(psbt, message, bip340.generate_secret_key())
+    _verify(psbt, message)
+
+
+def test_a_64_byte_signature_is_sighash_default() -> None:
+    psbt, message = _proof()
+    spent = intentproof.prevouts(
+        psbt, intentproof.to_spend_tx(message, psbt.inputs[1].witness_utxo.script_pubkey.data)
+    )
+    for i, inp in enumerate(psbt.inputs):
+        script = next(iter(inp.taproot_scripts.values()))[:-1]
+        digest = intentproof.tapscript_sighash(psbt, i, spent, script, SIGHASH.DEFAULT)
+        intentproof.add_proof_signature(psbt, i, OWNER_X, bip340.schnorr_sign(OWNER, digest))
+        (key,) = inp.taproot_sigs
+        inp.taproot_sigs[key] = inp.taproot_sigs[key][:64]
+    _verify(psbt, message)
+
+
+def test_an_invalid_sighash_type_is_refused() -> None:
+    psbt, message = _proof()
+    intentproof.sign_proof(psbt, message, OWNER)
+    (key,) = psbt.inputs[1].taproot_sigs
+    psbt.inputs[1].taproot_sigs[key] = psbt.inputs[1].taproot_sigs[key][:64] + b"\x04"
+    with pytest.raises(intentcheck.ProofRefused, match="invalid taproot sighash type"):
+        _verify(psbt, message)
+
+
+def test_a_signature_on_another_leaf_is_refused() -> None:
+    psbt, message = _proof()
+    intentproof.sign_proof(psbt, message, OWNER)
+    sigs = psbt.inputs[1].taproot_sigs
+    (((pub, _), sig),) = sigs.items()
+    sigs.clear()
+    sigs[(pub, b"\x00" * 32)] = sig
+    with pytest.raises(intentcheck.ProofRefused, match="invalid leaf hash for tapscript sig 0"):
+        _verify(psbt, message)
+
+
+def test_the_control_block_must_open_the_prevout_key_with_the_right_parity() -> None:
+    psbt, message = _proof()
+    intentproof.sign_proof(psbt, message, OWNER)
+    scripts = psbt.inputs[1].taproot_scripts
+    ((control, value),) = scripts.items()
+    scripts.clear()
+    scripts[bytes([control[0] ^ 1]) + control[1:]] = value
+    with pytest.raises(intentcheck.ProofRefused, match="invalid control block parity for input 1"):
+        _verify(psbt, message)
+    scripts.clear()
+    scripts[control[:-32] + b"\x11" * 32] = value
+    with pytest.raises(intentcheck.ProofRefused, match="invalid control block for input 1"):
+        _verify(psbt, message)
+
+
+def test_checksigadd_and_cltv_closures_are_understood() -> None:
+    adding = OWNER_X.join([b"\x20", b"\xac\x20"]) + SIGNER_X + b"\xba\x52\x9c"
+    cltv = b"\x03\x40\x42\x0f\xb1\x75\x20" + OWNER_X + b"\xac"
+    for leaf in (adding, cltv):
+        tree = TapTree.from_leaves([leaf, tapscript.collaborative_closure(OWNER_X, SIGNER_X)])
+        psbt, message = _proof(leaf, tree)
+        with pytest.raises(
+            intentcheck.ProofRefused, match=f"missing signature for {OWNER_X.hex()}"
+        ):
+            _unsigned_owner(psbt, message)
+        intentproof.sign_proof(psbt, message, OWNER)
+        _verify(psbt, message)
+
+
+def _unsigned_owner(psbt: Any, message: str) -> None:
+    intentproof.sign_proof(psbt, message, SIGNER)  # the signer alone: the owner is missing
+    try:
+        _verify(psbt, message, skip=())
+    finally:
+        for inp in psbt.inputs:
+            inp.taproot_sigs.clear()
+
+
+def test_an_unknown_leaf_script_is_refused() -> None:
+    tree = TapTree.from_leaves([b"\x51", tapscript.collaborative_closure(OWNER_X, SIGNER_X)])
+    psbt, message = _proof(b"\x51", tree)
+    with pytest.raises(intentcheck.ProofRefused, match="does not match any known closure type"):
+        _verify(psbt, message)
