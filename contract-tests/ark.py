@@ -293,6 +293,52 @@ async def check_sub_dust_outputs(h: ArkHarness) -> None:
     assert [v.vtxo_id for v in await h.backend.list_vtxos(gateway.pub)] == [bigger.vtxo_id]
 
 
+async def check_pending_tx_recovery(h: ArkHarness) -> None:
+    """A submitted, unfinalized tx is found again with the owner's ownership proof and
+    finalized; a proof signed by another key is refused before it leaves the backend."""
+    _need(h, "fund")
+    assert h.fund is not None
+    alice, bob, mallory = _Key(), _Key(), _Key()
+    vtxo = await h.fund(alice.pub, 6_000)
+    built = await h.backend.build_offchain_tx([vtxo], [TxOutputSpec(bob.pub, 6_000)])
+    signed = h.backend.add_signatures(
+        built.ark_tx,
+        [InputSignature(s.input_index, alice.pub, alice.sign(s.sighash)) for s in built.to_sign],
+    )
+    submitted = await h.backend.submit_tx(signed, built.checkpoint_txs)
+
+    proof = await h.backend.build_ownership_proof([vtxo], expire_at=0)
+    assert proof.vtxo_ids == (vtxo.vtxo_id,)
+    assert {t.owner for t in proof.to_sign} == {alice.pub}
+    with pytest.raises(ArkRelayError) as forged:
+        h.backend.add_proof_signatures(
+            proof,
+            [
+                InputSignature(t.input_index, mallory.pub, mallory.sign(t.sighash))
+                for t in proof.to_sign
+            ],
+        )
+    _expect(forged.value, ErrorCode.VTXO_NOT_OWNED)
+    signed_proof = h.backend.add_proof_signatures(
+        proof,
+        [InputSignature(t.input_index, alice.pub, alice.sign(t.sighash)) for t in proof.to_sign],
+    )
+
+    [pending] = await h.backend.get_pending_txs(signed_proof, proof.message)
+    assert (pending.ark_txid, pending.final_ark_tx) == (submitted.ark_txid, submitted.final_ark_tx)
+    assert [t.vtxo_id for t in pending.to_sign] == [vtxo.vtxo_id]
+    finals = [
+        h.backend.add_signatures(
+            t.psbt, [InputSignature(t.input_index, alice.pub, alice.sign(t.sighash))]
+        )
+        for t in pending.to_sign
+    ]
+    done = await h.backend.finalize_tx(pending.ark_txid, finals)
+    assert done.spent == (vtxo.vtxo_id,)
+    assert [v.amount for v in await h.backend.list_vtxos(bob.pub)] == [6_000]
+    assert await h.backend.get_pending_txs(signed_proof, proof.message) == []
+
+
 ARK_CHECKS: dict[str, Callable[[ArkHarness], Awaitable[None]]] = {
     "info": check_info,
     "list_vtxos": check_list_vtxos,
@@ -304,6 +350,7 @@ ARK_CHECKS: dict[str, Callable[[ArkHarness], Awaitable[None]]] = {
     "expired_rejected": check_expired_rejected,
     "inventory_send": check_inventory_send,
     "sub_dust_outputs": check_sub_dust_outputs,
+    "pending_tx_recovery": check_pending_tx_recovery,
 }
 
 

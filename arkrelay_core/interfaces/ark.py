@@ -23,6 +23,7 @@ __all__ = [
     "InputSignature",
     "InputToSign",
     "OffchainTx",
+    "OwnershipProof",
     "SubmittedTx",
     "TxOutputSpec",
     "Vtxo",
@@ -68,9 +69,12 @@ class TxOutputSpec(msgspec.Struct, frozen=True):
 
 
 class InputToSign(msgspec.Struct, frozen=True):
-    """One signature the owner of ``vtxo_id`` must give (one 31511 challenge)."""
+    """One signature the owner of ``vtxo_id`` must give (one 31511 challenge).
 
-    tx_role: Literal["ark_tx", "checkpoint"]
+    ``intent_proof``: an input of an ownership proof (``build_ownership_proof``); its
+    ``vtxo_id`` is "" for input 0, the input committing to the proof's message."""
+
+    tx_role: Literal["ark_tx", "checkpoint", "intent_proof"]
     psbt: str
     input_index: int
     sighash: str
@@ -102,6 +106,18 @@ class SubmittedTx(msgspec.Struct, frozen=True):
     to_sign: tuple[InputToSign, ...]
 
 
+class OwnershipProof(msgspec.Struct, frozen=True):
+    """An unsigned proof that the owner holds ``vtxo_ids`` (arkd's "intent", message type
+    ``get-pending-tx``), and the owner's signatures it needs. ``message`` is exactly the
+    string the proof commits to; send it with the proof, unchanged."""
+
+    proof: str
+    message: str
+    vtxo_ids: tuple[str, ...]
+    expire_at: int
+    to_sign: tuple[InputToSign, ...]
+
+
 class FinalizedTx(msgspec.Struct, frozen=True):
     ark_txid: str
     spent: tuple[str, ...]
@@ -126,6 +142,11 @@ class ArkBackend(Protocol):
     VtxoNotOwned (2003), VtxoExpired (2004), InsufficientBalance (2001),
     ProtocolViolation(3003) for a signature the server rejects.
     Optional features: ``"board"`` (can fund a key's VTXOs on request: simulators).
+
+    Recovery of a submitted, never finalized tx whose SubmitTx answer was lost (arkd refuses
+    the same tx twice): ``build_ownership_proof`` -> the owner signs every ``to_sign`` ->
+    ``add_proof_signatures`` -> ``get_pending_txs`` gives SubmitTx's answer again, checked
+    like SubmitTx's (its ``to_sign`` are the checkpoint inputs) -> ``finalize_tx``.
     """
 
     features: frozenset[str]
@@ -159,6 +180,25 @@ class ArkBackend(Protocol):
     async def finalize_tx(
         self, ark_txid: str, final_checkpoint_txs: Sequence[str]
     ) -> FinalizedTx: ...
+
+    async def build_ownership_proof(
+        self, vtxos: Sequence[Vtxo], *, expire_at: int
+    ) -> OwnershipProof:
+        """An unsigned ownership proof of ``vtxos`` valid until ``expire_at`` (unix seconds,
+        0: no expiry). Each VTXO must be on its owner's default script (else VtxoNotOwned)."""
+        ...
+
+    def add_proof_signatures(
+        self, proof: OwnershipProof, signatures: Sequence[InputSignature]
+    ) -> str:
+        """Place the owner's BIP340 signatures over ``proof.to_sign``'s sighashes; each is
+        checked (ProtocolViolation 3003 if invalid). Returns the signed proof."""
+        ...
+
+    async def get_pending_txs(self, proof: str, message: str) -> list[SubmittedTx]:
+        """GetPendingTx: the submitted, unfinalized txs spending the proven VTXOs. The
+        server verifies the proof; a refused one raises ProtocolViolation (3003)."""
+        ...
 
     async def stream_events(
         self,

@@ -23,14 +23,21 @@ from arkrelay_core.interfaces import (
     FinalizedTx,
     InputSignature,
     OffchainTx,
+    OwnershipProof,
     PluginContext,
     SubmittedTx,
     TxOutputSpec,
     Vtxo,
 )
 
-from . import arktx, offchain
-from ._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, service_pb2_grpc
+from . import arktx, offchain, ownership
+from ._proto.ark.v1 import (
+    indexer_pb2,
+    indexer_pb2_grpc,
+    service_pb2,
+    service_pb2_grpc,
+    types_pb2,
+)
 from .convert import (
     ServerParams,
     ark_event,
@@ -293,6 +300,33 @@ class ArkdBackend:
         else:
             log.warning("finalized %s without its SubmitTx answer; created VTXOs unknown", ark_txid)
         return FinalizedTx(ark_txid=ark_txid, spent=spent, created=created)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def build_ownership_proof(
+        self, vtxos: Sequence[Vtxo], *, expire_at: int
+    ) -> OwnershipProof:
+        return ownership.build(await self._server_params(), vtxos, expire_at)
+
+    def add_proof_signatures(
+        self, proof: OwnershipProof, signatures: Sequence[InputSignature]
+    ) -> str:
+        return ownership.add_proof_signatures(proof, signatures)
+
+    async def get_pending_txs(self, proof: str, message: str) -> list[SubmittedTx]:
+        params = await self._server_params()
+        ark, _ = self._stubs()
+        request = service_pb2.GetPendingTxRequest(
+            intent=types_pb2.Intent(proof=proof, message=message)
+        )
+        resp = await self.caller.call("GetPendingTx", ark.GetPendingTx, request, idempotent=True)
+        found = []
+        for pending in resp.pending_txs:
+            submitted = offchain.check_submission(params, pending)
+            # finalize_tx then knows the VTXOs it creates, as after our own SubmitTx.
+            self._remember(self._submitted, submitted.ark_txid, submitted)
+            found.append(submitted)
+        return found
 
     # ------------------------------------------------------------------ events
 

@@ -7,7 +7,8 @@ of every error it raises on purpose; the name decides. Without details, the gRPC
     VTXO_ALREADY_SPENT / _REGISTERED / _UNROLLED   -> VtxoAlreadySpent (2002)
     VTXO_RECOVERABLE (swept or expired)            -> VtxoExpired (2004)
     VTXO_NOT_FOUND                                 -> VtxoNotOwned (2003): nobody owns it
-    INVALID_SIGNATURE, ARK_TX_INPUT_NOT_SIGNED     -> ProtocolViolation (3003)
+    INVALID_SIGNATURE, ARK_TX_INPUT_NOT_SIGNED,
+    INVALID_INTENT_PROOF                           -> ProtocolViolation (3003)
     any other refusal (INVALID_*, *_MISMATCH, ...) -> BackendError (9001): we built it wrong
     UNAVAILABLE, DEADLINE_EXCEEDED, transport      -> BackendUnavailable (5001)
 """
@@ -45,7 +46,10 @@ _BY_NAME: dict[str, type[ArkRelayError]] = {
     "VTXO_RECOVERABLE": VtxoExpired,
     "VTXO_NOT_FOUND": VtxoNotOwned,
 }
-_SIGNATURE_NAMES = frozenset({"INVALID_SIGNATURE", "ARK_TX_INPUT_NOT_SIGNED"})
+#: INVALID_INTENT_PROOF: arkd refused an owner's ownership proof (a bad owner signature).
+_SIGNATURE_NAMES = frozenset(
+    {"INVALID_SIGNATURE", "ARK_TX_INPUT_NOT_SIGNED", "INVALID_INTENT_PROOF"}
+)
 
 
 @dataclasses.dataclass(frozen=True)

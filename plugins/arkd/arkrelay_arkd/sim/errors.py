@@ -19,7 +19,7 @@ class _Code:
     name: str
     status: grpc.StatusCode
 
-    def __call__(self, message: str, **metadata: str) -> ArkdError:
+    def __call__(self, message: str, /, **metadata: str) -> ArkdError:
         return ArkdError(self, message, dict(metadata))
 
 
@@ -51,4 +51,8 @@ class code:
     ARK_TX_MISMATCH = _Code(17, "ARK_TX_MISMATCH", _INVALID)
     INVALID_SIGNATURE = _Code(18, "INVALID_SIGNATURE", _INVALID)
     TX_NOT_FOUND = _Code(19, "TX_NOT_FOUND", grpc.StatusCode.NOT_FOUND)
+    INVALID_INTENT_TIMERANGE = _Code(20, "INVALID_INTENT_TIMERANGE", _INVALID)
+    INVALID_INTENT_MESSAGE = _Code(21, "INVALID_INTENT_MESSAGE", _INVALID)
+    INVALID_INTENT_PSBT = _Code(22, "INVALID_INTENT_PSBT", _INVALID)
+    INVALID_INTENT_PROOF = _Code(23, "INVALID_INTENT_PROOF", _INVALID)
     VTXO_NOT_FOUND = _Code(30, "VTXO_NOT_FOUND", grpc.StatusCode.NOT_FOUND)

@@ -32,7 +32,7 @@ from . import rules
 from .errors import code
 from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
-__all__ = ["Ledger", "SimTxEvent", "SimVtxo"]
+__all__ = ["Ledger", "PendingAnswer", "SimTxEvent", "SimVtxo"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,15 @@ class _Pending:
     signed_checkpoints: dict[str, str]  # checkpoint txid -> b64
     spent: list[str]  # VTXO outpoints, in ark-input order
     expires_at: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingAnswer:
+    """What GetPendingTx (and SubmitTx) answer for one ark tx."""
+
+    ark_txid: str
+    final_ark_tx: str
+    signed_checkpoint_txs: list[str]
 
 
 class _Snapshot(msgspec.Struct):
@@ -266,7 +275,7 @@ class Ledger:
 
         with self._lock:
             if txid in self._pending or txid in self._finalized:
-                raise code.INVALID_ARK_PSBT(f"duplicated offchain tx {txid}")
+                raise code.INVALID_ARK_PSBT(f"duplicated offchain tx {txid}", tx=signed_ark_tx)
             missing = [o for o in by_vtxo if o not in self._vtxos]
             if missing:
                 raise code.VTXO_NOT_FOUND(
@@ -374,6 +383,24 @@ class Ledger:
                 )
             )
             log.info("sim: finalized ark tx %s", ark_txid)
+
+    def pending_spent(self, outpoints: Sequence[str]) -> list[tuple[SimVtxo, PendingAnswer]]:
+        """arkd's GetPendingSpentVtxosWithOutpoints: of ``outpoints``, the VTXOs spent by a
+        submitted ark tx not yet finalized, newest first, each with that tx's answer."""
+        with self._lock:
+            found = []
+            for outpoint in outpoints:
+                vtxo = self._vtxos.get(outpoint)
+                pending = self._pending.get(vtxo.ark_txid) if vtxo is not None else None
+                if vtxo is None or not vtxo.pending or pending is None:
+                    continue
+                answer = PendingAnswer(
+                    pending.ark_txid,
+                    pending.final_ark_tx,
+                    list(pending.signed_checkpoints.values()),
+                )
+                found.append((vtxo.copy(), answer))
+        return sorted(found, key=lambda item: -item[0].created_at)
 
     def pending_txs(self) -> list[tuple[str, str, list[str]]]:
         with self._lock:

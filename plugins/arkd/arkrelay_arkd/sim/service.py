@@ -20,6 +20,7 @@ from .._proto.ark.v1 import (
     service_pb2_grpc,
     types_pb2,
 )
+from . import pendingtx
 from .errors import ArkdError
 from .ledger import Ledger, SimTxEvent, SimVtxo
 
@@ -128,9 +129,20 @@ class ArkServicer(service_pb2_grpc.ArkServiceServicer):
         return service_pb2.FinalizeTxResponse()
 
     def GetPendingTx(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "the simulator does not verify intent proofs; GetPendingTx is not simulated",
+        try:
+            answers = _guard(context, lambda: pendingtx.get_pending_txs(self.ledger, request))
+        except pendingtx.BadRequest as exc:
+            log.info("sim: GetPendingTx refused: %s", exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return service_pb2.GetPendingTxResponse(
+            pending_txs=[
+                types_pb2.PendingTx(
+                    ark_txid=a.ark_txid,
+                    final_ark_tx=a.final_ark_tx,
+                    signed_checkpoint_txs=a.signed_checkpoint_txs,
+                )
+                for a in answers
+            ]
         )
 
     def GetTransactionsStream(
