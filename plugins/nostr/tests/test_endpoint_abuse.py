@@ -162,3 +162,37 @@ async def test_the_oversize_close_still_reaches_a_well_behaved_client(tmp_path: 
         with pytest.raises(ConnectionClosed) as closed:
             await client.recv()
         assert closed.value.reason.code == 1009
+
+
+async def _answer_to_post(url: str, total: int, *, chunked: bool) -> bytes:
+    """POST a ``total``-byte body to the endpoint's HTTP side on a raw socket; what came
+    back before the server closed the connection (it must close it)."""
+    host, port = url.removeprefix("ws://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    head = f"POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{framing}\r\n\r\n"
+    piece = b"x" * 0x10000
+    chunk = b"10000\r\n" + piece + b"\r\n" if chunked else piece
+    try:
+        await stream.send_all(head.encode())
+        for _ in range(total // 0x10000):
+            await stream.send_all(chunk)
+    except trio.BrokenResourceError:
+        pass  # answered and closed before the body was all out
+    answer = b""
+    try:
+        while data := await stream.receive_some(4096):
+            answer += data
+    except trio.BrokenResourceError:
+        pass
+    await stream.aclose()
+    return answer
+
+
+async def test_a_body_sent_to_the_http_side_never_pins_the_connection(tmp_path: Path) -> None:
+    async with endpoint_running(tmp_path) as (nursery, endpoint):
+        for chunked in (False, True):
+            answer = await _answer_to_post(endpoint.url, 16 * 1024 * 1024, chunked=chunked)
+            assert answer.startswith(b"HTTP/1.1 405 "), answer[:80]
+        again = await connect(nursery, endpoint.url)
+        assert (await again.publish(sign_event(WALLET, kind=1, content="fine")))[2] is True

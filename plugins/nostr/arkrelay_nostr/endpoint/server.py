@@ -14,6 +14,8 @@ from typing import Any
 
 from hypercorn.config import Config, Sockets
 
+from arkrelay_core.http.bodylimit import BodyLimit
+
 from ..settings import EndpointSettings
 from . import wsguard
 from .connection import Connection
@@ -95,7 +97,8 @@ class RelayApp:
         if kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "http":
-            await self._http(scope, send)
+            # No route reads a body; BodyLimit drains any sent, so it cannot pin the socket.
+            await BodyLimit(self._http_answer, 0)(scope, receive, send)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 
@@ -128,7 +131,7 @@ class RelayApp:
             if self.open_per_ip[ip] <= 0:
                 del self.open_per_ip[ip]
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http_answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method == "OPTIONS":
             return await _respond(send, 204, [*_CORS], b"")
