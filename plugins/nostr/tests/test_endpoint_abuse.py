@@ -11,6 +11,9 @@ import struct
 import time
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
@@ -194,5 +197,43 @@ async def test_a_body_sent_to_the_http_side_never_pins_the_connection(tmp_path: 
         for chunked in (False, True):
             answer = await _answer_to_post(endpoint.url, 16 * 1024 * 1024, chunked=chunked)
             assert answer.startswith(b"HTTP/1.1 405 "), answer[:80]
+        again = await connect(nursery, endpoint.url)
+        assert (await again.publish(sign_event(WALLET, kind=1, content="fine")))[2] is True
+
+
+async def test_websockets_over_http2_are_refused(tmp_path: Path) -> None:
+    """hypercorn takes HTTP/2 with prior knowledge in cleartext and websockets over it
+    (RFC 8441 extended CONNECT), where its message buffer is not the guarded one."""
+    async with endpoint_running(tmp_path, max_message_bytes=1024) as (nursery, endpoint):
+        host, port = endpoint.url.removeprefix("ws://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        h2c.initiate_connection()
+        await stream.send_all(h2c.data_to_send())
+        status = None
+        stream_id = h2c.get_next_available_stream_id()
+        connect_sent = False
+        while status is None:
+            data = await stream.receive_some(65536)
+            assert data, "the endpoint closed the HTTP/2 connection"
+            for event in h2c.receive_data(data):
+                if isinstance(event, h2.events.RemoteSettingsChanged) and not connect_sent:
+                    h2c.send_headers(
+                        stream_id,
+                        [
+                            (":method", "CONNECT"),
+                            (":protocol", "websocket"),
+                            (":scheme", "http"),
+                            (":path", "/"),
+                            (":authority", f"{host}:{port}"),
+                            ("sec-websocket-version", "13"),
+                        ],
+                    )
+                    connect_sent = True
+                elif isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+            await stream.send_all(h2c.data_to_send())
+        assert status == b"505"
+        await stream.aclose()
         again = await connect(nursery, endpoint.url)
         assert (await again.publish(sign_event(WALLET, kind=1, content="fine")))[2] is True

@@ -114,6 +114,10 @@ class RelayApp:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        if scope.get("http_version") not in ("1.0", "1.1"):
+            # Over HTTP/2 hypercorn's stream is not the guarded one (see wsguard).
+            body = b"websockets over HTTP/1.1 only\n"
+            return await _deny(send, 505, body)
         client = scope.get("client")
         ip = str(client[0]) if client else ""
         refusal = self._refusal(ip)

@@ -14,7 +14,9 @@ public relay cannot keep:
   task ends the moment the stream closes.
 
 hypercorn offers no hook for its stream class, so :func:`install` puts the subclass in the
-one place that creates it for HTTP/1.1 (the endpoint does not speak HTTP/2 in cleartext).
+one place that creates it for HTTP/1.1. hypercorn also takes HTTP/2 with prior knowledge
+in cleartext, and websockets over it (RFC 8441); the endpoint's app refuses those before
+accepting them, so no websocket message is ever read through the unguarded HTTP/2 path.
 """
 
 from __future__ import annotations
