@@ -81,7 +81,7 @@ def open_identity(
         passphrase, dev = DEV_PASSPHRASE, True
         log.warning("%s is not set: using the dev passphrase (never on mainnet)", PASSPHRASE_ENV)
     if not key_file.exists() and network != "mainnet":
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = create_key_file(key_file, passphrase)
         log.warning("created a new service key %s at %s", info.pubkey, key_file)
     return ServiceIdentity(unlock(key_file, passphrase), dev=dev)

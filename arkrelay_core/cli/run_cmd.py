@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from .common import config_option, load_everything
 
 __all__ = ["run"]
 
+log = logging.getLogger(__name__)
+
 
 @click.command("run")
 @config_option
@@ -31,6 +35,7 @@ def run(config_path: Path | None, check: bool) -> None:
     """Run the gateway (embedded defaults without a config). Ctrl-C stops it."""
     config, registry = load_everything(config_path)
     settings = config.gateway
+    _private_state(settings.data_dir)
     try:
         upgrade(settings.database)
         identity = open_identity(settings.key_file, settings.network)
@@ -44,6 +49,17 @@ def run(config_path: Path | None, check: bool) -> None:
     finally:
         engine.dispose()
     click.echo("stopped")
+
+
+def _private_state(data_dir: Path) -> None:
+    """Whatever the gateway creates from here on is its user's alone: the data directory
+    0700, databases, ledgers and logs 0600 (they hold lift invoice preimages and signing
+    state), whatever umask the operator's shell had."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("%s is open to other users (mode %o); run chmod 700", data_dir, mode)
 
 
 async def _serve(gateway: Gateway, check: bool, database: str) -> None:

@@ -38,7 +38,21 @@ def create_app(ctx: ApiContext, routes: Sequence[Route]) -> QuartTrio:
     # Quart would otherwise redirect /x/ to /x with an HTML body.
     app.url_map.strict_slashes = False
     for route in routes:
-        app.add_url_rule(route.quart_path, route.name, _view(ctx, route), methods=[route.method])
+        app.add_url_rule(
+            route.quart_path,
+            route.name,
+            _view(ctx, route),
+            methods=[route.method],
+            # quart would answer OPTIONS itself, before the key check and the audit log.
+            provide_automatic_options=False if route.admin else None,
+        )
+
+    @app.before_request
+    async def bounded_body() -> None:
+        # quart holds MAX_CONTENT_LENGTH only for a view that reads the body; reading it
+        # here (into a buffer that stops at the limit) holds it for every route, so a
+        # bodyless GET given 64 MB is refused with 413 rather than answered 200.
+        await request.get_data(cache=True)
 
     @app.errorhandler(HttpError)
     async def api_error(exc: HttpError) -> Response:
@@ -49,7 +63,7 @@ def create_app(ctx: ApiContext, routes: Sequence[Route]) -> QuartTrio:
         status = exc.code or 500
         if request.path == "/admin" or request.path.startswith("/admin/"):
             # No route matched (404) or not with this method (405): still an admin request.
-            admin.audit(ctx, None, "refused: no such admin route", status)
+            admin.audit(ctx, None, _admin_refusal(status, exc), status)
         response = _error(status, HttpError(status, exc.description or exc.name).body)
         # Keep the exception's headers but its HTML content type: a 405 must say Allow.
         for name, value in exc.get_headers():
@@ -63,6 +77,14 @@ def create_app(ctx: ApiContext, routes: Sequence[Route]) -> QuartTrio:
         return _error(500, HttpError(500, "internal error; the gateway logged it").body)
 
     return app
+
+
+def _admin_refusal(status: int, exc: HTTPException) -> str:
+    if status in (404, 405):  # no rule, or not with this method (OPTIONS included)
+        return "refused: no such admin route"
+    if status == 413:
+        return "refused: body over max_body_bytes"
+    return f"refused: {exc.name.lower()}"
 
 
 def _view(ctx: ApiContext, route: Route) -> Callable[..., Awaitable[Response]]:

@@ -39,13 +39,14 @@ def other_statuses(route: Route) -> list[int]:
     """Every status besides 200 the app can answer ``route`` with.
 
     The route declares what its handler raises; the app adds the rest: the admin check
-    (401), and for a request body its decoding (400) and the body size limit (413).
+    (401), the body size limit (413, on every route: a GET sent a body is refused too),
+    and for a request body its decoding (400).
     """
-    statuses = {*route.errors, *route.model_statuses}
+    statuses = {*route.errors, *route.model_statuses, 413}
     if route.admin:
         statuses.add(401)
     if route.body is not None:
-        statuses.update((400, 413))
+        statuses.add(400)
     return sorted(statuses)
 
 

@@ -13,6 +13,7 @@ from hypercorn.config import Config as HypercornConfig
 from ..config import HttpSettings
 from . import metrics
 from .app import create_app
+from .bodylimit import BodyLimit
 from .context import ApiContext
 from .routes import Route
 
@@ -49,13 +50,14 @@ class HttpServer:
         config.accesslog = None
         config.errorlog = logging.getLogger("arkrelay_core.http.server")
         config.graceful_timeout = 2.0
-        # Bounds a request's headers too; the body limit is the app's MAX_CONTENT_LENGTH.
+        # Bounds a request's headers too; the body limit is BodyLimit's and the app's.
         config.h11_max_incomplete_size = 16 * 1024
         return config
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            serve = functools.partial(hypercorn.trio.serve, self.app, self._hypercorn_config())
+            app = BodyLimit(self.app, self.settings.max_body_bytes)
+            serve = functools.partial(hypercorn.trio.serve, app, self._hypercorn_config())
             binds: list[str] = await nursery.start(serve)
             self.context.url = binds[0]
             log.info("HTTP API on %s", self.context.url)

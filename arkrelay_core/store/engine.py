@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -85,7 +86,11 @@ def _create_parent_directory(url: URL) -> None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Owner-only from the start (SQLite's -wal and -shm files copy the mode): the ledger
+    # holds lift invoice preimages. O_CREAT alone leaves an existing file as it is.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

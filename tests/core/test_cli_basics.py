@@ -119,3 +119,30 @@ async def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path, signum):
     assert command.process.returncode == 0, command.text
     assert command.text.rstrip().endswith("stopped")
     assert "Traceback" not in command.text
+
+
+def test_run_keeps_the_data_directory_and_its_databases_private(tmp_path):
+    state = tmp_path / "state"
+    (tmp_path / "gw.toml").write_text(
+        f'[gateway]\nnetwork = "regtest"\ndata_dir = "{state}"\n'
+        '[http]\nlisten = "127.0.0.1:0"\n'
+        '[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
+        '[backend.lightning]\nplugin = "lnd"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    # The umask most shells have: without the fix, 0755 and 0644.
+    result = subprocess.run(
+        [str(ARKRELAY), "run", "--check", "--config", "gw.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert result.returncode == 0, result.stderr
+    assert state.stat().st_mode & 0o777 == 0o700
+    databases = [p for p in state.iterdir() if p.suffix in (".db", ".sqlite3")]
+    assert {p.name for p in databases} >= {"arkrelay.db", "endpoint-events.sqlite3"}
+    for path in state.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, (path.name, oct(path.stat().st_mode))

@@ -50,5 +50,17 @@ class EndpointSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     events_per_second_per_pubkey: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     #: Require NIP-42 AUTH before EVENT and REQ.
     require_auth: bool = False
-    #: Events kept for REQ (oldest dropped first), in a SQLite file under the data dir.
+    #: Events kept for REQ, in a SQLite file under the data dir. Past it, the events
+    #: clients sent are dropped in the order they arrived; the gateway's own events stay
+    #: until their NIP-40 expiration.
     max_stored_events: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    #: An EVENT whose `created_at` is further ahead of the gateway's clock than this is
+    #: refused with `invalid:` (NIP-22 style): a far-future date would otherwise sort first
+    #: in every answer to REQ.
+    max_created_at_ahead: Duration = Duration(900)
+    #: Open websockets at most; past it a new one is answered with HTTP 503. Keep it well
+    #: under the process's file descriptor limit (`ulimit -n`).
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 512
+    #: Open websockets from one IP address at most (HTTP 503 past it). Behind a reverse
+    #: proxy every client has the proxy's address: raise it, or cap per client there.
+    max_connections_per_ip: Annotated[int, msgspec.Meta(ge=1)] = 32

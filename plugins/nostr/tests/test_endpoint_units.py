@@ -69,6 +69,35 @@ async def test_a_store_file_from_another_schema_is_refused(tmp_path: Path) -> No
         await _open(path)
 
 
+async def _add_all(store: EventStore, events, *, own: bool = False) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.run_writer)
+        for event in events:
+            await store.add(event, encode_event(event).decode(), own=own)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_version_1_file_is_upgraded_in_place_and_kept_private(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    first = sign_event(WALLET, kind=1, content="from version 1")
+    with trio.fail_after(TEST_TIMEOUT_S):
+        store = await _open(path)
+        await _add_all(store, [first])
+        await store.aclose()
+        with sqlite3.connect(path) as db:  # what version 1 of the store wrote
+            db.execute("DROP INDEX events_from_clients")
+            db.execute("ALTER TABLE events DROP COLUMN own")
+            db.execute("PRAGMA user_version = 1")
+        store = await _open(path, max_events=100)
+        later = [sign_event(WALLET, kind=1, content=f"{i}") for i in range(100)]
+        await _add_all(store, later)
+        stored = await store.query([parse_filter({"limit": 500}, max_limit=500)], readers=None)
+        await store.aclose()
+    # The old row counts as a client's: it arrived first, so the limit took it first.
+    assert {event_id for event_id, _ in stored} == {e.id for e in later}
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 async def test_adds_after_the_writer_stopped_fail_instead_of_hanging(tmp_path: Path) -> None:
     note = sign_event(WALLET, kind=1, content="late")
     with trio.fail_after(TEST_TIMEOUT_S):

@@ -20,6 +20,8 @@ class Limitation(msgspec.Struct, frozen=True):
     max_subid_length: int
     default_limit: int
     auth_required: bool
+    #: NIP-11: seconds ahead of the relay's clock past which an event's created_at is refused.
+    created_at_upper_limit: int
     payment_required: bool = False
     restricted_writes: bool = False
 
@@ -57,6 +59,7 @@ def relay_information(settings: EndpointSettings, *, pubkey: str | None, version
             max_subid_length=MAX_SUB_ID_CHARS,
             default_limit=settings.max_limit,
             auth_required=settings.require_auth,
+            created_at_upper_limit=int(settings.max_created_at_ahead.seconds),
         ),
     )
     return msgspec.json.encode(document)

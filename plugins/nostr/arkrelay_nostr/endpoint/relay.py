@@ -35,6 +35,7 @@ class Counters:
         self.notices = 0
         self.published = 0
         self.slow_disconnects = 0
+        self.connections_refused = 0
 
 
 def prefix(reason: str) -> str:
@@ -82,6 +83,9 @@ class Relay:
 
     async def submit(self, event: Event, source: str) -> tuple[bool, str]:
         """Take a verified event from a client; returns the OK answer (accepted, reason)."""
+        ahead = self.settings.max_created_at_ahead.seconds
+        if event.created_at > time.time() + ahead:
+            return False, f"invalid: created_at is more than {ahead:.0f} s in the future"
         expires = expiration(event)
         if expires is not None and expires <= time.time():
             return False, "invalid: event has expired (NIP-40)"
@@ -111,7 +115,7 @@ class Relay:
     async def publish(self, event: Event) -> AddOutcome:
         """Store and fan out an event the gateway itself signed."""
         raw = encode_event(event).decode()
-        outcome = await self.store.add(event, raw)
+        outcome = await self.store.add(event, raw, own=True)
         if outcome in (AddOutcome.STORED, AddOutcome.NOT_STORED):
             self.fan_out(event, raw)
         self.counters.published += 1

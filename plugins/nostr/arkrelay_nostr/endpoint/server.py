@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypercorn.config import Config, Sockets
 
+from arkrelay_core.http.bodylimit import BodyLimit
+
 from ..settings import EndpointSettings
+from . import wsguard
 from .connection import Connection
 from .relay import Relay
 
@@ -60,6 +64,7 @@ class _Config(Config):
 
 
 def hypercorn_config(settings: EndpointSettings) -> Config:
+    wsguard.install()
     config = _Config()
     config.bind = [str(settings.listen)]
     config.websocket_max_message_size = settings.max_message_bytes * OVERSIZE_FACTOR
@@ -82,24 +87,55 @@ class RelayApp:
     def __init__(self, relay: Relay, information: Callable[[], bytes]) -> None:
         self.relay = relay
         self.information = information
+        #: Websockets open now, in all and per client address (counted from the handshake
+        #: until the session ends, so a refused or closed one frees its place at once).
+        self.open_total = 0
+        self.open_per_ip: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            await self._websocket(receive, send)
+            await self._websocket(scope, receive, send)
         elif kind == "http":
-            await self._http(scope, send)
+            # No route reads a body; BodyLimit drains any sent, so it cannot pin the socket.
+            await BodyLimit(self._http_answer, 0)(scope, receive, send)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
+    def _refusal(self, ip: str) -> str | None:
+        settings = self.relay.settings
+        if self.open_total >= settings.max_connections:
+            return "too many connections to this relay; try again later\n"
+        if self.open_per_ip[ip] >= settings.max_connections_per_ip:
+            return "too many connections from your address; close one first\n"
+        return None
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        await send({"type": "websocket.accept"})
-        await Connection(self.relay, send, receive).run()
+        if scope.get("http_version") not in ("1.0", "1.1"):
+            # Over HTTP/2 hypercorn's stream is not the guarded one (see wsguard).
+            body = b"websockets over HTTP/1.1 only\n"
+            return await _deny(send, 505, body)
+        client = scope.get("client")
+        ip = str(client[0]) if client else ""
+        refusal = self._refusal(ip)
+        if refusal is not None:
+            self.relay.counters.connections_refused += 1
+            return await _deny(send, 503, refusal.encode())
+        self.open_total += 1
+        self.open_per_ip[ip] += 1
+        try:
+            await send({"type": "websocket.accept"})
+            await Connection(self.relay, send, receive).run()
+        finally:
+            self.open_total -= 1
+            self.open_per_ip[ip] -= 1
+            if self.open_per_ip[ip] <= 0:
+                del self.open_per_ip[ip]
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http_answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method == "OPTIONS":
             return await _respond(send, 204, [*_CORS], b"")
@@ -122,6 +158,13 @@ async def _respond(
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+async def _deny(send: Send, status: int, body: bytes) -> None:
+    """Answer a websocket handshake with a plain HTTP response (ASGI's denial response)."""
+    headers = [_TEXT, (b"content-length", str(len(body)).encode()), (b"retry-after", b"10")]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

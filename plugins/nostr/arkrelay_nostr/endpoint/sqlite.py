@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from .kinds import replacement_slot
 
 __all__ = ["SCHEMA_VERSION", "AddOutcome", "EventsFile", "SchemaMismatch", "expiration"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -25,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
     created_at INTEGER NOT NULL,
     slot TEXT UNIQUE,
     expires_at INTEGER,
-    raw TEXT NOT NULL
+    raw TEXT NOT NULL,
+    own INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at, id);
 CREATE INDEX IF NOT EXISTS events_by_author ON events (pubkey, created_at);
@@ -38,13 +40,14 @@ CREATE TABLE IF NOT EXISTS tags (
 );
 CREATE INDEX IF NOT EXISTS tags_by_value ON tags (name, value, seq);
 CREATE INDEX IF NOT EXISTS tags_by_event ON tags (seq);
+CREATE INDEX IF NOT EXISTS events_from_clients ON events (seq) WHERE own = 0;
 """
+#: Version 1 had no ``own`` column: every event in it came from a client or the gateway,
+#: unknown which, so all count as clients' (the gateway republishes what it needs).
+_FROM_V1 = "ALTER TABLE events ADD COLUMN own INTEGER NOT NULL DEFAULT 0"
 _NEVER = 2**53 - 1
 #: Adds between two sweeps of expired events (queries hide them meanwhile).
 _SWEEP_EVERY = 1000
-
-
-_NEVER = 2**53 - 1
 
 
 class SchemaMismatch(sqlite3.DatabaseError):
@@ -78,7 +81,10 @@ class EventsFile:
     """One SQLite file of events; not thread-safe: the caller serialises every call."""
 
     def __init__(self, path: Path, max_events: int, private_kinds: frozenset[int]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created owner-only before SQLite opens it (its -wal and -shm files copy the mode):
+        # it holds the private kinds (signing challenges, encrypted messages).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.max_events = max_events
         self.private_kinds = tuple(sorted(private_kinds))
@@ -86,9 +92,11 @@ class EventsFile:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             self.db.close()
             raise SchemaMismatch(f"schema version {version}, expected {SCHEMA_VERSION}")
+        if version == 1:
+            self.db.execute(_FROM_V1)
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.adds = 0
@@ -96,14 +104,17 @@ class EventsFile:
         self.sweep()
         self.prune()
 
-    def add_many(self, items: Sequence[tuple[Event, str]]) -> list[AddOutcome]:
-        """Store (event, JSON) pairs in one transaction: one commit for the whole batch."""
+    def add_many(self, items: Sequence[tuple[Event, str, bool]]) -> list[AddOutcome]:
+        """Store (event, JSON, own) in one transaction: one commit for the whole batch.
+
+        ``own``: the gateway signed and published it, so pruning never takes it.
+        """
         outcomes: list[AddOutcome] = []
         change = 0
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for event, raw in items:
-                outcome, delta = self._add(event, raw)
+            for event, raw, own in items:
+                outcome, delta = self._add(event, raw, own)
                 outcomes.append(outcome)
                 change += delta
         self.count += change
@@ -114,8 +125,10 @@ class EventsFile:
         self.prune()
         return outcomes
 
-    def _add(self, event: Event, raw: str) -> tuple[AddOutcome, int]:
+    def _add(self, event: Event, raw: str, own: bool) -> tuple[AddOutcome, int]:
         if self.db.execute("SELECT 1 FROM events WHERE id = ?", (event.id,)).fetchone():
+            if own:  # a client relayed the gateway's event before the gateway stored it
+                self.db.execute("UPDATE events SET own = 1 WHERE id = ?", (event.id,))
             return AddOutcome.DUPLICATE, 0
         slot = replacement_slot(event)
         change = 1
@@ -131,9 +144,18 @@ class EventsFile:
                 self.db.execute("DELETE FROM events WHERE seq = ?", (old_seq,))
                 change = 0
         seq = self.db.execute(
-            "INSERT INTO events (id, pubkey, kind, created_at, slot, expires_at, raw)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.id, event.pubkey, event.kind, event.created_at, slot, expiration(event), raw),
+            "INSERT INTO events (id, pubkey, kind, created_at, slot, expires_at, raw, own)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                event.pubkey,
+                event.kind,
+                event.created_at,
+                slot,
+                expiration(event),
+                raw,
+                int(own),
+            ),
         ).lastrowid
         self.db.executemany(
             "INSERT INTO tags (seq, name, value) VALUES (?, ?, ?)",
@@ -151,17 +173,22 @@ class EventsFile:
         self.count -= gone
 
     def prune(self) -> None:
-        """Delete the oldest events beyond ``max_events``."""
+        """Delete the clients' events that arrived first, beyond ``max_events``.
+
+        By arrival, not ``created_at``: that is the client's to choose, and a future-dated
+        flood would otherwise push out everything older. The gateway's own events are
+        never pruned; they leave when their NIP-40 expiration passes.
+        """
         excess = self.count - self.max_events
         if excess <= 0:
             return
         with self.db:
-            self.db.execute(
+            gone = self.db.execute(
                 "DELETE FROM events WHERE seq IN"
-                " (SELECT seq FROM events ORDER BY created_at, seq LIMIT ?)",
+                " (SELECT seq FROM events WHERE own = 0 ORDER BY seq LIMIT ?)",
                 (excess,),
-            )
-        self.count -= excess
+            ).rowcount
+        self.count -= gone
 
     def query(
         self, filters: Sequence[Filter], readers: frozenset[str] | None

@@ -35,11 +35,12 @@ class StoreError(Exception):
 
 
 class _PendingAdd:
-    __slots__ = ("done", "event", "raw", "result")
+    __slots__ = ("done", "event", "own", "raw", "result")
 
-    def __init__(self, event: Event, raw: str) -> None:
+    def __init__(self, event: Event, raw: str, own: bool) -> None:
         self.event = event
         self.raw = raw
+        self.own = own
         self.done = trio.Event()
         self.result: AddOutcome | StoreError | None = None
 
@@ -70,11 +71,12 @@ class EventStore:
     def count(self) -> int:
         return self._file.count
 
-    async def add(self, event: Event, raw: str) -> AddOutcome:
-        """Store ``event`` (``raw`` is its JSON) unless a duplicate or superseded."""
+    async def add(self, event: Event, raw: str, *, own: bool = False) -> AddOutcome:
+        """Store ``event`` (``raw`` is its JSON) unless a duplicate or superseded;
+        ``own``: the gateway's own event, kept until it expires whatever the limit."""
         if is_ephemeral(event.kind):
             return AddOutcome.NOT_STORED
-        pending = _PendingAdd(event, raw)
+        pending = _PendingAdd(event, raw, own)
         try:
             await self._adds.send(pending)
         except trio.ClosedResourceError:
@@ -111,7 +113,7 @@ class EventStore:
                     pending.done.set()
 
     async def _write(self, batch: list[_PendingAdd]) -> None:
-        items = [(pending.event, pending.raw) for pending in batch]
+        items = [(pending.event, pending.raw, pending.own) for pending in batch]
         try:
             outcomes = await trio.to_thread.run_sync(
                 self._file.add_many, items, limiter=self._limiter

@@ -131,4 +131,5 @@ class EndpointTransport:
             "notices": counters.notices,
             "published": counters.published,
             "slow_disconnects": counters.slow_disconnects,
+            "connections_refused": counters.connections_refused,
         }
