@@ -32,7 +32,7 @@ from .lightning import (
     TxConfirmation,
 )
 from .settlement import SettlementHost, SettlementRecord, SettlementState, SettlementStrategy
-from .transport import InboundEvent, PublishResult, Transport
+from .transport import InboundEvent, PublishResult, Receipt, Transport
 
 __all__ = [
     "ROLES",
@@ -65,6 +65,7 @@ __all__ = [
     "PluginContext",
     "PluginSpec",
     "PublishResult",
+    "Receipt",
     "Role",
     "SettlementHost",
     "SettlementRecord",

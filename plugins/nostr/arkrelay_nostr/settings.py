@@ -52,3 +52,6 @@ class EndpointSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     require_auth: bool = False
     #: Events kept for REQ (oldest dropped first), in a SQLite file under the data dir.
     max_stored_events: Annotated[int, msgspec.Meta(ge=100)] = 100_000
+    #: How long an event addressed to the gateway may wait for the core to record it
+    #: durably; ``OK true`` only after that, ``OK false`` (``error:``) when it takes longer.
+    record_timeout: Duration = Duration(10)
