@@ -27,7 +27,9 @@ class RelaysSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(60)
     #: On reconnect, ask for events this much older than the newest seen (back-dated or
-    #: slow-to-propagate events); the persisted event-id dedup drops what was seen.
+    #: slow-to-propagate events); after a restart, older than the newest the core had
+    #: recorded (kept in relays-resume.json in the data dir). The persisted event-id
+    #: dedup drops what was seen.
     resubscribe_window: Duration = Duration(600)
     max_event_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65_536
     #: Answer NIP-42 AUTH challenges with a kind 22242 event signed by the service key.
