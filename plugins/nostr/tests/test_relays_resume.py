@@ -12,7 +12,7 @@ from pathlib import Path
 import trio
 from arkrelay_nostr.relays import RelayPoolTransport
 from arkrelay_nostr.relays.pool import RESUME_FILE
-from arkrelay_nostr.relays.resume import ResumeFile, ResumePoint
+from arkrelay_nostr.relays.resume import MAX_PENDING, ResumeFile, ResumePoint
 
 from arkrelay_core.config import Duration
 from arkrelay_core.interfaces import InboundEvent, Receipt
@@ -40,7 +40,7 @@ def recorded() -> Receipt:
 
 def live_point(start: int = 100) -> ResumePoint:
     point = ResumePoint(start)
-    point.subscribed()
+    point.subscribed(0)
     point.caught_up()
     return point
 
@@ -60,7 +60,7 @@ def test_live_events_move_the_point_only_over_what_is_recorded_oldest_first() ->
 
 def test_a_catch_up_counts_only_once_all_of_it_is_recorded() -> None:
     point = ResumePoint(100)
-    point.subscribed()
+    point.subscribed(0)
     newest, older = Receipt(), Receipt()
     point.taken(150, newest, now=NOW)  # relays send stored events newest first
     point.taken(130, older, now=NOW)
@@ -82,6 +82,37 @@ def test_an_event_the_core_did_not_record_holds_the_point_back() -> None:
     refused.settle(False)
     point.taken(110, refused, now=NOW)
     point.taken(120, recorded(), now=NOW)
+    point.advance()
+    assert point.recorded == 100
+
+
+def test_a_resubscription_that_asks_again_releases_what_was_not_recorded() -> None:
+    point = live_point()
+    lost = Receipt()
+    point.taken(110, lost, now=NOW)
+    point.taken(120, recorded(), now=NOW)
+    lost.settle(False)  # its hand-over was cancelled (the transport restarted)
+    point.subscribed(since=111)  # this REQ does not reach back to it: it still holds
+    point.caught_up()
+    point.advance()
+    assert point.recorded == 100
+    point.subscribed(since=105)  # this one does: the copy it brings counts instead
+    again = Receipt()
+    point.taken(110, again, now=NOW)
+    point.caught_up()
+    point.advance()
+    assert point.recorded == 100
+    again.settle(True)
+    point.advance()
+    assert point.recorded == 120
+
+
+def test_behind_an_event_never_recorded_the_point_stops_and_memory_stays_bounded() -> None:
+    point = live_point()
+    point.taken(110, Receipt(), now=NOW)  # never settled
+    for i in range(MAX_PENDING + 10):
+        point.taken(120 + i, recorded(), now=NOW)
+    assert point.pending <= MAX_PENDING
     point.advance()
     assert point.recorded == 100
 

@@ -180,7 +180,7 @@ class RelayConnection:
         if request is None:
             log.warning("relay %s: no listening pubkeys, not subscribed", self.url)
         else:
-            self.resume.subscribed()
+            self.resume.subscribed(self._sub.since)
             await self._send(request)
             self.stats.subscriptions += 1
         if close_previous is not None:

@@ -20,9 +20,14 @@ from pathlib import Path
 
 from arkrelay_core.interfaces import Receipt
 
-__all__ = ["ResumeFile", "ResumePoint"]
+__all__ = ["MAX_PENDING", "ResumeFile", "ResumePoint"]
 
 log = logging.getLogger(__name__)
+
+#: Events tracked per relay while one before them is not recorded. Past it the point stops
+#: for the life of the process (safe: a restart asks again from there) instead of memory
+#: growing behind an event that will never be recorded.
+MAX_PENDING = 10_000
 
 
 class ResumePoint:
@@ -36,20 +41,41 @@ class ResumePoint:
         #: The newest created_at recorded among a catch-up's events, applied once the whole
         #: catch-up is recorded.
         self._held: int | None = None
+        self._stopped = False
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    def subscribed(self) -> None:
-        """A REQ went out: its stored events come newest first, until the EOSE."""
+    def subscribed(self, since: int) -> None:
+        """A REQ from ``since`` went out: its stored events come newest first, until the
+        EOSE. An event the core did not record that it asks for again (the transport was
+        restarted in this process) no longer holds the point: its new copy does."""
         self._catching_up = True
+        kept = [
+            entry
+            for entry in self._pending
+            if not (entry[1].settled and not entry[1].recorded and entry[0] >= since)
+        ]
+        if len(kept) < len(self._pending):
+            # The new copy lands behind those still queued: none of them may move the
+            # point before the whole catch-up, that copy included, is recorded.
+            kept = [(created_at, receipt, True) for created_at, receipt, _ in kept]
+        self._pending = collections.deque(kept)
 
     def caught_up(self) -> None:
         """The EOSE of the current subscription arrived."""
         self._catching_up = False
 
     def taken(self, created_at: int, receipt: Receipt, *, now: float) -> None:
+        if self._stopped:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            log.warning("relays: resume point stopped at %d until a restart", self.recorded)
+            self._stopped = True
+            self._pending.clear()
+            self._held = None
+            return
         # A created_at in the future must not carry the point past what exists.
         self._pending.append((min(created_at, int(now)), receipt, self._catching_up))
 
