@@ -252,15 +252,30 @@ class Gateway:
 
     async def _take_inbound(self, receive: trio.MemoryReceiveChannel[InboundEvent]) -> None:
         async with receive:
-            async for first in receive:
-                # Whatever queued up while the last batch was stored is stored together,
-                # in one transaction, before any of it is handed to the engine.
-                batch = [first]
-                while len(batch) < INBOUND_BATCH:
+            try:
+                await self._record_inbound(receive)
+            finally:
+                # Stopping: what is still queued was never recorded; say so now rather
+                # than leave its senders waiting for their deadline.
+                left = []
+                while True:
                     try:
-                        batch.append(receive.receive_nowait())
+                        left.append(receive.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                _settle(left, recorded=False)
+
+    async def _record_inbound(self, receive: trio.MemoryReceiveChannel[InboundEvent]) -> None:
+        async for first in receive:
+            # Whatever queued up while the last batch was stored is stored together,
+            # in one transaction, before any of it is handed to the engine.
+            batch = [first]
+            while len(batch) < INBOUND_BATCH:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            try:
                 fresh = await trio.to_thread.run_sync(
                     functools.partial(
                         remember_events,
@@ -270,19 +285,32 @@ class Gateway:
                     ),
                     limiter=self._db_limiter,
                 )
-                for is_new in fresh:
-                    self._stats["inbound" if is_new else "duplicates"] += 1
-                self._inbound_progress.unpark_all()
-                for item, is_new in zip(batch, fresh, strict=True):
-                    if not is_new:
-                        continue
-                    log.debug(
-                        "inbound kind %d id %s from %s",
-                        item.event.kind,
-                        item.event.id,
-                        item.source,
-                    )
-                    await self.engine.submit(item.event)
+            except BaseException:
+                # Not recorded: whoever waits must not acknowledge these events.
+                _settle(batch, recorded=False)
+                raise
+            # Committed, body and all: from here a crash loses none of them (a
+            # restarted engine handles what it had not), so senders may be told.
+            _settle(batch, recorded=True)
+            for is_new in fresh:
+                self._stats["inbound" if is_new else "duplicates"] += 1
+            self._inbound_progress.unpark_all()
+            for item, is_new in zip(batch, fresh, strict=True):
+                if not is_new:
+                    continue
+                log.debug(
+                    "inbound kind %d id %s from %s",
+                    item.event.kind,
+                    item.event.id,
+                    item.source,
+                )
+                await self.engine.submit(item.event)
+
+
+def _settle(batch: list[InboundEvent], *, recorded: bool) -> None:
+    for item in batch:
+        if item.receipt is not None:
+            item.receipt.settle(recorded)
 
 
 def _notify(hook_caller: Any, **kwargs: Any) -> None:

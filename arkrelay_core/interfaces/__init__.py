@@ -33,7 +33,7 @@ from .lightning import (
     TxConfirmation,
 )
 from .settlement import SettlementHost, SettlementRecord, SettlementState, SettlementStrategy
-from .transport import InboundEvent, PublishResult, Transport
+from .transport import InboundEvent, PublishResult, Receipt, Transport
 
 __all__ = [
     "ROLES",
@@ -67,6 +67,7 @@ __all__ = [
     "PluginContext",
     "PluginSpec",
     "PublishResult",
+    "Receipt",
     "Role",
     "SettlementHost",
     "SettlementRecord",

@@ -27,7 +27,9 @@ class RelaysSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     backoff_initial: Duration = Duration(1)
     backoff_max: Duration = Duration(60)
     #: On reconnect, ask for events this much older than the newest seen (back-dated or
-    #: slow-to-propagate events); the persisted event-id dedup drops what was seen.
+    #: slow-to-propagate events); after a restart, older than the newest the core had
+    #: recorded (kept in relays-resume.json in the data dir). The persisted event-id
+    #: dedup drops what was seen.
     resubscribe_window: Duration = Duration(600)
     max_event_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65_536
     #: Answer NIP-42 AUTH challenges with a kind 22242 event signed by the service key.
@@ -64,3 +66,6 @@ class EndpointSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Open websockets from one IP address at most (HTTP 503 past it). Behind a reverse
     #: proxy every client has the proxy's address: raise it, or cap per client there.
     max_connections_per_ip: Annotated[int, msgspec.Meta(ge=1)] = 32
+    #: How long an event addressed to the gateway may wait for the core to record it
+    #: durably; ``OK true`` only after that, ``OK false`` (``error:``) when it takes longer.
+    record_timeout: Duration = Duration(10)

@@ -42,11 +42,15 @@ def as_json(event: Event) -> dict[str, Any]:
 @dataclass
 class Endpoint:
     transport: EndpointTransport
+    #: What reached the core, in order (a receipt is settled once its event is here).
     inbound: trio.MemoryReceiveChannel[InboundEvent]
     gateway_secret: bytes
     scope: trio.CancelScope
     stopped: trio.Event
     listening: list[str] = field(default_factory=list)
+    #: How the core answers each receipt: "record", "refuse" (settled as not recorded) or
+    #: "silent" (never settled, as a core that is stuck).
+    core: str = "record"
 
     @property
     def url(self) -> str:
@@ -78,6 +82,7 @@ async def _run(
                 await nursery.start(partial(transport.serve, inbound))
                 task_status.started(scope)
     finally:
+        inbound.close()  # the core's side ends with the transport
         stopped.set()
 
 
@@ -106,9 +111,26 @@ async def start_endpoint(
         EndpointSettings(listen=HostPort("127.0.0.1", 0), **settings), context
     )
     send, receive = trio.open_memory_channel[InboundEvent](64)
+    reached, inbound = trio.open_memory_channel[InboundEvent](64)
     stopped = trio.Event()
     scope = await nursery.start(_run, transport, send, stopped)
-    return Endpoint(transport, receive, secret, scope, stopped, listening)
+    endpoint = Endpoint(transport, inbound, secret, scope, stopped, listening)
+    nursery.start_soon(_core, receive, reached, endpoint)
+    return endpoint
+
+
+async def _core(
+    receive: trio.MemoryReceiveChannel[InboundEvent],
+    reached: trio.MemorySendChannel[InboundEvent],
+    endpoint: Endpoint,
+) -> None:
+    """The gateway's side of the hand-off, as ``endpoint.core`` says it answers."""
+    async for item in receive:
+        answer = endpoint.core
+        if answer != "refuse":
+            await reached.send(item)
+        if item.receipt is not None and answer != "silent":
+            item.receipt.settle(answer == "record")
 
 
 class Client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from arkrelay_core.nostr import generate_secret_key, sign_event
 from tests.support import running
@@ -57,3 +58,82 @@ async def test_a_wallet_reaches_the_gateway_through_its_endpoint(tmp_path: Path)
     # The core stored the intent's id (its dedup record) before anything else.
     with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:
         assert db.execute("select id, kind from events_in").fetchall() == [(intent.id, 31510)]
+
+
+async def test_what_the_endpoint_acknowledged_is_recorded_when_the_gateway_is_killed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "gw.toml").write_text(
+        '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
+        "events_per_second_per_pubkey = 1000\nevents_per_second_per_connection = 1000\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    async with running(
+        [str(ARKRELAY), "run", "--config", "gw.toml"],
+        cwd=tmp_path,
+        env=env,
+        stop_signal=signal.SIGKILL,  # straight after the last OK, below
+    ) as command:
+        with trio.fail_after(60):
+            await command.wait_for(b"gateway running")
+        url = re.search(r"endpoint\s+(ws://127\.0\.0\.1:\d+)", command.text)[1]
+        service = re.search(r"^\s+([0-9a-f]{64})", command.text, re.MULTILINE)[1]
+        requests = [
+            sign_event(
+                generate_secret_key(),  # one wallet each: a 31500 replaces its author's last
+                kind=31500,
+                content=json.dumps({"action": "get_info", "request_id": f"r{i}"}),
+                tags=[["p", service]],
+            )
+            for i in range(20)
+        ]
+        with trio.fail_after(30):
+            async with open_websocket_url(url) as ws:
+                for request in requests:  # back to back: the core records them in batches
+                    await ws.send_message(json.dumps(["EVENT", msgspec.to_builtins(request)]))
+                oks = [json.loads(await ws.get_message()) for _ in requests]
+    assert command.process.returncode == -signal.SIGKILL
+    assert sorted(oks) == sorted(["OK", r.id, True, ""] for r in requests)
+
+    # Every event acknowledged is in the core's store, body and all, for a restart to handle.
+    with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:
+        rows = db.execute("select id, event is not null from events_in").fetchall()
+    assert sorted(rows) == sorted((r.id, 1) for r in requests)
+
+
+async def test_an_event_the_core_cannot_record_is_never_acknowledged(tmp_path: Path) -> None:
+    (tmp_path / "gw.toml").write_text(
+        '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARKRELAY_")}
+    async with running(
+        [str(ARKRELAY), "run", "--config", "gw.toml"],
+        cwd=tmp_path,
+        env=env,
+        stop_signal=signal.SIGKILL,
+    ) as command:
+        with trio.fail_after(60):
+            await command.wait_for(b"gateway running")
+        url = re.search(r"endpoint\s+(ws://127\.0\.0\.1:\d+)", command.text)[1]
+        service = re.search(r"^\s+([0-9a-f]{64})", command.text, re.MULTILINE)[1]
+        # The database breaks under the running gateway: its inbound table is gone.
+        with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:
+            db.execute("alter table events_in rename to events_in_gone")
+        request = sign_event(
+            generate_secret_key(),
+            kind=31500,
+            content=json.dumps({"action": "get_info", "request_id": "r1"}),
+            tags=[["p", service]],
+        )
+        answers = []
+        with trio.fail_after(30):
+            async with open_websocket_url(url) as ws:
+                await ws.send_message(json.dumps(["EVENT", msgspec.to_builtins(request)]))
+                # The gateway may go down before it answers at all: no OK either.
+                with contextlib.suppress(ConnectionClosed):
+                    answers.append(json.loads(await ws.get_message()))
+        await command.process.wait()
+    # Never "OK true": the wallet keeps the event and sends it again to a working gateway.
+    assert all(answer[2] is False and answer[3].startswith("error:") for answer in answers)
+    assert command.process.returncode != 0
+    assert "no such table: events_in" in command.text

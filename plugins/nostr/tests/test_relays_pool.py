@@ -147,7 +147,8 @@ async def test_delivers_addressed_events_once_and_publishes_to_every_relay(
             mine = wallet_event(wallet, pubkey(service), "mine")
             await wallet_publish(one.url, mine)
             # The relay answers a connection in order: "theirs" would have come first.
-            assert await receive.receive() == InboundEvent(mine, source=one.url)
+            handed = await receive.receive()
+            assert (handed.event, handed.source) == (mine, one.url)
 
             both = wallet_event(wallet, pubkey(service), "both")
             await wallet_publish(one.url, both)

@@ -111,7 +111,9 @@ async def test_gate_hands_on_a_valid_event_with_its_source() -> None:
         connection, receive = make_connection()
         event = intent()
         await connection.handle_frame(frame("EVENT", "sub", event))
-        assert receive.receive_nowait() == InboundEvent(event, source=URL)
+        handed = receive.receive_nowait()
+        assert (handed.event, handed.source) == (event, URL)
+        assert handed.receipt is not None and not handed.receipt.settled
         assert connection.stats.events_in == 1
 
 

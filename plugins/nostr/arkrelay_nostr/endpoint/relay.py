@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from arkrelay_core.interfaces import InboundEvent, PluginContext
+from arkrelay_core.interfaces import InboundEvent, PluginContext, Receipt
 from arkrelay_core.nostr import Event, encode_event, tag_values
 
 from ..settings import INBOUND_KINDS, EndpointSettings
@@ -99,18 +99,34 @@ class Relay:
             return False, "error: could not store the event, try again later"
         if self._addressed_to_gateway(event):
             # Duplicates go on too: the core dedups by id, and a wallet that resends after
-            # the gateway died between storing and handling must still reach it.
-            try:
-                await self.inbound.send(InboundEvent(event, source=source))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                log.warning("endpoint: the core takes no more events; %s not handed over", event.id)
-                return False, "error: the gateway is not taking events now, try again later"
+            # an OK false (or a lost OK) must still reach it.
+            refused = await self._hand_to_core(event, source)
+            if refused is not None:
+                return False, refused
         if outcome is AddOutcome.DUPLICATE:
             return True, "duplicate: already have this event"
         if outcome is AddOutcome.SUPERSEDED:
             return True, "duplicate: a newer version of this event is stored"
         self.fan_out(event, raw)
         return True, ""
+
+    async def _hand_to_core(self, event: Event, source: str) -> str | None:
+        """Give the event to the core and wait until it is recorded durably: ``OK true``
+        tells the wallet it need never send it again, so it must survive a crash that
+        comes right after. Returns the OK false reason, or None once recorded."""
+        receipt = Receipt()
+        with trio.move_on_after(self.settings.record_timeout.seconds):
+            try:
+                await self.inbound.send(InboundEvent(event, source=source, receipt=receipt))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.warning("endpoint: the core takes no more events; %s not handed over", event.id)
+                return "error: the gateway is not taking events now, try again later"
+            if await receipt.wait():
+                return None
+            log.warning("endpoint: the core did not record %s", event.id)
+            return "error: the gateway could not record the event, try again later"
+        log.warning("endpoint: the core did not record %s in time", event.id)
+        return "error: the gateway did not record the event in time, try again later"
 
     async def publish(self, event: Event) -> AddOutcome:
         """Store and fan out an event the gateway itself signed."""

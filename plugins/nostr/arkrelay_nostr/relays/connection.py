@@ -8,7 +8,7 @@ import time
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from arkrelay_core.interfaces import InboundEvent, PluginContext
+from arkrelay_core.interfaces import InboundEvent, PluginContext, Receipt
 from arkrelay_core.nostr import tag_values
 
 from ..checks import InvalidEvent, check_event_object
@@ -27,6 +27,7 @@ from .frames import (
     parse_frame,
 )
 from .publisher import Publisher
+from .resume import ResumePoint
 from .stats import RelayStats
 from .subscription import Subscription
 from .websocket import CONNECTION_ERRORS, open_relay_socket
@@ -58,12 +59,15 @@ class RelayConnection:
         self._send_timeout = settings.connect_timeout.seconds
         initial, maximum = settings.backoff_initial.seconds, settings.backoff_max.seconds
         self._backoff = Backoff(initial, maximum)
+        now = time.time()
         self._sub = Subscription(
             settings.kinds,
             window=settings.resubscribe_window.seconds,
             backoff=Backoff(initial, maximum),
-            now=time.time(),
+            now=now,
         )
+        #: What a restarted process resumes from (kept on disk by the pool).
+        self.resume = ResumePoint(int(now))
         self._auth = RelayAuth(url, context.sign_event, enabled=settings.auth)
         self._publisher = Publisher(
             url, self.stats, self._auth, send=self._send, authenticate=self._authenticate
@@ -79,6 +83,12 @@ class RelayConnection:
     async def publish(self, event_id: str, frame: str) -> Ack | None:
         """Send an EVENT frame, wait for its OK (None: no answer); the caller's deadline."""
         return await self._publisher.publish(event_id, frame)
+
+    def restore(self, recorded: int) -> None:
+        """Before the first :meth:`run`: resume from the point an earlier process kept, so
+        nothing it took but the core did not record is skipped."""
+        self.resume = ResumePoint(recorded)
+        self._sub.cursor = min(self._sub.cursor, recorded)
 
     async def run(self) -> None:
         """Stay connected until cancelled; every connection failure leads to a backoff."""
@@ -170,6 +180,7 @@ class RelayConnection:
         if request is None:
             log.warning("relay %s: no listening pubkeys, not subscribed", self.url)
         else:
+            self.resume.subscribed(self._sub.since)
             await self._send(request)
             self.stats.subscriptions += 1
         if close_previous is not None:
@@ -197,6 +208,7 @@ class RelayConnection:
             case OkFrame():
                 self._on_ok(frame)
             case EoseFrame() if self._sub.reached_eose(frame.subscription):
+                self.resume.caught_up()
                 self.stats.live = True
                 self._backoff.reset()
             case ClosedFrame():
@@ -223,12 +235,16 @@ class RelayConnection:
             self.stats.events_ignored += 1
             return
         self.stats.events_in += 1
-        self._sub.seen(event.created_at, now=time.time())
+        now = time.time()
+        self._sub.seen(event.created_at, now=now)
+        receipt = Receipt()
         self._delivering = True
         try:
-            await self._deliver.send(InboundEvent(event, source=self.url))
+            await self._deliver.send(InboundEvent(event, source=self.url, receipt=receipt))
         finally:
             self._delivering = False
+        # Only once handed over: one not handed over never holds the resume point back.
+        self.resume.taken(event.created_at, receipt, now=now)
 
     def _on_ok(self, frame: OkFrame) -> None:
         if self._auth.is_answer(frame.event_id):

@@ -31,6 +31,8 @@ class Subscription:
         # Starts at "now": the first subscription also reaches back one window.
         self.cursor = int(now)
         self.current: str | None = None
+        #: The ``since`` of the last REQ.
+        self.since = 0
         self.keys: tuple[str, ...] = ()
         #: trio time at which to subscribe again after the relay closed us (inf: not due).
         self.resubscribe_at = math.inf
@@ -49,7 +51,7 @@ class Subscription:
         request = None
         if keys:
             self.current = f"arkrelay-{next(self._ids)}"
-            since = max(0, self.cursor - self._window)
+            self.since = since = max(0, self.cursor - self._window)
             request = req_frame(self.current, subscription_filter(self._kinds, keys, since))
         return request, None if previous is None else close_frame(previous)
 
