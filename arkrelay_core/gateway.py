@@ -115,6 +115,7 @@ class Gateway:
             on_published=self._published,
             db_limiter=self._db_limiter,
             instance=config.ceremony.instance or socket.gethostname(),
+            claim_seconds=config.ceremony.lease_ttl.seconds,
             db_errors=self.db_errors,
         )
         used = {s.plugin for s in (*config.transports.values(), *config.backends.values())}

@@ -63,11 +63,12 @@ def enqueue(session: Session, event: Event, *, now: float | None = None) -> None
 
 #: Seconds between two counts of the backlog (a statistic; counting scans the outbox).
 BACKLOG_EVERY = 1.0
-#: How long a claim keeps other instances off the rows this one is publishing: longer than
-#: a batch takes (each transport bounds a publish, 10 s by default, and a batch is at most
-#: four rounds of ``concurrency`` events), short enough that a dead instance's events are
-#: not held up for long.
-CLAIM_SECONDS = 60
+#: How long a claim keeps other instances off the rows this one is publishing, unless the
+#: gateway says otherwise (it passes ``[ceremony] lease_ttl``: an instance silent that long
+#: counts as dead for its sessions too). A batch that takes longer (each transport bounds a
+#: publish, 10 s by default, and a batch is at most four rounds of ``concurrency`` events)
+#: may be published by another instance as well: the same events, harmless.
+CLAIM_SECONDS = 60.0
 #: Pause when due rows exist but all were held by other transactions (skipped).
 SKIPPED_PAUSE = 0.5
 #: Longest pause after a database error outlasted the transaction retries.
@@ -101,12 +102,15 @@ class OutboxPublisher:
         clock: Clock = time.time,
         db_limiter: trio.CapacityLimiter | None = None,
         instance: str | None = None,
+        claim_seconds: float = CLAIM_SECONDS,
         db_errors: DbErrors | None = None,
     ) -> None:
         self._sessions = sessions
         self._instance = instance or socket.gethostname()
+        self._claim_seconds = claim_seconds
         self._errors = db_errors if db_errors is not None else DbErrors()
-        #: Until the first claim: this instance's own claims, left by a stop, are due now.
+        #: Until a claim took every row it could: this instance's own claims, left by a
+        #: stop, are due now.
         self._own_claims_due = True
         self._transports = dict(transports)
         self._settings = settings
@@ -166,6 +170,7 @@ class OutboxPublisher:
 
     def _claim_due(self) -> tuple[list[_Due], float | None]:
         now = self._clock()
+        limit = self._settings.concurrency * 4
         table = OutboxEvent.__table__
         pending = table.c.acked_at.is_(None)
         due = table.c.next_attempt_at <= now
@@ -175,13 +180,13 @@ class OutboxPublisher:
             sa.select(table.c.id)
             .where(pending, due)
             .order_by(table.c.id)
-            .limit(self._settings.concurrency * 4)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
         claim = (
             sa.update(table)
             .where(table.c.id.in_(chosen))
-            .values(claimed_by=self._instance, next_attempt_at=math.ceil(now + CLAIM_SECONDS))
+            .values(claimed_by=self._instance, next_attempt_at=math.ceil(now + self._claim_seconds))
             .returning(table.c.id, table.c.event, table.c.attempts, table.c.accepted_relays)
         )
         with self._sessions() as session, session.begin():
@@ -197,7 +202,8 @@ class OutboxPublisher:
                 next_at = session.scalar(
                     sa.select(sa.func.min(table.c.next_attempt_at)).where(pending)
                 )
-        self._own_claims_due = False
+        if len(rows) < limit:
+            self._own_claims_due = False
         due_items = [
             _Due(row_id, msgspec.convert(event, Event), attempts, tuple(relays))
             for row_id, event, attempts, relays in rows
