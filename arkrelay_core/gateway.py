@@ -12,9 +12,11 @@ import dataclasses
 import functools
 import logging
 import math
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 import trio
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +32,7 @@ from .outbox import OutboxPublisher, enqueue
 from .plugins import PluginRegistry
 from .settlement.host import GatewaySettlementHost, run_settlement
 from .settlement.leader import Leadership
+from .store.retry import DbErrors, retrying
 
 __all__ = ["INBOUND_BUFFER", "Gateway", "build_components"]
 
@@ -102,6 +105,8 @@ class Gateway:
         self._db_limiter = trio.CapacityLimiter(DB_THREADS)
         self._stats = {"inbound": 0, "duplicates": 0, "transport_restarts": 0}
         self._inbound_progress = trio.lowlevel.ParkingLot()
+        #: Database errors met by each long-lived task (``arkrelay_db_errors_total``).
+        self.db_errors = DbErrors()
         self.components = build_components(config, registry, self._context_for)
         self.outbox = OutboxPublisher(
             sessions,
@@ -109,12 +114,15 @@ class Gateway:
             config.outbox,
             on_published=self._published,
             db_limiter=self._db_limiter,
+            instance=config.ceremony.instance or socket.gethostname(),
+            claim_seconds=config.ceremony.lease_ttl.seconds,
+            db_errors=self.db_errors,
         )
         used = {s.plugin for s in (*config.transports.values(), *config.backends.values())}
         self.engine = Engine(
             config,
             identity,
-            Store(sessions, self._db_limiter),
+            Store(sessions, self._db_limiter, errors=self.db_errors),
             self.components.backends,
             hook=registry.plugin_manager.hook,
             notify_outbox=self.outbox.notify,
@@ -132,7 +140,7 @@ class Gateway:
         self.leadership: Leadership | None = None
         if self.components.settlement is not None:
             self.settlement_host = GatewaySettlementHost(
-                Store(sessions, self._db_limiter),
+                Store(sessions, self._db_limiter, task="settlement", errors=self.db_errors),
                 identity,
                 ark=self.components.backends.get("ark"),
                 lightning=self.components.backends.get("lightning"),
@@ -166,12 +174,17 @@ class Gateway:
                 enqueue(session, event)
                 session.commit()
 
-        await trio.to_thread.run_sync(store, limiter=self._db_limiter)
+        await retrying(
+            lambda: trio.to_thread.run_sync(store, limiter=self._db_limiter),
+            task="publish",
+            errors=self.db_errors,
+        )
         self.outbox.notify()
 
     def statistics(self) -> Mapping[str, Any]:
         return {
             **self._stats,
+            "db_errors": self.db_errors.snapshot(),
             "outbox": self.outbox.statistics(),
             "engine": self.engine.statistics(),
             "components": {name: c.statistics() for name, c in self.components.all().items()},
@@ -276,19 +289,14 @@ class Gateway:
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
             try:
-                fresh = await trio.to_thread.run_sync(
-                    functools.partial(
-                        remember_events,
-                        self._sessions,
-                        [item.event for item in batch],
-                        handler=self.engine.instance,
-                    ),
-                    limiter=self._db_limiter,
-                )
+                fresh = await self._remember(batch)
             except BaseException:
                 # Not recorded: whoever waits must not acknowledge these events.
                 _settle(batch, recorded=False)
                 raise
+            if fresh is None:
+                _settle(batch, recorded=False)
+                continue
             # Committed, body and all: from here a crash loses none of them (a
             # restarted engine handles what it had not), so senders may be told.
             _settle(batch, recorded=True)
@@ -306,11 +314,31 @@ class Gateway:
                 )
                 await self.engine.submit(item.event)
 
+    async def _remember(self, batch: list[InboundEvent]) -> list[bool] | None:
+        """Store the batch's ids (see ``remember_events``); None if the database refused.
 
-def _settle(batch: list[InboundEvent], *, recorded: bool) -> None:
-    for item in batch:
-        if item.receipt is not None:
-            item.receipt.settle(recorded)
+        While the database is unreachable this keeps trying: the transports back up behind
+        the bounded channel meanwhile. Any other database error drops the batch unstored
+        (logged, counted) rather than ending the gateway: nothing acted on those events, so
+        a copy delivered again (another relay, a resubscription) is handled as new.
+        """
+        store = functools.partial(
+            remember_events,
+            self._sessions,
+            [item.event for item in batch],
+            handler=self.engine.instance,
+        )
+        try:
+            return await retrying(
+                lambda: trio.to_thread.run_sync(store, limiter=self._db_limiter),
+                task="inbound",
+                errors=self.db_errors,
+                attempts=None,
+            )
+        except sa.exc.SQLAlchemyError:
+            self.db_errors.count("inbound")
+            log.exception("inbound: %d events not stored (database error); dropped", len(batch))
+            return None
 
 
 def _notify(hook_caller: Any, **kwargs: Any) -> None:
@@ -321,3 +349,9 @@ def _notify(hook_caller: Any, **kwargs: Any) -> None:
         # Observers are third-party code the gateway must survive (DESIGN.md §3).
         except Exception:
             log.exception("observer %s.%s raised", impl.plugin_name, hook_caller.name)
+
+
+def _settle(batch: list[InboundEvent], *, recorded: bool) -> None:
+    for item in batch:
+        if item.receipt is not None:
+            item.receipt.settle(recorded)

@@ -5,6 +5,16 @@ A state change and the events it causes are committed in one transaction
 unacknowledged event through every transport until ``min_accepts`` relays have accepted
 it, retrying with capped exponential backoff, across restarts: a crash loses no event,
 and since the event is signed once and stored, a retry never sends it with another id.
+
+Several instances may share one PostgreSQL outbox. A publisher claims the rows it is about
+to send (``FOR UPDATE SKIP LOCKED``: rows another transaction holds are left to it) by
+writing its instance name and pushing ``next_attempt_at`` to when the claim lapses; the
+other instances leave them alone until then, and take them over if this one died before
+recording the outcome. Outcomes are recorded with the rows locked in id order, the order
+every transaction touching several outbox rows uses, so publishers queue behind each other
+instead of deadlocking. At worst (a claim lapsed mid-publish) two instances publish the
+same event: same id, harmless. Database errors are retried as transactions
+(``store/retry.py``); one that outlasts the retries costs a pause, never the publisher.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +36,7 @@ from .config import OutboxSettings
 from .interfaces import PublishResult, Transport
 from .nostr import Event
 from .store.models import OutboxEvent
+from .store.retry import DbErrors, backoff, retrying
 
 __all__ = ["OutboxPublisher", "enqueue"]
 
@@ -51,6 +63,16 @@ def enqueue(session: Session, event: Event, *, now: float | None = None) -> None
 
 #: Seconds between two counts of the backlog (a statistic; counting scans the outbox).
 BACKLOG_EVERY = 1.0
+#: How long a claim keeps other instances off the rows this one is publishing, unless the
+#: gateway says otherwise (it passes ``[ceremony] lease_ttl``: an instance silent that long
+#: counts as dead for its sessions too). A batch that takes longer (each transport bounds a
+#: publish, 10 s by default, and a batch is at most four rounds of ``concurrency`` events)
+#: may be published by another instance as well: the same events, harmless.
+CLAIM_SECONDS = 60.0
+#: Pause when due rows exist but all were held by other transactions (skipped).
+SKIPPED_PAUSE = 0.5
+#: Longest pause after a database error outlasted the transaction retries.
+ERROR_PAUSE_MAX = 30.0
 
 
 class _Due(msgspec.Struct, frozen=True):
@@ -79,8 +101,17 @@ class OutboxPublisher:
         on_published: Callable[[Event], None] | None = None,
         clock: Clock = time.time,
         db_limiter: trio.CapacityLimiter | None = None,
+        instance: str | None = None,
+        claim_seconds: float = CLAIM_SECONDS,
+        db_errors: DbErrors | None = None,
     ) -> None:
         self._sessions = sessions
+        self._instance = instance or socket.gethostname()
+        self._claim_seconds = claim_seconds
+        self._errors = db_errors if db_errors is not None else DbErrors()
+        #: Until a claim took every row it could: this instance's own claims, left by a
+        #: stop, are due now.
+        self._own_claims_due = True
         self._transports = dict(transports)
         self._settings = settings
         self._on_published = on_published
@@ -100,44 +131,84 @@ class OutboxPublisher:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        failures = 0
         while True:
             self._wake = trio.Event()
-            due, next_at = await trio.to_thread.run_sync(self._load_due, limiter=self._db)
-            if due:
-                await self._publish_batch(due)
+            try:
+                due, next_at = await self._in_db(self._claim_due)
+                if due:
+                    await self._publish_batch(due)
+                    failures = 0
+                    continue
+            except sa.exc.SQLAlchemyError as exc:
+                # Claimed rows stay claimed; they are due again once the claim lapses.
+                failures += 1
+                self._errors.count("outbox")
+                self._last_error = f"database: {exc.__class__.__name__}"
+                delay = backoff(failures, first=0.5, cap=ERROR_PAUSE_MAX)
+                log.exception("outbox: database error; trying again in %.1fs", delay)
+                await trio.sleep(delay)
                 continue
+            failures = 0
             # Sleep until the earliest retry is due, or until something is enqueued.
-            timeout = float("inf") if next_at is None else max(0.0, next_at - self._clock())
+            if next_at is None:
+                timeout = float("inf")
+            else:
+                timeout = next_at - self._clock()
+                if timeout <= 0:  # due, but another transaction holds those rows
+                    timeout = SKIPPED_PAUSE
             with trio.move_on_after(timeout):
                 await self._wake.wait()
 
-    def _load_due(self) -> tuple[list[_Due], float | None]:
+    async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, one whole transaction, in a worker thread; transient errors retried."""
+        return await retrying(
+            lambda: trio.to_thread.run_sync(fn, *args, limiter=self._db),
+            task="outbox",
+            errors=self._errors,
+        )
+
+    def _claim_due(self) -> tuple[list[_Due], float | None]:
         now = self._clock()
-        pending = sa.select(OutboxEvent).where(OutboxEvent.acked_at.is_(None))
-        with self._sessions() as session:
-            rows = session.scalars(
-                pending.where(OutboxEvent.next_attempt_at <= now)
-                .order_by(OutboxEvent.id)
-                .limit(self._settings.concurrency * 4)
-            ).all()
+        limit = self._settings.concurrency * 4
+        table = OutboxEvent.__table__
+        pending = table.c.acked_at.is_(None)
+        due = table.c.next_attempt_at <= now
+        if self._own_claims_due:
+            due = sa.or_(due, table.c.claimed_by == self._instance)
+        chosen = (
+            sa.select(table.c.id)
+            .where(pending, due)
+            .order_by(table.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            sa.update(table)
+            .where(table.c.id.in_(chosen))
+            .values(claimed_by=self._instance, next_attempt_at=math.ceil(now + self._claim_seconds))
+            .returning(table.c.id, table.c.event, table.c.attempts, table.c.accepted_relays)
+        )
+        with self._sessions() as session, session.begin():
+            rows = sorted(session.execute(claim).all())
             if now - self._backlog_counted_at >= BACKLOG_EVERY:
                 self._backlog_counted_at = now
                 self._stats["backlog"] = session.scalar(
-                    sa.select(sa.func.count()).select_from(pending.subquery())
+                    sa.select(sa.func.count()).select_from(table).where(pending)
                 )
             # Only an idle publisher needs to know when the next retry falls due.
             next_at = None
             if not rows:
                 next_at = session.scalar(
-                    sa.select(sa.func.min(OutboxEvent.next_attempt_at)).where(
-                        OutboxEvent.acked_at.is_(None)
-                    )
+                    sa.select(sa.func.min(table.c.next_attempt_at)).where(pending)
                 )
-        due = [
-            _Due(r.id, msgspec.convert(r.event, Event), r.attempts, tuple(r.accepted_relays))
-            for r in rows
+        if len(rows) < limit:
+            self._own_claims_due = False
+        due_items = [
+            _Due(row_id, msgspec.convert(event, Event), attempts, tuple(relays))
+            for row_id, event, attempts, relays in rows
         ]
-        return due, None if next_at is None else float(next_at)
+        return due_items, None if next_at is None else float(next_at)
 
     async def _publish_batch(self, due: Sequence[_Due]) -> None:
         limiter = trio.CapacityLimiter(self._settings.concurrency)
@@ -152,7 +223,7 @@ class OutboxPublisher:
                 nursery.start_soon(one, item)
         # The batch's outcomes in one transaction. Until it commits, a crash only means
         # publishing again what was published: same event, same id.
-        await trio.to_thread.run_sync(self._record, attempts, limiter=self._db)
+        await self._in_db(self._record, attempts)
         for attempt in attempts:
             self._stats["attempts"] += 1
             if attempt.done:
@@ -204,9 +275,26 @@ class OutboxPublisher:
                 retry_at = math.ceil(now + self._backoff(count))
                 retried.append(values | {"retry_at": retry_at, "error": attempt.error})
         table = OutboxEvent.__table__
-        update = sa.update(table).where(table.c.id == sa.bindparam("row"))
-        common = {"attempts": sa.bindparam("n"), "accepted_relays": sa.bindparam("relays")}
+        # Only rows still pending: an instance whose claim lapsed must not undo the
+        # acknowledgement another instance recorded meanwhile.
+        update = sa.update(table).where(
+            table.c.id == sa.bindparam("row"), table.c.acked_at.is_(None)
+        )
+        common = {
+            "attempts": sa.bindparam("n"),
+            "accepted_relays": sa.bindparam("relays"),
+            "claimed_by": None,
+        }
+        rows = sorted(a.item.row_id for a in attempts)
         with self._sessions() as session, session.begin():
+            # Locked in id order first: two publishers recording overlapping rows then
+            # queue behind each other instead of each holding what the other waits for.
+            session.execute(
+                sa.select(table.c.id)
+                .where(table.c.id.in_(rows))
+                .order_by(table.c.id)
+                .with_for_update()
+            )
             if acked:
                 session.execute(update.values(**common, acked_at=int(now), last_error=None), acked)
             if retried:

@@ -11,6 +11,7 @@ is driven by the instance holding its lease (see ``leases.py``).
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import logging
 import socket
@@ -91,7 +92,9 @@ class Engine:
             **{name: spec.params_type for name, spec in self.intent_types.items()},
         }
         self.flows = Flows(self)
-        self.deadlines = Deadlines(self.flows.check_deadline)
+        self.deadlines = Deadlines(
+            functools.partial(store.guard, "deadlines", self.flows.check_deadline)
+        )
         self.intents = IntentDesk(self)
         self.service = ServiceDesk(self)
         self._limiter = trio.CapacityLimiter(CONCURRENCY)
@@ -113,8 +116,8 @@ class Engine:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.deadlines.serve)
-            nursery.start_soon(self._mark_handled_batches)
-            nursery.start_soon(self.flows.leases.keep)
+            nursery.start_soon(self.store.supervise, "inbound-marks", self._mark_handled_batches)
+            nursery.start_soon(self.store.supervise, "leases", self.flows.leases.keep)
             await nursery.start(self.flows.lift.serve)
             await self.recover_inbound()
             await self.flows.leases.resume_all()
@@ -123,7 +126,7 @@ class Engine:
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         assert self._nursery is not None, "Engine.serve() has not started"
-        self._nursery.start_soon(fn, *args)
+        self._nursery.start_soon(self.store.guard, "engine", fn, *args)
 
     def statistics(self) -> Mapping[str, Any]:
         return {**self.stats, "deadlines": len(self.deadlines)}

@@ -137,6 +137,11 @@ class LiftFlows(LightningPart):
                     break
                 except ArkRelayError as exc:
                     log.warning("lift %s: %s; trying again in %.0fs", payment_hash, exc, delay)
+                except sa.exc.SQLAlchemyError:
+                    self.engine.store.errors.count("lift")
+                    log.exception(
+                        "lift %s: database error; trying again in %.0fs", payment_hash, delay
+                    )
             # A delivered VTXO must end in a settled invoice: keep at it (lnd may be down).
             await trio.sleep(delay)
             delay = min(60.0, delay * 2)

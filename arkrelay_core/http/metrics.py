@@ -269,6 +269,16 @@ class ScrapeCollector:
             "Outbox publish attempts.",
             outbox["attempts"],
         )
+        db_errors = CounterMetricFamily(
+            "arkrelay_db_errors",
+            "Database errors met, by task: transactions that failed and were run again "
+            "(deadlock, serialization failure, lock timeout, lost connection, SQLite busy), "
+            "and errors a task survived by pausing or giving up one piece of work.",
+            labels=["task"],
+        )
+        for task, count in sorted(stats["db_errors"].items()):
+            db_errors.add_metric([task], count)
+        yield db_errors
 
     def _failures(self, engine: Mapping[str, Any]) -> Metric:
         family = CounterMetricFamily(

@@ -36,7 +36,9 @@ class OutboxEvent(Base):
     """A signed event the gateway must publish, kept until a relay acknowledges it.
 
     It is written in the same transaction as the state change that caused it; the publisher
-    picks rows with ``acked_at IS NULL`` whose ``next_attempt_at`` has passed.
+    claims rows with ``acked_at IS NULL`` whose ``next_attempt_at`` has passed: it writes
+    its instance name in ``claimed_by`` and pushes ``next_attempt_at`` to when the claim
+    lapses, so that another instance leaves them alone until then.
     """
 
     __tablename__ = "outbox"
@@ -52,3 +54,4 @@ class OutboxEvent(Base):
     acked_at: Mapped[UnixTime | None]
     accepted_relays: Mapped[JsonList] = mapped_column(default=list)
     last_error: Mapped[str | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
