@@ -7,17 +7,23 @@ the arkd simulator runs apart, so the wallet's VTXOs outlive the gateway."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
 import trio
 
 from arkrelay_core.nostr import bip340
 from arkrelay_core.protocol import Kind
 from arkrelay_core.servicekey import create_key_file
 from plugins.nostr.tests.relay_process import free_port
+from tests.support import need_node
 
 from .harness import gateway_config
 from .outcomes import transfer_params
@@ -30,6 +36,9 @@ from .wallet import Received, ScriptedWallet
 PUBKEY_RATE = 2.0
 CEREMONIES = 6
 _UNUSED_RELAY = "ws://127.0.0.1:9"
+#: The driver's own deadline for everything it does, in seconds.
+DRIVER_TIMEOUT = 150
+WALLET_JS = Path(__file__).resolve().parents[2] / "examples" / "wallet_js"
 
 
 @dataclass
@@ -128,3 +137,94 @@ async def test_python_wallet_resends_a_burst_after_a_reconnect_until_each_is_tak
         assert alice.retried["rate-limited"] > 0, alice.retried
     counts = outcome_counts(gw.database)
     assert [counts.get(i.id) for i in intents] == [[Kind.CONFIRMATION]] * CEREMONIES
+
+
+# ---------------------------------------------------------------------------- JavaScript
+
+
+class Driver:
+    """examples/wallet_js/test/resend_driver.mjs under node: the library, not the CLI, so
+    the test can say when each half of the intents starts."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self._buffer = b""
+
+    async def until(self, done: Any) -> None:
+        """Read lines until ``done(lines)`` holds; an intent that failed ends the wait."""
+        assert self.process.stdout is not None
+        with trio.move_on_after(DRIVER_TIMEOUT + 30):
+            while not done(self.lines):
+                failed = [line for line in self.of("done") if "error" in line]
+                assert not failed, f"an intent failed: {failed}\n{self.lines}"
+                chunk = await self.process.stdout.receive_some()
+                assert chunk, f"the driver ended early: {self.lines}"
+                self._buffer += chunk
+                *complete, self._buffer = self._buffer.split(b"\n")
+                self.lines += [json.loads(line) for line in complete if line]
+            return
+        raise AssertionError(f"the driver did not get there in time: {self.lines}")
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == name]
+
+    async def start(self, first: int, last: int) -> None:
+        assert self.process.stdin is not None
+        await self.process.stdin.send_all(f"start {first} {last}\n".encode())
+
+
+@pytest.mark.node
+async def test_js_wallet_resends_a_burst_after_a_reconnect_until_each_is_taken(
+    tmp_path: Path,
+) -> None:
+    need_node(WALLET_JS, ["nostr-tools", "ws"])
+    alice_secret = bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    bob_pub = bip340.xonly_public_key(bip340.generate_secret_key()).hex()
+    async with endpoint_gateway(tmp_path, alice_pub) as gw:
+        config = {
+            "relay": gw.url,
+            "gateway": gw.pubkey,
+            "secret": alice_secret.hex(),
+            "intents": [
+                {"type": "ark:transfer", "params": transfer_params(bob_pub, vtxo_ids=[vtxo])}
+                for vtxo in gw.vtxos
+            ],
+            "timeout_s": DRIVER_TIMEOUT,
+        }
+        process = await trio.lowlevel.open_process(
+            ["node", "test/resend_driver.mjs"],
+            cwd=WALLET_JS,
+            env={**os.environ, "ARKRELAY_DRIVER": json.dumps(config)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        driver = Driver(process)
+        try:
+            await driver.until(lambda lines: driver.of("ready"))
+            half = CEREMONIES // 2
+            # The first half is published (the relay said OK) before the crash.
+            await driver.start(0, half)
+            await driver.until(lambda lines: len(driver.of("intent")) == half)
+            await trio.to_thread.run_sync(gw.process.kill, signal.SIGKILL)
+            await driver.until(lambda lines: driver.of("disconnected"))
+            await driver.start(half, CEREMONIES)
+            await trio.to_thread.run_sync(gw.process.start, "gateway running")
+            await driver.until(lambda lines: driver.of("finished"))
+            assert await process.wait() == 0, driver.lines
+        finally:
+            if process.returncode is None:
+                process.kill()
+                with trio.CancelScope(shield=True):
+                    await process.wait()
+        done = sorted(driver.of("done"), key=lambda line: line["index"])
+        assert [line.get("kind") for line in done] == [Kind.CONFIRMATION] * CEREMONIES, done
+        [finished] = driver.of("finished")
+        assert finished["reconnects"] >= 1
+        # The endpoint did refuse part of the burst: the wallet read it and sent again.
+        assert finished["retried"].get("rate-limited", 0) > 0, finished
+        assert any(r["reason"].startswith("rate-limited:") for r in driver.of("retry"))
+        intent_ids = [line["id"] for line in driver.of("intent")]
+    counts = outcome_counts(gw.database)
+    assert [counts.get(i) for i in intent_ids] == [[Kind.CONFIRMATION]] * CEREMONIES

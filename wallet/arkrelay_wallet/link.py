@@ -370,7 +370,11 @@ class RelayLink:
         if event.kind == Kind.INTENT:
             session = session_id_for(event.id)
         else:
-            session = str(self._open(event, mine=True).content.get("session_id"))
+            try:
+                session = str(self._open(event, mine=True).content.get("session_id"))
+            except (DecryptError, msgspec.DecodeError, ValueError):
+                # A response broken on purpose still goes again; no outcome settles it.
+                session = f"unreadable:{event.id}"
         self._sent[event.id] = event
         self._pending[event.id] = (event, session)
         for kept in (self._sent, self._pending):
