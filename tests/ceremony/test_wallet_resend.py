@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import Any
 
 import pytest
 import trio
+from arkrelay_wallet import PublishRefused
 
-from arkrelay_core.nostr import bip340
-from arkrelay_core.protocol import Kind
+from arkrelay_core.nostr import bip340, sign_event
+from arkrelay_core.protocol import Kind, session_id_for
 from arkrelay_core.servicekey import create_key_file
 from plugins.nostr.tests.relay_process import free_port
 from tests.support import need_node
@@ -228,3 +230,34 @@ async def test_js_wallet_resends_a_burst_after_a_reconnect_until_each_is_taken(
         intent_ids = [line["id"] for line in driver.of("intent")]
     counts = outcome_counts(gw.database)
     assert [counts.get(i) for i in intent_ids] == [[Kind.CONFIRMATION]] * CEREMONIES
+
+
+async def test_a_resend_refused_for_good_fails_the_ceremony_with_the_relays_reason(
+    tmp_path: Path,
+) -> None:
+    alice_secret = bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    bob_pub = bip340.xonly_public_key(bip340.generate_secret_key()).hex()
+    async with (
+        endpoint_gateway(tmp_path, alice_pub) as gw,
+        ScriptedWallet(gw.url, gw.pubkey, secret=alice_secret, reconnect=True) as alice,
+    ):
+        built = alice.intent("ark:transfer", transfer_params(bob_pub, vtxo_ids=gw.vtxos[:1]))
+        # The same intent with a NIP-40 expiration a few seconds out: the endpoint takes it
+        # now and refuses it (invalid:) once the restarted gateway has it sent again.
+        intent = sign_event(
+            alice_secret,
+            kind=Kind.INTENT,
+            content=built.content,
+            tags=[*built.tags, ["expiration", str(int(time.time()) + 2)]],
+        )
+        alice.careful.expect(session_id_for(intent.id), json.loads(intent.content))
+        await alice.publish(intent)
+        await trio.to_thread.run_sync(gw.process.kill, signal.SIGKILL)
+        await trio.sleep(3)  # past the expiration
+        await trio.to_thread.run_sync(gw.process.start, "gateway running")
+        with pytest.raises(PublishRefused) as refused:
+            await alice.run_ceremony(intent, publish=False, timeout=60)
+        assert refused.value.event_id == intent.id
+        assert refused.value.reason.startswith("invalid:") and "expired" in refused.value.reason
+        assert alice.reconnects >= 1
