@@ -322,7 +322,7 @@ class RelayLink:
         if len(self._inbox) >= INBOX_LIMIT:
             raise RelayError(f"{self}: {INBOX_LIMIT} messages received and not consumed")
         self._inbox.append(received)
-        self._settle(event)
+        self._drop_settled(event)
         self._wake()
 
     def _open(self, event: Event, *, mine: bool = False) -> Received:
@@ -467,7 +467,7 @@ class RelayLink:
                 if not self._in_flight[event.id]:
                     del self._in_flight[event.id]
 
-    def _settle(self, event: Event) -> None:
+    def _drop_settled(self, event: Event) -> None:
         """An outcome of the gateway ends its session: nothing of it needs sending again."""
         if event.pubkey != self.gateway_pubkey:
             return

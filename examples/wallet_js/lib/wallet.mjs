@@ -306,7 +306,7 @@ export class ArkRelayWallet {
       this.onEvent({ event: 'ignored', id: dropped.id, reason: 'inbox full: dropped the oldest unread' })
     }
     this._inbox.push({ event, content })
-    this._settle(event)
+    this._dropSettled(event)
     this._wakeAll()
   }
 
@@ -315,7 +315,7 @@ export class ArkRelayWallet {
   }
 
   /** An outcome of the gateway ends its session: nothing of it needs sending again. */
-  _settle(event) {
+  _dropSettled(event) {
     if (event.pubkey !== this.gateway) return
     if (event.kind !== Kind.CONFIRMATION && event.kind !== Kind.FAILURE) return
     const sessions = new Set(
