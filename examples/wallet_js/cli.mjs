@@ -2,7 +2,13 @@
 // The ArkRelay reference wallet on the command line. One JSON object per line on stdout;
 // diagnostics on stderr. See README.md for the commands and the exit codes.
 import { parseArgs } from 'node:util'
-import { ArkRelayWallet, ServiceError, WalletTimeout, outcomeReport } from './lib/wallet.mjs'
+import {
+  ArkRelayWallet,
+  PublishRefused,
+  ServiceError,
+  WalletTimeout,
+  outcomeReport,
+} from './lib/wallet.mjs'
 import { isHex32 } from './lib/bytes.mjs'
 
 const EXIT = Object.freeze({ OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3, TIMEOUT: 4, ERROR: 5 })
@@ -205,6 +211,11 @@ async function main(argv) {
     if (err instanceof WalletTimeout) {
       emit({ event: 'timeout', reason: err.message })
       return EXIT.TIMEOUT
+    }
+    if (err instanceof PublishRefused) {
+      // The relay's own reason, for the user to act on (a key it blocks, an event too big).
+      emit({ event: 'error', id: err.eventId, reason: err.reason, message: err.message })
+      return EXIT.ERROR
     }
     if (err instanceof ServiceError) {
       emit({ event: 'error', code: err.code, message: err.message })

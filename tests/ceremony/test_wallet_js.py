@@ -670,3 +670,21 @@ def test_the_checks_sign_honest_challenges_and_refuse_the_rest() -> None:
                 assert verdict == "signed", (name, verdict)
             else:
                 assert verdict.startswith("refused: ") and reason in verdict, (name, verdict)
+
+
+# ---------------------------------------------------------------------------- the relay's OK
+
+
+def test_ok_answers_and_the_backoff_under_node() -> None:
+    """test/delivery.test.mjs: how the wallet judges each OK (and nostr-tools' ways of
+    settling a publish), the backoff schedule and the pacer."""
+    run = subprocess.run(
+        ["node", "--test", "test/delivery.test.mjs"],
+        cwd=WALLET_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "# pass 4" in run.stdout and "# fail 0" in run.stdout, run.stdout

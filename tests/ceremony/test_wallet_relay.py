@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 import trio
+from arkrelay_wallet import PublishRefused
 
 from arkrelay_core.nostr import (
     Event,
@@ -33,7 +34,7 @@ from arkrelay_core.protocol import (
 )
 from plugins.nostr.tests.relay_process import NostrRelay
 
-from .wallet import CeremonyTimeout, Received, RelayError, ScriptedWallet
+from .wallet import CeremonyTimeout, Received, ScriptedWallet
 
 DOMAIN = "arkrelay/test/v1"
 
@@ -242,8 +243,11 @@ async def test_relay_refusal_and_unreadable_events_are_reported(relay_url: str):
     ):
         intent = wallet.intent("ark:transfer", {})
         forged = msgspec.structs.replace(intent, sig="00" * 64)
-        with pytest.raises(RelayError, match="relay refused"):
+        with pytest.raises(PublishRefused, match="relay refused") as refused:
             await wallet.publish(forged)
+        # Final, not sent again, and the caller hears the relay's own reason.
+        assert refused.value.reason.startswith("invalid:") and refused.value.event_id == forged.id
+        assert not wallet.retried
         # Encrypted to someone else: it reaches the wallet but cannot be opened.
         stranger = bip340.xonly_public_key(bip340.generate_secret_key()).hex()
         sealed = sign_event(

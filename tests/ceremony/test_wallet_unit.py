@@ -9,8 +9,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+import trio
 from arkrelay_arkd import arktx
 from arkrelay_arkd.tapscript import csv_closure, default_vtxo_tree
+from arkrelay_wallet.delivery import Backoff, Pacer, Verdict, judge
 
 from arkrelay_core.nostr import (
     Scheme,
@@ -419,3 +421,63 @@ def test_sign_tx_with_a_bad_psbt_or_index_is_refused(wallet, gateway, ark):
     with pytest.raises(ChallengeRefused, match="has 1 inputs"):
         bad = {**content, "context": {**content["context"], "input_index": 1}}
         wallet.build_answer(_challenge(gateway.secret, wallet, bad))
+
+
+# -- the relay's OK and sending again ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accepted", "reason", "verdict"),
+    [
+        (True, "", Verdict.PUBLISHED),
+        (True, "duplicate: already have this event", Verdict.PUBLISHED),
+        # Some relays answer a known event OK false; it is held all the same.
+        (False, "duplicate: already have this event", Verdict.PUBLISHED),
+        (False, "rate-limited: too many events from this pubkey, slow down", Verdict.RETRY),
+        (False, "error: could not store the event, try again later", Verdict.RETRY),
+        (False, "invalid: bad signature", Verdict.REFUSED),
+        (False, "blocked: not on the list", Verdict.REFUSED),
+        (False, "pow: difficulty 20 is less than 30", Verdict.REFUSED),
+        (False, "restricted: not allowed to write", Verdict.REFUSED),
+        (False, "auth-required: authenticate with NIP-42 AUTH first", Verdict.REFUSED),
+        (False, "mute: whatever a relay invents next", Verdict.REFUSED),
+        (False, "rate limited, no prefix", Verdict.REFUSED),
+        (False, "", Verdict.REFUSED),
+    ],
+)
+def test_ok_answers_are_judged_by_their_prefix(accepted: bool, reason: str, verdict: Verdict):
+    assert judge(accepted, reason) is verdict
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half():
+    backoff = Backoff(initial=0.25, maximum=4.0)
+    assert [backoff.ceiling(n) for n in range(1, 9)] == [0.25, 0.5, 1, 2, 4, 4, 4, 4]
+    assert backoff.ceiling(10_000) == 4.0
+    for failures in (1, 3, 6):
+        ceiling = backoff.ceiling(failures)
+        assert backoff.pause(failures, rand=lambda: 0.0) == ceiling / 2
+        assert backoff.pause(failures, rand=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
+    pauses = {backoff.pause(4) for _ in range(50)}
+    assert len(pauses) > 1 and all(1.0 <= p <= 2.0 for p in pauses)
+    with pytest.raises(ValueError):
+        backoff.ceiling(0)
+
+
+async def test_pacer_lets_sends_out_one_interval_apart(autojump_clock):
+    pacer = Pacer(0.2)
+    start = trio.current_time()
+    went: list[float] = []
+
+    async def send() -> None:
+        await pacer.turn()
+        went.append(trio.current_time() - start)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(send)
+    assert went == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    # Once the queue has drained, the next send goes at once.
+    await trio.sleep(5)
+    before = trio.current_time()
+    await pacer.turn()
+    assert trio.current_time() == before

@@ -4,6 +4,7 @@ from .checks import Careful, ChallengeRefused, Expectation, check_challenge, exp
 from .client import (
     OMIT,
     CeremonyTimeout,
+    PublishRefused,
     Received,
     RelayError,
     Wallet,
@@ -17,6 +18,7 @@ __all__ = [
     "CeremonyTimeout",
     "ChallengeRefused",
     "Expectation",
+    "PublishRefused",
     "Received",
     "RelayError",
     "Wallet",

@@ -42,6 +42,7 @@ from .checks import Careful, ChallengeRefused, check_challenge
 from .link import (
     DEFAULT_TIMEOUT,
     CeremonyTimeout,
+    PublishRefused,
     Received,
     RelayError,
     RelayLink,
@@ -55,6 +56,7 @@ __all__ = [
     "OMIT",
     "CeremonyTimeout",
     "ChallengeRefused",
+    "PublishRefused",
     "Received",
     "RelayError",
     "Wallet",
@@ -264,6 +266,7 @@ class Wallet(RelayLink):
             self._is_outcome(action_id, intent_id),
             f"31340/31341 outcome of intent {intent_id} (action {action_id})",
             timeout,
+            session=session_id_for(intent_id),
         )
 
     async def run_ceremony(
@@ -299,6 +302,7 @@ class Wallet(RelayLink):
                 f"challenge or outcome for session {session_id} (action {action_id})",
                 deadline_left(deadline),
                 order,
+                session=session_id,
             )
             if is_outcome(received):
                 return received

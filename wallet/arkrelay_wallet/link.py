@@ -2,6 +2,11 @@
 publishing with the relay's OK, an inbox to take verified, decrypted messages from, and
 (optionally) reconnecting, sending again what the gateway may have missed.
 
+Every publish waits for its OK and is judged by :mod:`.delivery`: ``rate-limited:``,
+``error:``, no OK in time and a connection lost before the OK are tried again after a
+growing pause, until the publish's timeout; other refusals raise
+:class:`PublishRefused` with the relay's reason.
+
 Every wait has a timeout; running out raises :class:`CeremonyTimeout`, a
 ``trio.TooSlowError`` that names what was awaited.
 """
@@ -12,6 +17,7 @@ Every wait has a timeout; running out raises :class:`CeremonyTimeout`, a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -41,11 +47,14 @@ from arkrelay_core.nostr import (
     tag_values,
     verify_event,
 )
-from arkrelay_core.protocol import ENCRYPTED_KINDS, Kind
+from arkrelay_core.protocol import ENCRYPTED_KINDS, Kind, session_id_for
+
+from .delivery import Backoff, Pacer, Verdict, judge, reason_prefix
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "CeremonyTimeout",
+    "PublishRefused",
     "Received",
     "RelayError",
     "RelayLink",
@@ -64,6 +73,16 @@ RECONNECT_INITIAL = 0.2
 RECONNECT_MAX = 2.0
 #: Intents and responses kept to send again after a reconnect.
 RESEND_LIMIT = 256
+#: How long one attempt waits for its OK before the event is sent again.
+ACK_TIMEOUT = 10.0
+#: Pauses between attempts at one event refused for the moment.
+BACKOFF = Backoff(initial=0.25, maximum=4.0)
+#: Sends again go out at most this often: 5 a second, half the endpoint's default
+#: per-pubkey rate, so a reconnect does not spend the wallet's whole allowance at once.
+RESEND_INTERVAL = 0.2
+#: How long an event resent after a reconnect keeps being tried.
+RESEND_WINDOW = 120.0
+_RESENT_KINDS = (Kind.INTENT, Kind.SIGNING_RESPONSE)
 
 #: ``trace(wallet, "->" | "<-", received)``: sent events come with their own plaintext.
 Trace = Callable[["RelayLink", str, "Received"], None]
@@ -79,6 +98,16 @@ class CeremonyTimeout(WalletError, trio.TooSlowError):
 
 class RelayError(WalletError):
     """The relay closed, refused an event or sent something unreadable."""
+
+
+class PublishRefused(RelayError):
+    """The relay refused an event for good (not ``rate-limited:`` / ``error:``)."""
+
+    def __init__(self, message: str, *, event_id: str, reason: str) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        #: The relay's own words, prefix included (``invalid: ...``).
+        self.reason = reason
 
 
 class Received(msgspec.Struct, frozen=True):
@@ -133,6 +162,9 @@ class RelayLink:
         #: Events refused on arrival (bad shape, id, signature, ciphertext or JSON), with why.
         self.unreadable: list[tuple[Any, str]] = []
         self.notices: list[str] = []
+        #: Attempts sent again, by what the relay said ("rate-limited", "error") or
+        #: "no answer" (no OK in time, connection lost).
+        self.retried: Counter[str] = Counter()
         self._inbox: list[Received] = []
         self._seen: set[str] = set()
         self._arrived = trio.Event()
@@ -142,10 +174,20 @@ class RelayLink:
         self._ws: WebSocketConnection | None = None
         self._stack: AsyncExitStack | None = None
         self._reader_scope: trio.CancelScope | None = None
-        #: Intents and signing responses sent, oldest first: after a reconnect they are sent
-        #: again, since the gateway may have gone down before it stored them (it ignores
-        #: an event id it has seen).
+        self._background: trio.Nursery | None = None
+        #: Intents and signing responses sent, oldest first (what answers them concerns
+        #: this wallet).
         self._sent: dict[str, Event] = {}
+        #: Those whose session has no outcome yet, with their session: after a reconnect
+        #: they are sent again, since the gateway may have gone down before it stored them
+        #: (it ignores an event id it has seen).
+        self._pending: dict[str, tuple[Event, str]] = {}
+        #: Event ids some task is sending now (a publish, or a resend after a reconnect).
+        self._in_flight: Counter[str] = Counter()
+        self._pacer = Pacer(RESEND_INTERVAL)
+        #: Sessions whose intent or response could not be sent again after a reconnect,
+        #: with why: who waits for that session's outcome hears it (PublishRefused).
+        self.undelivered: dict[str, PublishRefused | CeremonyTimeout] = {}
 
     def __repr__(self) -> str:
         return f"Wallet({self.pubkey[:12]}…)"
@@ -181,26 +223,35 @@ class RelayLink:
     ) -> None:
         """Hold one connection with the subscription open; with ``reconnect``, open a new
         one whenever the relay goes away. The first connection must succeed."""
-        delay = RECONNECT_INITIAL
         with trio.CancelScope() as scope:
             self._reader_scope = scope
-            first = True
-            while True:
-                try:
-                    await self._connection(first, task_status)
-                    first = False
-                    delay = RECONNECT_INITIAL
-                except CONNECTION_ERRORS as exc:
-                    if first:
-                        raise RelayError(f"{self}: cannot reach {self.relay_url}: {exc!r}") from exc
-                self._ws = None
+            # Resends after a reconnect run here, so they end with the link.
+            async with trio.open_nursery() as background:
+                self._background = background
+                await self._connect_again_and_again(task_status)
+
+    async def _connect_again_and_again(self, task_status: trio.TaskStatus[None]) -> None:
+        delay = RECONNECT_INITIAL
+        first = True
+        while True:
+            try:
+                await self._connection(first, task_status)
+                first = False
+                delay = RECONNECT_INITIAL
+            except CONNECTION_ERRORS as exc:
+                if first:
+                    raise RelayError(f"{self}: cannot reach {self.relay_url}: {exc!r}") from exc
+            self._ws = None
+            # Only a set flag is replaced: publishes already waiting for a connection hold
+            # the unset one, and the next connection must wake them.
+            if self._connected.is_set():
                 self._connected = trio.Event()
-                # Whoever waits for an OK on the lost connection sends again on the next.
-                self._acks.abandon_all()
-                if not self.reconnect:
-                    raise RelayError(f"{self}: relay {self.relay_url} closed the connection")
-                await trio.sleep(delay)
-                delay = min(RECONNECT_MAX, delay * 2)
+            # Whoever waits for an OK on the lost connection sends again on the next.
+            self._acks.abandon_all()
+            if not self.reconnect:
+                raise RelayError(f"{self}: relay {self.relay_url} closed the connection")
+            await trio.sleep(delay)
+            delay = min(RECONNECT_MAX, delay * 2)
 
     async def _connection(self, first: bool, task_status: trio.TaskStatus[None]) -> None:
         async with (
@@ -222,8 +273,7 @@ class RelayLink:
                 task_status.started()
             else:
                 self.reconnects += 1
-                for event in list(self._sent.values()):
-                    await ws.send_message(event_frame(event))
+                self._resend_pending()
 
     async def _read(self, ws: WebSocketConnection) -> None:
         """Read frames until the connection closes (which returns)."""
@@ -272,8 +322,8 @@ class RelayLink:
         if len(self._inbox) >= INBOX_LIMIT:
             raise RelayError(f"{self}: {INBOX_LIMIT} messages received and not consumed")
         self._inbox.append(received)
-        self._arrived.set()
-        self._arrived = trio.Event()
+        self._drop_settled(event)
+        self._wake()
 
     def _open(self, event: Event, *, mine: bool = False) -> Received:
         """Decrypt and decode ``event``; ``mine`` for one this wallet sent the gateway."""
@@ -296,48 +346,140 @@ class RelayLink:
     # -- talking to the relay ---------------------------------------------------------
 
     async def publish(self, event: Event, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Send ``event`` and wait for the relay's OK; a refusal is a RelayError
-        (``duplicate:`` is not one). With ``reconnect``, a connection lost on the way means
-        sending again on the next one, within ``timeout``."""
+        """Send ``event`` until the relay holds it (``OK true``, or ``duplicate:``),
+        within ``timeout``. ``rate-limited:``, ``error:``, no OK within ``ACK_TIMEOUT`` and
+        (with ``reconnect``) a connection lost before the OK mean sending it again after a
+        pause; running out of time is a CeremonyTimeout naming the last answer. Any other
+        refusal is a PublishRefused carrying the relay's reason."""
         if self._stack is None:
             raise RuntimeError("publish on a wallet that is not connected (use `async with`)")
         deadline = trio.current_time() + timeout
-        what = f"OK for {_kind_name(event.kind)} {event.id}"
-        if event.kind in (Kind.INTENT, Kind.SIGNING_RESPONSE):
-            self._sent[event.id] = event
-            while len(self._sent) > RESEND_LIMIT:
-                del self._sent[next(iter(self._sent))]
-        while True:
-            await self._wait(
-                self._connected, f"a connection to send {event.id}", deadline_left(deadline)
-            )
-            waiter = self._acks.expect(event.id)
-            try:
-                ws = self._ws
-                assert ws is not None
-                try:
-                    await ws.send_message(event_frame(event))
-                except ConnectionClosed:
-                    if not self.reconnect:
-                        raise RelayError(f"{self}: connection lost sending {event.id}") from None
-                    # The reader has not seen the close yet: give it time to reconnect.
-                    await trio.sleep(RECONNECT_INITIAL)
-                    continue
-                await self._wait(waiter.done, what, deadline_left(deadline))
-            finally:
-                self._acks.discard(waiter)
-            if waiter.ack is not None or not self.reconnect:
-                break
-        ack = waiter.ack
-        if ack is None:
-            raise RelayError(f"{self}: connection lost before the OK for {event.id}")
-        # An event the relay already holds is published, whatever the OK flag says.
-        if not (ack.accepted or ack.message.startswith("duplicate:")):
-            raise RelayError(
-                f"{self}: relay refused {_kind_name(event.kind)} {event.id}: {ack.message}"
-            )
+        if event.kind in _RESENT_KINDS:
+            self._remember(event)
+        self._in_flight[event.id] += 1
+        try:
+            await self._deliver(event, deadline, paced=False)
+        finally:
+            self._in_flight[event.id] -= 1
+            if not self._in_flight[event.id]:
+                del self._in_flight[event.id]
         if self.trace is not None:
             self.trace(self, "->", self._open(event, mine=True))
+
+    def _remember(self, event: Event) -> None:
+        if event.kind == Kind.INTENT:
+            session = session_id_for(event.id)
+        else:
+            try:
+                session = str(self._open(event, mine=True).content.get("session_id"))
+            except (DecryptError, msgspec.DecodeError, ValueError):
+                # A response broken on purpose still goes again; no outcome settles it.
+                session = f"unreadable:{event.id}"
+        self._sent[event.id] = event
+        self._pending[event.id] = (event, session)
+        for kept in (self._sent, self._pending):
+            while len(kept) > RESEND_LIMIT:
+                del kept[next(iter(kept))]
+
+    async def _deliver(self, event: Event, deadline: float, *, paced: bool) -> None:
+        what = f"{_kind_name(event.kind)} {event.id}"
+        failures = 0
+        while True:
+            verdict, reason = await self._attempt(event, deadline, paced=paced)
+            if verdict is Verdict.PUBLISHED:
+                return
+            if verdict is Verdict.REFUSED:
+                raise PublishRefused(
+                    f"{self}: relay refused {what}: {reason}", event_id=event.id, reason=reason
+                )
+            failures += 1
+            self.retried[reason_prefix(reason) or "no answer"] += 1
+            pause = BACKOFF.pause(failures)
+            if trio.current_time() + pause >= deadline:
+                raise CeremonyTimeout(
+                    f"{self}: no OK for {what} in time: {failures} attempt(s), last: {reason}"
+                )
+            await trio.sleep(pause)
+            # A second attempt is a send again: it queues behind the others.
+            paced = True
+
+    async def _attempt(self, event: Event, deadline: float, *, paced: bool) -> tuple[Verdict, str]:
+        """Send ``event`` once and judge the answer; a missing answer is a RETRY."""
+        await self._wait(
+            self._connected, f"a connection to send {event.id}", deadline_left(deadline)
+        )
+        if paced:
+            try:
+                with trio.fail_at(deadline):
+                    await self._pacer.turn()
+            except trio.TooSlowError as exc:
+                raise CeremonyTimeout(f"{self}: no turn to send {event.id} again") from exc
+        ws = self._ws
+        if ws is None:
+            return Verdict.RETRY, "connection lost before sending"
+        waiter = self._acks.expect(event.id)
+        try:
+            try:
+                await ws.send_message(event_frame(event))
+            except ConnectionClosed:
+                if not self.reconnect:
+                    raise RelayError(f"{self}: connection lost sending {event.id}") from None
+                return Verdict.RETRY, "connection lost while sending"
+            wait = min(ACK_TIMEOUT, deadline_left(deadline))
+            with trio.move_on_after(wait):
+                await waiter.done.wait()
+        finally:
+            self._acks.discard(waiter)
+        if not waiter.done.is_set():
+            return Verdict.RETRY, f"no OK within {wait:g} s"
+        ack = waiter.ack
+        if ack is None:
+            if not self.reconnect:
+                raise RelayError(f"{self}: connection lost before the OK for {event.id}")
+            return Verdict.RETRY, "connection lost before the OK"
+        return judge(ack.accepted, ack.message), ack.message
+
+    def _resend_pending(self) -> None:
+        """After a reconnect: send again, one at a time, each intent and response whose
+        session has no outcome yet and that no publish is sending right now."""
+        waiting = [
+            (event, session)
+            for event_id, (event, session) in self._pending.items()
+            if event_id not in self._in_flight
+        ]
+        if waiting and self._background is not None:
+            for event, _ in waiting:
+                self._in_flight[event.id] += 1
+            self._background.start_soon(self._resend, waiting)
+
+    async def _resend(self, waiting: list[tuple[Event, str]]) -> None:
+        deadline = trio.current_time() + RESEND_WINDOW
+        for event, session in waiting:
+            try:
+                if event.id in self._pending:
+                    await self._deliver(event, deadline, paced=True)
+            except (PublishRefused, CeremonyTimeout) as exc:
+                self._pending.pop(event.id, None)
+                self.undelivered[session] = exc
+                self._wake()
+            finally:
+                self._in_flight[event.id] -= 1
+                if not self._in_flight[event.id]:
+                    del self._in_flight[event.id]
+
+    def _drop_settled(self, event: Event) -> None:
+        """An outcome of the gateway ends its session: nothing of it needs sending again."""
+        if event.pubkey != self.gateway_pubkey:
+            return
+        if event.kind not in (Kind.CONFIRMATION, Kind.FAILURE):
+            return
+        sessions = {self._pending[e][1] for e in tag_values(event, "e") if e in self._pending}
+        for event_id in [i for i, (_, s) in self._pending.items() if s in sessions]:
+            del self._pending[event_id]
+
+    def _wake(self) -> None:
+        self._arrived.set()
+        self._arrived = trio.Event()
 
     async def _take(
         self,
@@ -345,11 +487,17 @@ class RelayLink:
         what: str,
         timeout: float,
         order: Callable[[Received], Any] | None = None,
+        session: str | None = None,
     ) -> Received:
-        """Consume the first (or, with ``order``, the least) received message ``wanted``."""
+        """Consume the first (or, with ``order``, the least) received message ``wanted``;
+        for a ``session`` whose intent or response could not be sent again after a
+        reconnect, raise why instead of waiting for an outcome that cannot come."""
         try:
             with trio.fail_after(timeout):
                 while True:
+                    failed = self.undelivered.get(session) if session is not None else None
+                    if failed is not None:
+                        raise failed
                     candidates = [r for r in self._inbox if wanted(r)]
                     if candidates:
                         chosen = min(candidates, key=order) if order else candidates[0]

@@ -1,6 +1,14 @@
 // The ArkRelay reference wallet as a library: the wire (wallet.mjs), the careful checks
 // (checks.mjs) and the Bitcoin pieces they rest on (arktx.mjs, tapscript.mjs, digest.mjs).
-export { ArkRelayWallet, Kind, ServiceError, WalletTimeout, outcomeReport } from './wallet.mjs'
+export {
+  ArkRelayWallet,
+  Kind,
+  PublishRefused,
+  ServiceError,
+  WalletTimeout,
+  outcomeReport,
+} from './wallet.mjs'
+export { Backoff, Pacer, Verdict, judge, reasonPrefix } from './delivery.mjs'
 export {
   ACTION_ALIASES,
   Refusal,

@@ -1,5 +1,7 @@
 // An ArkRelay wallet on one Nostr relay (PROTOCOL.md): service requests, intents, and the
-// signing ceremony, answering only challenges that pass ./checks.mjs.
+// signing ceremony, answering only challenges that pass ./checks.mjs. Every publish waits
+// for the relay's OK and is judged by ./delivery.mjs; the wallet reconnects when the relay
+// goes away and sends again, paced, what the gateway may not have stored.
 import crypto from 'node:crypto'
 import WebSocket from 'ws'
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay'
@@ -8,7 +10,15 @@ import * as nip04 from 'nostr-tools/nip04'
 import * as nip44 from 'nostr-tools/nip44'
 import { schnorr } from '@noble/curves/secp256k1.js'
 import { bytesToHex, hexToBytes, isHex32 } from './bytes.mjs'
-import { KIND_CHALLENGE, Refusal, Session, arkParams, challengeD, checkChallenge } from './checks.mjs'
+import {
+  KIND_CHALLENGE,
+  Refusal,
+  Session,
+  arkParams,
+  challengeD,
+  checkChallenge,
+} from './checks.mjs'
+import { Backoff, Pacer, Verdict, publishOutcome, reasonPrefix } from './delivery.mjs'
 
 // node 20 has no global WebSocket.
 useWebSocketImplementation(WebSocket)
@@ -30,11 +40,44 @@ const LOOKBACK_S = 60
 const INTENT_LIFETIME_S = 600
 /** Unread messages kept; the gateway's public 31340s for other wallets arrive here too. */
 const INBOX_LIMIT = 1024
+/** How long one attempt waits for its OK before the event goes again. */
+const ACK_TIMEOUT_MS = 10_000
+/** Pauses between attempts at one event refused for the moment. */
+const BACKOFF = new Backoff({ initial: 250, maximum: 4000 })
+/** Sends again leave at most 5 a second, half the gateway endpoint's default per-pubkey
+ * rate, so a reconnect does not spend the wallet's whole allowance at once. */
+const RESEND_INTERVAL_MS = 200
+/** How long what is sent again after a reconnect keeps being tried. */
+const RESEND_WINDOW_MS = 120_000
+const RECONNECT_INITIAL_MS = 200
+const RECONNECT_MAX_MS = 2000
+const CONNECT_TIMEOUT_MS = 30_000
+/** Intents and responses kept to send again after a reconnect. */
+const PENDING_LIMIT = 256
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function deferred() {
+  let resolve
+  const promise = new Promise((r) => (resolve = r))
+  return { promise, resolve }
+}
 
 export class WalletTimeout extends Error {
   constructor(what) {
     super(`timed out waiting for ${what}`)
     this.name = 'WalletTimeout'
+  }
+}
+
+/** The relay refused an event for good (not `rate-limited:` / `error:`); `reason` is its
+ * own words, prefix included. */
+export class PublishRefused extends Error {
+  constructor(event, reason) {
+    super(`the relay refused ${event.kind} ${event.id}: ${reason}`)
+    this.name = 'PublishRefused'
+    this.eventId = event.id
+    this.reason = reason
   }
 }
 
@@ -64,8 +107,16 @@ export class ArkRelayWallet {
    * @param gateway   the gateway's service pubkey (64 hex)
    * @param secret    the wallet's secret key (64 hex or 32 bytes)
    * @param onEvent   called with one plain object per thing worth reporting
+   * @param reconnect open a new connection when the relay goes away (else fail)
    */
-  constructor({ relayUrl, gateway, secret, network = 'regtest', onEvent = () => {} }) {
+  constructor({
+    relayUrl,
+    gateway,
+    secret,
+    network = 'regtest',
+    onEvent = () => {},
+    reconnect = true,
+  }) {
     if (!isHex32(gateway)) throw new Error('the gateway pubkey must be 64 lowercase hex characters')
     this.relayUrl = relayUrl
     this.gateway = gateway
@@ -80,6 +131,22 @@ export class ArkRelayWallet {
     this._keys = new Map()
     this._ark = null
     this._closing = false
+    this.reconnect = reconnect
+    this.reconnects = 0
+    /** Attempts sent again, by the relay's prefix ('rate-limited', 'error') or 'no answer'. */
+    this.retried = new Map()
+    // Resolved, and replaced by null, when a connection is up and subscribed.
+    this._up = deferred()
+    this._broken = null
+    /** Intents and responses whose session has no outcome yet: sent again after a
+     * reconnect, since the gateway may have gone down before it stored them. */
+    this._pending = new Map()
+    /** Event id -> publishes of it under way (nostr-tools keys its OK waits by id, so one
+     * event must never be in flight twice). */
+    this._inFlight = new Map()
+    this._pacer = new Pacer(RESEND_INTERVAL_MS)
+    /** Session id -> why its intent or response could not be sent again. */
+    this._undelivered = new Map()
   }
 
   static async connect(options, { deadline } = {}) {
@@ -89,10 +156,24 @@ export class ArkRelayWallet {
   }
 
   async open(deadline) {
+    this._since = nowS() - LOOKBACK_S
+    await this._connect(deadline)
+  }
+
+  async _connect(deadline) {
     const connecting = Relay.connect(this.relayUrl)
-    this.relay = await this._within(connecting, deadline, `a connection to ${this.relayUrl}`)
-    this.relay.onnotice = (message) => this.onEvent({ event: 'notice', message })
-    const since = nowS() - LOOKBACK_S
+    const relay = await this._within(connecting, deadline, `a connection to ${this.relayUrl}`)
+    relay.onnotice = (message) => this.onEvent({ event: 'notice', message })
+    let eose, dropped
+    const live = new Promise((resolve, reject) => {
+      eose = resolve
+      dropped = reject
+    })
+    relay.onclose = () => {
+      dropped(new Error(`${this.relayUrl} closed the connection before EOSE`))
+      this._lost(relay)
+    }
+    const since = this._since
     const addressed = [
       Kind.SERVICE_RESPONSE,
       Kind.NOTIFICATION,
@@ -100,10 +181,9 @@ export class ArkRelayWallet {
       Kind.CONFIRMATION,
       Kind.FAILURE,
     ]
-    let eose
-    const live = new Promise((resolve) => (eose = resolve))
-    // nostr-tools checks each event's id and signature before it reaches `onevent`.
-    this._subscription = this.relay.subscribe(
+    // nostr-tools checks each event's id and signature before it reaches `onevent`. After a
+    // reconnect the same filters ask again from the start; `_receive` drops what it has seen.
+    const subscription = relay.subscribe(
       [
         { kinds: addressed, '#p': [this.pubkey], since },
         { kinds: [Kind.CONFIRMATION], authors: [this.gateway], since },
@@ -120,11 +200,66 @@ export class ArkRelayWallet {
       },
     )
     // Nothing is sent before the subscription is live, so no answer can slip past it.
-    await this._within(live, deadline, 'the end of stored events (EOSE)')
+    try {
+      await this._within(live, deadline, 'the end of stored events (EOSE)')
+    } catch (err) {
+      relay.onclose = null
+      relay.close()
+      throw err
+    }
+    this.relay = relay
+    this._subscription = subscription
+    const up = this._up
+    this._up = null
+    up?.resolve()
+  }
+
+  _lost(relay) {
+    if (this._closing || relay !== this.relay || this._up !== null) return
+    this._up = deferred()
+    this.onEvent({ event: 'disconnected', relay: this.relayUrl })
+    if (!this.reconnect) {
+      this._broken = new Error(`the relay ${this.relayUrl} closed the connection`)
+      this._up.resolve()
+      return
+    }
+    this._reconnectLoop().catch((err) => {
+      this._broken = err
+      this._up?.resolve()
+    })
+  }
+
+  async _reconnectLoop() {
+    let delay = RECONNECT_INITIAL_MS
+    while (!this._closing) {
+      await sleep(delay)
+      if (this._closing) return
+      try {
+        await this._connect(Date.now() + CONNECT_TIMEOUT_MS)
+      } catch {
+        delay = Math.min(RECONNECT_MAX_MS, delay * 2)
+        continue
+      }
+      this.reconnects += 1
+      this.onEvent({ event: 'reconnected', relay: this.relayUrl })
+      this._resendPending()
+      return
+    }
+  }
+
+  /** The relay once a connection is up and subscribed (a lost one is reopened first). */
+  async _whenUp(deadline, what) {
+    for (;;) {
+      if (this._broken !== null) throw this._broken
+      if (this._up === null) return this.relay
+      await this._within(this._up.promise, deadline, what)
+    }
   }
 
   close() {
     this._closing = true
+    this._broken = new Error('the wallet is closed')
+    this._up?.resolve()
     this._subscription?.close()
     this.relay?.close()
   }
@@ -171,12 +306,35 @@ export class ArkRelayWallet {
       this.onEvent({ event: 'ignored', id: dropped.id, reason: 'inbox full: dropped the oldest unread' })
     }
     this._inbox.push({ event, content })
+    this._dropSettled(event)
+    this._wakeAll()
+  }
+
+  _wakeAll() {
     for (const wake of this._wake) wake()
   }
 
-  /** Remove and return the first received message `pick` chooses from the inbox. */
-  async take(pick, deadline, what) {
+  /** An outcome of the gateway ends its session: nothing of it needs sending again. */
+  _dropSettled(event) {
+    if (event.pubkey !== this.gateway) return
+    if (event.kind !== Kind.CONFIRMATION && event.kind !== Kind.FAILURE) return
+    const sessions = new Set(
+      tagValues(event, 'e')
+        .filter((id) => this._pending.has(id))
+        .map((id) => this._pending.get(id).session),
+    )
+    for (const [id, { session }] of this._pending) {
+      if (sessions.has(session)) this._pending.delete(id)
+    }
+  }
+
+  /** Remove and return the first received message `pick` chooses from the inbox. For a
+   * `session` whose intent or response could not be sent again after a reconnect, throw
+   * why instead of waiting for an outcome that cannot come. */
+  async take(pick, deadline, what, { session } = {}) {
     for (;;) {
+      const failed = session === undefined ? undefined : this._undelivered.get(session)
+      if (failed !== undefined) throw failed
       const chosen = pick(this._inbox)
       if (chosen !== undefined) {
         this._inbox.splice(this._inbox.indexOf(chosen), 1)
@@ -215,10 +373,101 @@ export class ArkRelayWallet {
     return nip44.encrypt(JSON.stringify(value), this._conversationKey(this.gateway))
   }
 
-  async publish(event, deadline) {
-    // nostr-tools resolves on OK true (a duplicate included) and rejects on OK false.
-    const what = `the relay's OK for ${event.kind} ${event.id}`
-    await this._within(this.relay.publish(event), deadline, what)
+  /**
+   * Send `event` until the relay holds it (OK true, or `duplicate:`), before `deadline`.
+   * `rate-limited:`, `error:`, no OK in time and a connection lost before the OK mean
+   * sending it again after a pause (WalletTimeout when time runs out, naming the last
+   * answer); any other refusal throws PublishRefused with the relay's reason. With
+   * `session`, the event is kept to send again after a reconnect until that session ends.
+   */
+  async publish(event, deadline, { session } = {}) {
+    if (session !== undefined) this._remember(event, session)
+    this._enter(event.id)
+    try {
+      await this._deliver(event, deadline, false)
+    } finally {
+      this._leave(event.id)
+    }
+  }
+
+  _remember(event, session) {
+    this._pending.set(event.id, { event, session })
+    while (this._pending.size > PENDING_LIMIT) {
+      this._pending.delete(this._pending.keys().next().value)
+    }
+  }
+
+  _enter(id) {
+    this._inFlight.set(id, (this._inFlight.get(id) ?? 0) + 1)
+  }
+
+  _leave(id) {
+    const left = this._inFlight.get(id) - 1
+    if (left > 0) this._inFlight.set(id, left)
+    else this._inFlight.delete(id)
+  }
+
+  async _deliver(event, deadline, paced) {
+    const what = `${event.kind} ${event.id}`
+    for (let failures = 1; ; failures++) {
+      const [verdict, reason] = await this._attempt(event, deadline, paced)
+      if (verdict === Verdict.PUBLISHED) return
+      if (verdict === Verdict.REFUSED) throw new PublishRefused(event, reason)
+      const cause = reasonPrefix(reason) || 'no answer'
+      this.retried.set(cause, (this.retried.get(cause) ?? 0) + 1)
+      const pause = BACKOFF.pause(failures)
+      if (Date.now() + pause >= deadline) {
+        throw new WalletTimeout(`the relay's OK for ${what} (${failures} attempts, last: ${reason})`)
+      }
+      this.onEvent({ event: 'retry', id: event.id, kind: event.kind, reason, attempt: failures })
+      await sleep(pause)
+      // A second attempt is a send again: it queues behind the others.
+      paced = true
+    }
+  }
+
+  async _attempt(event, deadline, paced) {
+    const what = `a connection to send ${event.id}`
+    let relay = await this._whenUp(deadline, what)
+    if (paced) {
+      const wait = this._pacer.reserve()
+      if (Date.now() + wait >= deadline) throw new WalletTimeout(`a turn to send ${event.id} again`)
+      await sleep(wait)
+      relay = await this._whenUp(deadline, what)
+    }
+    // Read by nostr-tools when `publish` starts, so each attempt carries its own.
+    relay.publishTimeout = Math.max(1, Math.min(ACK_TIMEOUT_MS, deadline - Date.now()))
+    try {
+      const value = await relay.publish(event)
+      return publishOutcome({ resolved: true, value })
+    } catch (error) {
+      const stillConnected = relay === this.relay && relay.connected && this._up === null
+      return publishOutcome({ resolved: false, error, stillConnected })
+    }
+  }
+
+  /** After a reconnect: send again, one at a time, what no publish is sending right now. */
+  _resendPending() {
+    const waiting = [...this._pending.values()].filter(({ event }) => !this._inFlight.has(event.id))
+    for (const { event } of waiting) this._enter(event.id)
+    if (waiting.length > 0) this._resend(waiting)
+  }
+
+  async _resend(waiting) {
+    const deadline = Date.now() + RESEND_WINDOW_MS
+    for (const { event, session } of waiting) {
+      try {
+        if (this._pending.has(event.id)) await this._deliver(event, deadline, true)
+      } catch (err) {
+        this._pending.delete(event.id)
+        this._undelivered.set(session, err)
+        const reason = err.reason ?? err.message
+        this.onEvent({ event: 'undelivered', id: event.id, session_id: session, reason })
+        this._wakeAll()
+      } finally {
+        this._leave(event.id)
+      }
+    }
   }
 
   /** Send a 31500 and return the content of the gateway's 31501 (status "error": ServiceError). */
@@ -298,7 +547,7 @@ export class ArkRelayWallet {
     if (this._ark === null) await this.info({ deadline })
     const intent = this.buildIntent(type, params, { actionId })
     const session = this.track(intent)
-    await this.publish(intent, deadline)
+    await this.publish(intent, deadline, { session: session.id })
     const { action_id: sent } = session.intent
     this.onEvent({ event: 'intent', id: intent.id, action_id: sent, session_id: session.id, type })
     const isOutcome = this._isOutcome(session)
@@ -312,6 +561,7 @@ export class ArkRelayWallet {
           (inbox) => inbox.find(isOutcome) ?? lowestStep(inbox.filter(isChallenge)),
           deadline,
           `a challenge or the outcome of intent ${intent.id}`,
+          { session: session.id },
         )
       } catch (err) {
         if (err instanceof WalletTimeout && refusal !== null) return { outcome: null, refusal }
@@ -369,7 +619,7 @@ export class ArkRelayWallet {
         ['e', event.id],
       ],
     )
-    await this.publish(response, deadline)
+    await this.publish(response, deadline, { session: content.session_id })
     this.onEvent({ event: 'signed', step, session_id: session.id, response_id: response.id })
     return null
   }
