@@ -101,7 +101,7 @@ async def test_what_the_endpoint_acknowledged_is_recorded_when_the_gateway_is_ki
     assert sorted(rows) == sorted((r.id, 1) for r in requests)
 
 
-async def test_an_event_the_core_cannot_record_is_never_acknowledged(tmp_path: Path) -> None:
+async def test_an_event_the_core_cannot_record_is_refused_and_taken_once_it_can(tmp_path: Path) -> None:
     (tmp_path / "gw.toml").write_text(
         '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
     )
@@ -125,15 +125,18 @@ async def test_an_event_the_core_cannot_record_is_never_acknowledged(tmp_path: P
             content=json.dumps({"action": "get_info", "request_id": "r1"}),
             tags=[["p", service]],
         )
-        answers = []
         with trio.fail_after(30):
             async with open_websocket_url(url) as ws:
                 await ws.send_message(json.dumps(["EVENT", msgspec.to_builtins(request)]))
-                # The gateway may go down before it answers at all: no OK either.
-                with contextlib.suppress(ConnectionClosed):
-                    answers.append(json.loads(await ws.get_message()))
-        await command.process.wait()
-    # Never "OK true": the wallet keeps the event and sends it again to a working gateway.
-    assert all(answer[2] is False and answer[3].startswith("error:") for answer in answers)
-    assert command.process.returncode != 0
+                refused = json.loads(await ws.get_message())
+                # A database error never takes the gateway down: once the table is back,
+                # the wallet's resend of the same event is taken.
+                with sqlite3.connect(tmp_path / "state" / "arkrelay.db") as db:
+                    db.execute("alter table events_in_gone rename to events_in")
+                await ws.send_message(json.dumps(["EVENT", msgspec.to_builtins(request)]))
+                taken = json.loads(await ws.get_message())
+        assert command.process.returncode is None
+    # Never "OK true" for what was not recorded: the wallet keeps the event and sends it again.
+    assert refused[:3] == ["OK", request.id, False] and refused[3].startswith("error:")
+    assert taken[:3] == ["OK", request.id, True]
     assert "no such table: events_in" in command.text
