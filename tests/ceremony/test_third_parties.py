@@ -4,15 +4,24 @@ moves the session. The real gateway, a real relay, real keys."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
+import msgspec
 import pytest
+import trio
+from arkrelay_arkd import arktx
+from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
 
-from arkrelay_core.protocol import Kind, session_id_for
+from arkrelay_core.codes import ErrorCode
+from arkrelay_core.nostr import bip340, decrypt_dm, first_tag_value
+from arkrelay_core.protocol import Kind, PendingArkTx, session_id_for
 
 from .harness import board, running_gateway
-from .observer import Observer, addressed_to, wait_handled
+from .observer import Observer, addressed_to, response_event, wait_handled
 from .outcomes import action_id, outcomes_for, transfer_params
 from .wallet import Received, ScriptedWallet
 
@@ -83,3 +92,152 @@ async def test_an_observer_cannot_fail_a_session(tmp_path: Path, relay, roles) -
         assert addressed_to(gateway, observer.pubkey) == []
         assert ignored(gateway, "not_author") == 2
         assert ignored(gateway, "undecryptable") == 1
+
+
+def signed_answer(wallet: ScriptedWallet, challenge: Received, *, at: int, signature=None):
+    """The author's own 31512 for ``challenge``, sent at ``at`` (several answers to one
+    step must differ in created_at, or relays keep only one of them)."""
+    c = challenge.content
+    digest = bytes.fromhex(c["payload_to_sign"])
+    content = {
+        "session_id": c["session_id"],
+        "type": c["type"],
+        "signature": signature or bip340.schnorr_sign(wallet.secret, digest).hex(),
+        "payload_ref": c["payload_ref"],
+        "algo": "BIP340",
+        "pubkey": wallet.pubkey,
+    }
+    d = f"{c['session_id']}:{c['step_index']}"
+    return response_event(wallet.secret, wallet.gateway_pubkey, content, d, created_at=at)
+
+
+async def test_the_authors_answer_to_another_step_is_ignored(tmp_path: Path, relay) -> None:
+    """A resend of step 1 after step 2 was challenged (normal after a restart), and an
+    answer whose `d` names another session than its content: both ignored."""
+    async with running_gateway(tmp_path / "gw", relay.url, extra=SHORT_STEPS) as gateway:
+        gw = gateway.identity.pubkey
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            other = alice.intent("ark:transfer", transfer_params(bob.pubkey, 500))
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            first = await challenge_for(alice, intent, 1)
+            await alice.answer(first)
+            second = await challenge_for(alice, intent, 2)
+            now = int(time.time())
+            resend = signed_answer(alice, first, at=now + 1)
+            elsewhere = signed_answer(alice, second, at=now + 1)
+            moved = response_event(
+                alice.secret,
+                gw,
+                {**_decrypted(alice, elsewhere), "session_id": session_id_for(other.id)},
+                first_tag_value(elsewhere, "d"),
+                created_at=now + 2,
+            )
+            for event in (resend, moved):
+                await alice.publish(event)
+            await wait_handled(gateway, [resend.id, moved.id])
+            assert ignored(gateway, "not_current") == 1
+            assert ignored(gateway, "mismatched_d") == 1
+            await alice.publish(signed_answer(alice, second, at=now + 3))
+            outcome = await alice.wait_outcome(action_id(intent), intent.id)
+            assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
+
+
+def _decrypted(wallet: ScriptedWallet, event) -> dict:
+    text, _ = decrypt_dm(wallet.secret, wallet.gateway_pubkey, event.content)
+    return json.loads(text)
+
+
+async def test_a_bad_checkpoint_signature_is_challenged_again(tmp_path: Path, relay) -> None:
+    """After SubmitTx the author's bad signature fails nothing: the same step comes again
+    (same payload, same `d`, a new event), as often as it takes."""
+    async with running_gateway(tmp_path / "gw", relay.url, extra=SHORT_STEPS) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            challenge = await challenge_for(alice, intent, 2)
+            assert challenge.content["context"]["tx_role"] == "checkpoint"
+            seen = [challenge]
+            now = int(time.time())
+            for attempt in range(2):
+                bad = signed_answer(alice, seen[-1], at=now + attempt + 1, signature="22" * 64)
+                await alice.publish(bad)
+                seen.append(await challenge_for(alice, intent, 2))
+            assert len({c.event.id for c in seen}) == 3
+            for again in seen[1:]:
+                assert again.content["payload_to_sign"] == challenge.content["payload_to_sign"]
+                assert first_tag_value(again.event, "d") == first_tag_value(challenge.event, "d")
+                assert again.event.created_at > challenge.event.created_at
+            assert gateway.engine.stats["rechallenges"] == 2
+            await alice.publish(signed_answer(alice, seen[-1], at=now + 3))
+            outcome = await alice.wait_outcome(action_id(intent), intent.id)
+            assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
+            assert [v.amount for v in await ark.list_vtxos(bob.pubkey)] == [1_000]
+
+
+def finalize_as_the_wallet(target: str, secret: bytes, pending: dict) -> None:
+    """What a wallet does with a 31341's ``pending_tx``: sign its checkpoint inputs and
+    call the Ark server's FinalizeTx itself, over gRPC (in a worker thread)."""
+    mine = bip340.xonly_public_key(secret)
+    finals = []
+    for b64 in pending["checkpoint_txs"]:
+        packet = arktx.decode_psbt(b64)
+        if mine in arktx.signature_keys(packet, 0):
+            arktx.sign_input(packet, 0, secret)
+        finals.append(arktx.encode_psbt(packet))
+    with grpc.insecure_channel(target) as channel:
+        service_pb2_grpc.ArkServiceStub(channel).FinalizeTx(
+            service_pb2.FinalizeTxRequest(
+                ark_txid=pending["ark_txid"], final_checkpoint_txs=finals
+            ),
+            timeout=10,
+        )
+
+
+async def test_at_the_deadline_after_submit_the_wallet_gets_the_tx(tmp_path: Path, relay) -> None:
+    """The author signs the ark tx and never a checkpoint: the step is challenged again
+    while the session lasts, then the session ends with 3002 carrying the pending tx. The
+    wallet finalizes it against arkd itself; its money is where the intent said, and
+    nothing stays locked on the gateway's side (its next intent goes through)."""
+    timing = '[ceremony]\nstep_timeout = "2s"\nsession_timeout = "7s"\n'
+    async with running_gateway(tmp_path / "gw", relay.url, extra=timing) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            first = await challenge_for(alice, intent, 2)
+            again = await challenge_for(alice, intent, 2)  # the step ran out: asked again
+            assert again.event.id != first.event.id
+            assert again.content["payload_to_sign"] == first.content["payload_to_sign"]
+            outcome = await alice.wait_outcome(action_id(intent), intent.id, timeout=30)
+            assert outcome.event.kind == Kind.FAILURE
+            assert outcome.content["code"] == ErrorCode.SIGNING_TIMEOUT
+            pending = outcome.content["pending_tx"]
+            msgspec.convert(pending, PendingArkTx)
+            assert [t for t, _, _ in ark.simulator.ledger.pending_txs()] == [pending["ark_txid"]]
+            status = await alice.call("get_status", action_id=action_id(intent))
+            assert status["state"] == "expired"
+            # Until the wallet acts, its VTXO is spent-pending at the Ark server.
+            assert await ark.list_vtxos(alice.pubkey) == []
+
+            await trio.to_thread.run_sync(finalize_as_the_wallet, ark.target, alice.secret, pending)
+            assert ark.simulator.ledger.pending_txs() == []
+            assert [v.amount for v in await ark.list_vtxos(bob.pubkey)] == [1_000]
+            assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
+            fee = await ark.get_vtxos([f"{pending['ark_txid']}:1"])
+            assert [(v.amount, v.owner) for v in fee] == [(10, gw)]
+
+            # The gateway holds nothing back: the change is spendable through it at once.
+            later = alice.intent("ark:transfer", transfer_params(bob.pubkey, 2_000))
+            done = await alice.run_ceremony(later)
+            assert done.event.kind == Kind.CONFIRMATION, done.content
+            assert sorted(v.amount for v in await ark.list_vtxos(bob.pubkey)) == [1_000, 2_000]
+            assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [1_980]
