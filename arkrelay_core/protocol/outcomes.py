@@ -90,7 +90,9 @@ def failure_notice(
         code=int(code),
         message=message or code.message,
         ref_action_id=ref_id,
-        retryable=code.retryable,
+        # With its transaction pending the wallet's inputs are locked until it finalizes:
+        # the same intent again could not succeed.
+        retryable=code.retryable and pending_tx is None,
         pending_tx=pending_tx,
     )
 

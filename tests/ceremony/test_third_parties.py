@@ -23,6 +23,7 @@ from arkrelay_core.protocol import Kind, PendingArkTx, session_id_for
 from .harness import board, running_gateway
 from .observer import Observer, addressed_to, response_event, wait_handled
 from .outcomes import action_id, outcomes_for, transfer_params
+from .test_batches import two_leg_batch
 from .wallet import Received, ScriptedWallet
 
 SHORT_STEPS = '[ceremony]\nstep_timeout = "5s"\n'
@@ -241,3 +242,43 @@ async def test_at_the_deadline_after_submit_the_wallet_gets_the_tx(tmp_path: Pat
             assert done.event.kind == Kind.CONFIRMATION, done.content
             assert sorted(v.amount for v in await ark.list_vtxos(bob.pubkey)) == [1_000, 2_000]
             assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [1_980]
+
+
+async def test_an_observer_cannot_touch_a_batch_leg(tmp_path: Path, relay) -> None:
+    """The same attacks on every challenge of both legs of a swap batch (before and after
+    SubmitTx): the batch completes, and no leg fails the other."""
+    async with running_gateway(tmp_path / "gw", relay.url, extra=SHORT_STEPS) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        observer = Observer(gw)
+        async with (
+            ScriptedWallet(relay.url, gw) as alice,
+            ScriptedWallet(relay.url, gw) as bob,
+            ScriptedWallet(relay.url, gw, secret=observer.secret) as mallory,
+        ):
+            a, b = await two_leg_batch(gateway, alice, bob, "watched")
+
+            async def leg_of(wallet: ScriptedWallet, intent) -> Received:
+                for step in (1, 2):
+                    challenge = await challenge_for(wallet, intent, step)
+                    attacks = observer.attacks(challenge, wallet.pubkey)
+                    for event in attacks:
+                        await mallory.publish(event)
+                    await wait_handled(gateway, [e.id for e in attacks])
+                    await wallet.answer(challenge)
+                return await wallet.wait_outcome(None, intent.id)
+
+            outcomes = {}
+            async with trio.open_nursery() as nursery:
+
+                async def run(wallet, intent) -> None:
+                    outcomes[wallet.pubkey] = await leg_of(wallet, intent)
+
+                nursery.start_soon(run, alice, a)
+                nursery.start_soon(run, bob, b)
+            assert {o.event.kind for o in outcomes.values()} == {Kind.CONFIRMATION}
+            assert sum(v.amount for v in await ark.list_vtxos(alice.pubkey)) == 5_000 - 1_010 + 900
+            assert sum(v.amount for v in await ark.list_vtxos(bob.pubkey)) == 5_000 - 910 + 1_000
+        assert addressed_to(gateway, observer.pubkey) == []
+        assert ignored(gateway, "not_author") == 2 * 2 * 2
+        assert ignored(gateway, "undecryptable") == 2 * 2
