@@ -230,7 +230,7 @@ class Flows:
         if row is None or row.state in FINAL:
             return _ignored("closed_session")
         if event.pubkey != row.author:
-            return _ignored("not_author")
+            return {**_ignored("not_author"), "author": row.author}
         # A session has a challenge per signature it needs: one read answers the checks
         # below and what submitting or finalizing will need.
         challenges = db.scalars(sa.select(ChallengeRow).where(ChallengeRow.session_id == row.id))

@@ -203,11 +203,18 @@ class Submitted:
         )
 
     def end_pending(
-        self, db: Session, row: CeremonySession, now: float, message: str
+        self,
+        db: Session,
+        row: CeremonySession,
+        now: float,
+        message: str,
+        *,
+        code: ErrorCode = ErrorCode.SIGNING_TIMEOUT,
+        state: SessionState = SessionState.EXPIRED,
     ) -> list[Transition]:
-        """End ``row`` (and every open leg of its batch) with a 31341 3002 that carries the
-        pending transaction; the outputs' colours are recorded now, so that whoever
-        finalizes it, the gateway's ledger reads them right."""
+        """End ``row`` (and every open leg of its batch) with a 31341 (3002; 3004 when the
+        operator cancels) that carries the pending transaction; the outputs' colours are
+        recorded now, so that whoever finalizes it, the gateway's ledger reads them right."""
         pending = self.pending_tx(db, row)
         spend = self.flows.ark.spend_of(db, row)
         record_pending(
@@ -217,8 +224,9 @@ class Submitted:
             pending.ark_txid,
             now,
         )
-        legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
+        legs = [row]  # ``row`` first: its transition is the first returned
         if row.batch_id is not None:
+            legs += [leg for leg in legs_of(db, row.batch_id) if leg.id != row.id]
             batch = db.get(Batch, row.batch_id)
             if batch is not None and batch.state not in FINAL:
                 batch.state, batch.updated_at = "failed", int(now)
@@ -231,7 +239,7 @@ class Submitted:
             if leg.state in FINAL:
                 continue
             notice = self.engine.messages.failure(
-                ErrorCode.SIGNING_TIMEOUT,
+                code,
                 author=leg.author,
                 ref_id=leg.context.get("action_id") or leg.id,
                 answered=[leg.intent_event_id],
@@ -244,10 +252,10 @@ class Submitted:
                 move(
                     db,
                     leg,
-                    SessionState.EXPIRED,
+                    state,
                     events=[notice],
                     now=now,
-                    error_code=int(ErrorCode.SIGNING_TIMEOUT),
+                    error_code=int(code),
                     error_message=text,
                 )
             )

@@ -1,6 +1,7 @@
 """Twenty honest transfers with an observer answering every challenge (PROTOCOL.md §3):
 all complete, balances exact, and /metrics counts every response the gateway ignored.
-The real gateway with its HTTP API, a real nostr-relay process in between."""
+The real gateway with its HTTP API, a real nostr-relay process in between. And the
+operator's cancel after SubmitTx, which must hand the pending transaction over."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from pathlib import Path
 
 import trio
 
-from arkrelay_core.protocol import Kind
+from arkrelay_core.codes import ErrorCode
+from arkrelay_core.protocol import Kind, session_id_for
 from plugins.nostr.tests.relay_process import NostrRelay
 from tests.ceremony.harness import board
 from tests.ceremony.observer import Observer, addressed_to, wait_handled
 from tests.ceremony.outcomes import action_id, transfer_params
-from tests.ceremony.test_third_parties import challenge_for, signed_answer
+from tests.ceremony.test_third_parties import (
+    challenge_for,
+    finalize_as_the_wallet,
+    signed_answer,
+)
 from tests.ceremony.wallet import ScriptedWallet
 
 from .conftest import running_api
@@ -93,3 +99,36 @@ async def _twenty_transfers(api, relay_url: str) -> None:
         is None
     )
     assert found.value("arkrelay_rechallenges_total") == 0
+
+
+async def test_cancelling_after_submit_hands_the_tx_to_the_wallet(api) -> None:
+    """The operator's cancel is a gateway decision too: after SubmitTx it may end the
+    session (3004) only by handing the pending transaction over, which the wallet then
+    finalizes itself; nothing stays locked."""
+    gateway = api.gateway
+    gw = gateway.identity.pubkey
+    ark = gateway.components.backends["ark"]
+    with trio.fail_after(120):
+        async with (
+            ScriptedWallet(api.relay_url, gw) as alice,
+            ScriptedWallet(api.relay_url, gw) as bob,
+        ):
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            await challenge_for(alice, intent, 2)
+            session_id = session_id_for(intent.id)
+            response = await api.admin("POST", f"/admin/sessions/{session_id}/cancel")
+            assert response.status_code == 200, response.text
+            assert response.json()["session"]["state"] == "cancelled"
+
+            outcome = await alice.wait_outcome(action_id(intent), intent.id)
+            assert outcome.content["code"] == ErrorCode.SESSION_CANCELLED
+            assert outcome.content["retryable"] is False
+            pending = outcome.content["pending_tx"]
+            await trio.to_thread.run_sync(finalize_as_the_wallet, ark.target, alice.secret, pending)
+            assert [v.amount for v in await ark.list_vtxos(bob.pubkey)] == [1_000]
+            assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
+            again = alice.intent("ark:transfer", transfer_params(bob.pubkey, 500))
+            assert (await alice.run_ceremony(again)).event.kind == Kind.CONFIRMATION
