@@ -439,7 +439,6 @@ class Flows:
             return [], float(min(row.step_expires_at or row.expires_at, row.expires_at)), False
 
         transitions, again, track = await self.engine.store.run(run)
-
         self.engine.transitioned(transitions)
         if again is not None:
             self.engine.deadlines.add(session_id, again)
