@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import sqlalchemy as sa
 import trio
+from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
 
+from arkrelay_core.codes import ErrorCode
+from arkrelay_core.errors import CircuitOpen
 from arkrelay_core.protocol import Kind, session_id_for
 from arkrelay_core.store.models import CeremonySession, Challenge
 
@@ -34,6 +38,17 @@ async def until(what: str, check) -> None:
                 return
             await trio.sleep(0.1)
     raise AssertionError(f"never saw {what}")
+
+
+async def amounts_once_up(ark, owner: str) -> list:
+    """``owner``'s VTXOs, read once the backend's breaker lets calls through again."""
+    with trio.move_on_after(30):
+        while True:
+            try:
+                return await ark.list_vtxos(owner)
+            except CircuitOpen:
+                await trio.sleep(0.2)
+    raise AssertionError("the arkd backend's breaker never closed again")
 
 
 async def test_arkd_down_at_finalize_then_a_refused_signature_is_asked_again(
@@ -86,3 +101,43 @@ async def test_arkd_down_at_finalize_then_a_refused_signature_is_asked_again(
             assert [v.amount for v in await ark.list_vtxos(bob.pubkey)] == [1_000]
             assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
             assert [k for k, _ in outcomes_for(gateway, intent.id)] == [Kind.CONFIRMATION]
+
+
+async def test_arkd_down_until_the_deadline_hands_over_a_fully_signed_tx(
+    tmp_path: Path, relay
+) -> None:
+    """Every signature in, arkd away until the session's end: the 31341 3002 carries the
+    checkpoints with the wallet's signatures in place, so FinalizeTx needs nothing more."""
+    timing = '[ceremony]\nstep_timeout = "5s"\nsession_timeout = "8s"\n'
+    async with running_gateway(
+        tmp_path / "gw", relay.url, extra=timing, ark_settings=ARK
+    ) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            checkpoint = await challenge_for(alice, intent, 2)
+            await trio.to_thread.run_sync(ark.simulator.stop)
+            await alice.answer(checkpoint)
+            outcome = await alice.wait_outcome(action_id(intent), intent.id, timeout=30)
+            assert outcome.content["code"] == ErrorCode.SIGNING_TIMEOUT
+            pending = outcome.content["pending_tx"]
+            await trio.to_thread.run_sync(ark.simulator.start)
+
+            def finalize() -> None:
+                with grpc.insecure_channel(ark.target) as channel:
+                    service_pb2_grpc.ArkServiceStub(channel).FinalizeTx(
+                        service_pb2.FinalizeTxRequest(
+                            ark_txid=pending["ark_txid"],
+                            final_checkpoint_txs=pending["checkpoint_txs"],
+                        ),
+                        timeout=10,
+                    )
+
+            await trio.to_thread.run_sync(finalize)
+            assert [v.amount for v in await amounts_once_up(ark, bob.pubkey)] == [1_000]
+            assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
+            assert session_state(gateway, session_id_for(intent.id)) == "expired"
