@@ -23,7 +23,7 @@ from arkrelay_core.protocol import Kind, PendingArkTx, session_id_for
 from .harness import board, running_gateway
 from .observer import Observer, addressed_to, response_event, wait_handled
 from .outcomes import action_id, outcomes_for, transfer_params
-from .test_batches import two_leg_batch
+from .test_batches import ASSETS, USDX_ID, colour, two_leg_batch
 from .wallet import Received, ScriptedWallet
 
 SHORT_STEPS = '[ceremony]\nstep_timeout = "5s"\n'
@@ -282,3 +282,29 @@ async def test_an_observer_cannot_touch_a_batch_leg(tmp_path: Path, relay) -> No
         assert addressed_to(gateway, observer.pubkey) == []
         assert ignored(gateway, "not_author") == 2 * 2 * 2
         assert ignored(gateway, "undecryptable") == 2 * 2
+
+
+async def test_a_handed_over_tx_keeps_its_asset_colours(tmp_path: Path, relay) -> None:
+    """A USDX transfer handed to its wallet at the deadline: once the wallet finalizes it,
+    the gateway's ledger reads the created VTXOs as USDX (recorded at the hand-over)."""
+    timing = '[ceremony]\nstep_timeout = "2s"\nsession_timeout = "6s"\n'
+    async with running_gateway(tmp_path / "gw", relay.url, extra=timing + ASSETS) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            colour(gateway, await board(gateway, alice.pubkey, 3_000), USDX_ID)
+            await board(gateway, alice.pubkey, 1_000)  # pays the fee in gBTC
+            params = transfer_params(bob.pubkey, 1_200, asset_id="USDX")
+            intent = alice.intent("ark:transfer", params)
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            await alice.answer(await challenge_for(alice, intent, 2))  # one of two inputs
+            await challenge_for(alice, intent, 3)
+            outcome = await alice.wait_outcome(action_id(intent), intent.id, timeout=30)
+            pending = outcome.content["pending_tx"]
+            assert len(pending["checkpoint_txs"]) == 2
+            await trio.to_thread.run_sync(finalize_as_the_wallet, ark.target, alice.secret, pending)
+            theirs = await bob.call("sync_state", asset_id="USDX")
+            assert theirs["balances"] == {USDX_ID: 1_200}
+            mine = await alice.call("sync_state")
+            assert mine["balances"] == {USDX_ID: 1_800, gateway.engine.assets.gbtc.asset_id: 990}
