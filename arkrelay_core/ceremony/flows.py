@@ -255,7 +255,7 @@ class Flows:
         if problem is not None:
             if is_submitted(row):
                 log.info("session %s step %d: %s; asked again", row.id, row.step_index, problem)
-                return self.submitted.challenged_again(db, row, now)
+                return self.submitted.challenged_again(db, row, current, now)
             transitions = self.fail_in(db, row, ErrorCode.INVALID_SIGNING_RESPONSE, problem, now)
             return {"kind": "failed", "session_id": row.id, "transitions": transitions}
         current.signature = response.signature.lower()

@@ -27,6 +27,7 @@ from ..outbox import enqueue
 from ..protocol import PendingArkTx, SessionState
 from ..protocol.signing import Challenge
 from ..store.models import Batch, CeremonySession
+from ..store.models import Challenge as ChallengeRow
 from .ledger import record_pending
 from .records import (
     FINAL,
@@ -65,10 +66,16 @@ class Submitted:
 
     # ------------------------------------------------------------------ challenging again
 
-    def rechallenge(self, db: Session, row: CeremonySession, now: float) -> Event:
+    def rechallenge(
+        self,
+        db: Session,
+        row: CeremonySession,
+        now: float,
+        current: ChallengeRow | None = None,
+    ) -> Event:
         """Send the current step's challenge again: same payload, a fresh event, a new step
-        deadline (never past the session's)."""
-        current = challenge_row(db, row.id, row.step_index)
+        deadline (never past the session's). ``current``: its row, if at hand."""
+        current = current or challenge_row(db, row.id, row.step_index)
         assert current is not None, f"session {row.id} has no challenge {row.step_index}"
         step_expires = int(min(row.expires_at, now + self.engine.settings.step_timeout.seconds))
         challenge = msgspec.convert({**current.content, "expires_at": step_expires}, Challenge)
@@ -89,13 +96,22 @@ class Submitted:
         self.engine.stats["rechallenges"] += 1
         return event
 
-    def challenged_again(self, db: Session, row: CeremonySession, now: float) -> dict[str, Any]:
-        """:meth:`rechallenge` as a response outcome (see ``Flows.after_response``)."""
-        event = self.rechallenge(db, row, now)
+    def challenged_again(
+        self, db: Session, row: CeremonySession, current: ChallengeRow, now: float
+    ) -> dict[str, Any]:
+        """The author's bad answer to the current step: challenge it again (a response
+        outcome, see ``Flows.after_response``). At most one fresh challenge a second: a
+        later one goes out when the step's deadline, moved to the next second, falls due,
+        so a flood of bad answers neither floods the outbox nor dates events ahead."""
+        if current.created_at >= int(now):
+            row.step_expires_at = min(row.step_expires_at or row.expires_at, int(now) + 1)
+            event_id = None
+        else:
+            event_id = self.rechallenge(db, row, now, current).id
         return {
             "kind": "next",
             "session_id": row.id,
-            "event": event.id,
+            "event": event_id,
             "transitions": [],
             "deadline": float(row.step_expires_at or row.expires_at),
         }
@@ -113,7 +129,7 @@ class Submitted:
             now = time.time()
             state = SessionState(row.state)
             if state is SessionState.SIGNATURES_COLLECTED and (
-                exc.code is ErrorCode.INVALID_SIGNING_RESPONSE
+                exc.code == ErrorCode.INVALID_SIGNING_RESPONSE
             ):
                 return self.collect_again(db, row, now), None, True
             if row.expires_at <= now:
@@ -147,8 +163,8 @@ class Submitted:
                 if answer is not None:
                     answer.signature = answer.response_event_id = answer.answered_at = None
             leg.step_index = first
+            self.rechallenge(db, leg, now)  # first: the move then carries its step deadline
             out.append(move(db, leg, SessionState.CHECKPOINT_TXS_PREPARED, now=now))
-            self.rechallenge(db, leg, now)
         return out
 
     def _bad_steps(self, db: Session, leg: CeremonySession, spend: dict[str, Any]) -> list[int]:

@@ -12,7 +12,7 @@ import trio
 from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
 
 from arkrelay_core.codes import ErrorCode
-from arkrelay_core.errors import CircuitOpen
+from arkrelay_core.errors import BackendUnavailable, CircuitOpen
 from arkrelay_core.protocol import Kind, session_id_for
 from arkrelay_core.store.models import CeremonySession, Challenge
 
@@ -41,12 +41,12 @@ async def until(what: str, check) -> None:
 
 
 async def amounts_once_up(ark, owner: str) -> list:
-    """``owner``'s VTXOs, read once the backend's breaker lets calls through again."""
+    """``owner``'s VTXOs, read once the backend reaches arkd again."""
     with trio.move_on_after(30):
         while True:
             try:
                 return await ark.list_vtxos(owner)
-            except CircuitOpen:
+            except (BackendUnavailable, CircuitOpen):  # the channel reconnects with backoff
                 await trio.sleep(0.2)
     raise AssertionError("the arkd backend's breaker never closed again")
 

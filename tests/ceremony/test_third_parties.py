@@ -308,3 +308,34 @@ async def test_a_handed_over_tx_keeps_its_asset_colours(tmp_path: Path, relay) -
             assert theirs["balances"] == {USDX_ID: 1_200}
             mine = await alice.call("sync_state")
             assert mine["balances"] == {USDX_ID: 1_800, gateway.engine.assets.gbtc.asset_id: 990}
+
+
+async def test_a_flood_of_bad_checkpoint_answers_is_challenged_at_most_once_a_second(
+    tmp_path: Path, relay
+) -> None:
+    """The author (a broken or hostile wallet) sends ten bad checkpoint answers at once:
+    the gateway does not answer each with an event, nor date challenges ahead of the
+    clock (relays refuse events from the future); the session still completes."""
+    async with running_gateway(tmp_path / "gw", relay.url, extra=SHORT_STEPS) as gateway:
+        gw = gateway.identity.pubkey
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            challenge = await challenge_for(alice, intent, 2)
+            start = time.time()
+            base = int(start)
+            flood = [
+                signed_answer(alice, challenge, at=base + i, signature="44" * 64)
+                for i in range(1, 11)
+            ]
+            for event in flood:
+                await alice.publish(event)
+            await wait_handled(gateway, [e.id for e in flood])
+            newest = await challenge_for(alice, intent, 2)
+            assert newest.event.created_at <= time.time() + 1
+            assert 1 <= gateway.engine.stats["rechallenges"] <= int(time.time() - start) + 2
+            await alice.publish(signed_answer(alice, newest, at=base + 11))
+            outcome = await alice.wait_outcome(action_id(intent), intent.id)
+            assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
