@@ -121,6 +121,9 @@ async def test_bad_signature_on_a_challenge_is_3003_and_nothing_is_submitted(
 
 
 async def test_response_signed_by_another_key_is_3003(gateway_and_wallet):
+    """The author's own 31512 carrying another key's signature of the payload, before
+    SubmitTx: 3003. (The same from a third party's event is ignored, never fatal:
+    test_third_parties.py.)"""
     gateway, wallet = gateway_and_wallet
     await board(gateway, wallet.pubkey, 5_000)
     intent = wallet.intent("ark:transfer", transfer())
