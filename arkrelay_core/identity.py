@@ -41,8 +41,21 @@ class ServiceIdentity:
         now = time.time()
         return [k.pubkey for k in self._keys.listening if k.retire_at is None or k.retire_at > now]
 
-    def sign_event(self, kind: int, content: str, tags: Sequence[Sequence[str]] = ()) -> Event:
-        return sign_event(self._keys.current.secret.reveal(), kind=kind, content=content, tags=tags)
+    def sign_event(
+        self,
+        kind: int,
+        content: str,
+        tags: Sequence[Sequence[str]] = (),
+        *,
+        created_at: int | None = None,
+    ) -> Event:
+        return sign_event(
+            self._keys.current.secret.reveal(),
+            kind=kind,
+            content=content,
+            tags=tags,
+            created_at=created_at,
+        )
 
     def sign_hash(self, digest_hex: str) -> str:
         """BIP340-sign a 32-byte digest (a sighash of one of the gateway's own VTXOs)."""

@@ -43,7 +43,7 @@ from .messages import Messenger
 from .records import Transition, take_lease
 from .service import ServiceDesk
 
-__all__ = ["Engine"]
+__all__ = ["IGNORED_PREFIX", "RESPONSE_IGNORED_REASONS", "Engine"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,21 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 64
 #: Handled events marked in one transaction at most.
 MARK_BATCH = 256
+#: Sessions whose author the engine remembers (an LRU: the oldest are forgotten).
+AUTHORS_KEPT = 100_000
+#: ``stats`` key prefix of ignored 31512s, by reason (see ``RESPONSE_IGNORED_REASONS``).
+IGNORED_PREFIX = "responses_ignored_"
+#: Why a 31512 was ignored: it did not decrypt, did not decode, its `d` tag names another
+#: session or no step, its session is unknown or over, it is not signed by the intent's
+#: author, or it answers a step that is not the current one.
+RESPONSE_IGNORED_REASONS = (
+    "undecryptable",
+    "malformed",
+    "mismatched_d",
+    "closed_session",
+    "not_author",
+    "not_current",
+)
 
 
 class Engine:
@@ -106,6 +121,8 @@ class Engine:
         self._turns = itertools.count(1)
         #: The DM scheme each peer last used: we answer in it (PROTOCOL.md §1).
         self._schemes: collections.OrderedDict[str, str] = collections.OrderedDict()
+        #: The author of each session a 31512 named lately (see :meth:`_on_response`).
+        self._authors: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._nursery: trio.Nursery | None = None
         self.stats: collections.Counter[str] = collections.Counter()
 
@@ -296,22 +313,61 @@ class Engine:
     # ------------------------------------------------------------------ responses
 
     async def _on_response(self, event: Event) -> None:
-        text, scheme = self.decrypt(event)
-        response = decode_content(text, SigningResponse)
-        d = first_tag_value(event, "d") or ""
-        session_id, _, step_text = d.rpartition(":")
-        if session_id != response.session_id or not step_text.isdigit():
-            session_id, step_text = response.session_id, ""
-        step = int(step_text) if step_text else None
+        """A 31512. Anyone can publish one naming any session (its `d` tag is public), so
+        what is not the author's answer to the current step is ignored, never answered
+        (PROTOCOL.md §3)."""
+        try:
+            text, scheme = self.decrypt(event)
+            response = decode_content(text, SigningResponse)
+        except ProtocolViolation as exc:
+            reason = "undecryptable" if exc.code is ErrorCode.CANNOT_DECRYPT else "malformed"
+            self.ignore_response(event, reason)
+            return
+        step = None
+        d = first_tag_value(event, "d")
+        if d is not None:
+            session_id, _, step_text = d.rpartition(":")
+            if session_id != response.session_id or not step_text.isdigit():
+                self.ignore_response(event, "mismatched_d")
+                return
+            step = int(step_text)
+        author = self._authors.get(response.session_id)
+        if author is not None and author != event.pubkey:
+            # Known not to be the author's: spares the session its lock and a transaction.
+            self.ignore_response(event, "not_author")
+            return
         async with self.session_lock(response.session_id):
             turn = self.take_turn(response.session_id)
             outcome = await self.store.run(
                 self.flows.record_response, event, response, step, scheme, time.time()
             )
+        if outcome is None or outcome["kind"] != "ignored":
+            self._remember_author(response.session_id, event.pubkey)
         if outcome is None:
             self.stats["responses_dropped"] += 1
             return
+        if outcome["kind"] == "ignored":
+            if outcome["reason"] == "closed_session":
+                self.forget_lock(response.session_id)  # any id can be named: keep none
+            if "author" in outcome:
+                self._remember_author(response.session_id, outcome["author"])
+            elif outcome["reason"] == "not_current":
+                self._remember_author(response.session_id, event.pubkey)
+            self.ignore_response(event, outcome["reason"])
+            return
         await self.flows.after_response(outcome, turn)
+
+    def _remember_author(self, session_id: str, author: str) -> None:
+        """A session's author never changes: remembered, a stranger's 31512 costs no lock."""
+        self._authors[session_id] = author
+        self._authors.move_to_end(session_id)
+        if len(self._authors) > AUTHORS_KEPT:
+            self._authors.popitem(last=False)
+
+    def ignore_response(self, event: Event, reason: str) -> None:
+        """Count and log a 31512 that must not touch any session."""
+        self.stats[f"{IGNORED_PREFIX}{reason}"] += 1
+        log.info("ignored 31512 %s from %s: %s", event.id, event.pubkey, reason)
 
     def lease_ok(self, row: CeremonySession, now: float, *, steal: bool = False) -> bool:
         return take_lease(row, self.instance, self.settings.lease_ttl.seconds, now=now, steal=steal)

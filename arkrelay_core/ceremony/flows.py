@@ -44,6 +44,7 @@ from .records import (
     move,
     snapshot,
 )
+from .submitted import Submitted, is_submitted
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -63,6 +64,7 @@ class Flows:
         self.lift = LiftFlows(engine, self)
         self.leases = Leases(engine, self)
         self.payloads = PayloadSteps(engine, self)
+        self.submitted = Submitted(engine, self)
 
     # ------------------------------------------------------------------ drive
 
@@ -83,6 +85,8 @@ class Flows:
                 try:
                     more = await self._advance(snap)
                 except ArkRelayError as exc:
+                    if await self.submitted.on_error(session_id, exc):
+                        break  # its ark tx is at the Ark server: never failed from here
                     log.info("session %s failed: %d %s", session_id, exc.code, exc)
                     await self.fail(session_id, exc.code, str(exc))
                     break
@@ -217,12 +221,16 @@ class Flows:
     ) -> dict[str, Any] | None:
         """Check a 31512 against its session's current step and record it (one transaction).
 
-        Returns what happened for :meth:`after_response`, or None to drop the event (an
-        unknown or already final session).
+        Returns what happened for :meth:`after_response`: ``{"kind": "ignored", "reason"}``
+        for a response that must not touch the session (PROTOCOL.md §3: not the author's,
+        not for the current step, or for a session that is over), or None for one recorded
+        before a restart.
         """
         row = lock_session(db, response.session_id)
         if row is None or row.state in FINAL:
-            return None
+            return _ignored("closed_session")
+        if event.pubkey != row.author:
+            return {**_ignored("not_author"), "author": row.author}
         # A session has a challenge per signature it needs: one read answers the checks
         # below and what submitting or finalizing will need.
         challenges = db.scalars(sa.select(ChallengeRow).where(ChallengeRow.session_id == row.id))
@@ -231,14 +239,12 @@ class Flows:
             return None  # recorded before a restart
         state = SessionState(row.state)
         current = by_step.get(row.step_index) if state in WAITING else None
+        if current is None or current.signature is not None or row.context.get("phase"):
+            return _ignored("not_current")  # e.g. a resend after a restart
+        if step is not None and step != row.step_index:
+            return _ignored("not_current")
         problem = None
-        if event.pubkey != row.author:
-            problem = "the response is not from the intent's author"
-        elif current is None or current.signature is not None or row.context.get("phase"):
-            problem = "no signature is awaited in this session now"
-        elif step is not None and step != row.step_index:
-            problem = f"response for step {step}, the current step is {row.step_index}"
-        elif response.payload_ref not in (None, current.payload_ref):
+        if response.payload_ref not in (None, current.payload_ref):
             problem = "payload_ref does not match the current challenge"
         elif response.algo != "BIP340" or response.type != current.type:
             problem = "the response's algo or type does not match the challenge"
@@ -247,6 +253,9 @@ class Flows:
         elif not _valid_signature(row.author, current.payload_to_sign, response.signature):
             problem = "invalid BIP340 signature over payload_to_sign"
         if problem is not None:
+            if is_submitted(row):
+                log.info("session %s step %d: %s; asked again", row.id, row.step_index, problem)
+                return self.submitted.challenged_again(db, row, current, now)
             transitions = self.fail_in(db, row, ErrorCode.INVALID_SIGNING_RESPONSE, problem, now)
             return {"kind": "failed", "session_id": row.id, "transitions": transitions}
         current.signature = response.signature.lower()
@@ -395,8 +404,12 @@ class Flows:
             state = SessionState(row.state)
             if state is SessionState.ARK_EXECUTED and row.context.get("phase") == "paying":
                 return [], None, True
+            if state is SessionState.SIGNATURES_COLLECTED and is_submitted(row):
+                return [], None, True  # finalizing failed before: try again
             if state not in WAITING or row.context.get("phase"):
                 return [], None, False
+            if is_submitted(row):
+                return self.submitted.at_deadline(db, row, now)
             if row.expires_at <= now:
                 return (
                     self.fail_in(
@@ -431,6 +444,10 @@ class Flows:
             self.engine.deadlines.add(session_id, again)
         if track:
             await self.drive(session_id)
+
+
+def _ignored(reason: str) -> dict[str, Any]:
+    return {"kind": "ignored", "reason": reason}
 
 
 def _valid_signature(author: str, digest: str, signature: str) -> bool:

@@ -24,7 +24,14 @@ from .spend import Coloured, Leg, Output
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["colour_rows", "issue_asset", "record_colours", "send_from_gateway", "send_status"]
+__all__ = [
+    "colour_rows",
+    "issue_asset",
+    "record_colours",
+    "record_pending",
+    "send_from_gateway",
+    "send_status",
+]
 
 
 #: ``record(plan)`` stores a send's plan (txid, inputs, outputs) before SubmitTx, so that
@@ -131,6 +138,32 @@ def record_colours(
                     asset_id=o.asset_id,
                     amount=o.amount,
                     status="spendable",
+                    ark_txid=ark_txid,
+                    expires_at=0,
+                    created_at=int(now),
+                )
+            )
+
+
+def record_pending(
+    db: Session, inputs: list[Coloured], outputs: list[Output], ark_txid: str, now: float
+) -> None:
+    """An ark transaction the Ark server holds and its wallet may finalize without the
+    gateway: its outputs' colours are known now (its VTXOs carry them once it is final)."""
+    for c in inputs:
+        row = db.get(VtxoRow, c.vtxo_id)
+        if row is not None and row.status == "spendable":
+            row.status, row.spent_by = "pending", ark_txid
+    for i, o in enumerate(outputs):
+        vtxo_id = f"{ark_txid}:{i}"
+        if db.get(VtxoRow, vtxo_id) is None:
+            db.add(
+                VtxoRow(
+                    vtxo_id=vtxo_id,
+                    owner=o.owner,
+                    asset_id=o.asset_id,
+                    amount=o.amount,
+                    status="pending",
                     ark_txid=ark_txid,
                     expires_at=0,
                     created_at=int(now),

@@ -16,7 +16,7 @@ from ..codes import ErrorCode
 from ..identity import ServiceIdentity
 from ..nostr import Event
 from ..protocol import Kind
-from ..protocol.outcomes import Confirmation, Notification, failure_notice
+from ..protocol.outcomes import Confirmation, Notification, PendingArkTx, failure_notice
 from ..protocol.signing import Challenge
 from ..protocol.tags import (
     challenge_d,
@@ -33,18 +33,37 @@ class Messenger:
     def __init__(self, identity: ServiceIdentity) -> None:
         self.identity = identity
 
-    def _dm(self, kind: int, peer: str, content: msgspec.Struct, scheme: str, tags: list) -> Event:
+    def _dm(
+        self,
+        kind: int,
+        peer: str,
+        content: msgspec.Struct,
+        scheme: str,
+        tags: list,
+        created_at: int | None = None,
+    ) -> Event:
         text = msgspec.json.encode(content).decode()
-        return self.identity.sign_event(kind, self.identity.encrypt(peer, text, scheme), tags)
+        encrypted = self.identity.encrypt(peer, text, scheme)
+        return self.identity.sign_event(kind, encrypted, tags, created_at=created_at)
 
-    def challenge(self, challenge: Challenge, *, author: str, intent_id: str, scheme: str) -> Event:
+    def challenge(
+        self,
+        challenge: Challenge,
+        *,
+        author: str,
+        intent_id: str,
+        scheme: str,
+        created_at: int | None = None,
+    ) -> Event:
+        """``created_at``: a challenge sent again for its step must be newer than the one it
+        replaces, or relays (which keep the newest per `d`) would keep the old one."""
         tags = [
             ["p", author],
             ["e", intent_id],
             ["d", challenge_d(challenge.session_id, challenge.step_index)],
             expiration_tag(challenge.expires_at),
         ]
-        return self._dm(Kind.CHALLENGE, author, challenge, scheme, tags)
+        return self._dm(Kind.CHALLENGE, author, challenge, scheme, tags, created_at)
 
     def failure(
         self,
@@ -56,10 +75,12 @@ class Messenger:
         scheme: str,
         message: str | None = None,
         expires_at: int | None = None,
+        pending_tx: PendingArkTx | None = None,
     ) -> Event:
         tags = [["p", author], *(["e", e] for e in answered), ["d", failure_d(ref_id)]]
         tags.append(expiration_tag(expires_at if expires_at is not None else int(time.time())))
-        return self._dm(Kind.FAILURE, author, failure_notice(code, ref_id, message), scheme, tags)
+        notice = failure_notice(code, ref_id, message, pending_tx=pending_tx)
+        return self._dm(Kind.FAILURE, author, notice, scheme, tags)
 
     def confirmation(
         self, content: Confirmation, *, d: str, answered: Iterable[str], parties: Iterable[str]

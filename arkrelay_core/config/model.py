@@ -150,10 +150,10 @@ class CeremonySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The ``[ceremony]`` table: signing sessions, limits, fees, assets, Lightning policy."""
 
     #: How long a wallet has to sign each challenge; a step left unsigned fails the session
-    #: (3002).
+    #: (3002), or after SubmitTx is challenged again until the session's end.
     step_timeout: Duration = Duration(120)
     #: How long a whole signing session may run (never past the intent's own expiry); then
-    #: it fails (3002).
+    #: it fails (3002; after SubmitTx with the pending transaction for the wallet).
     session_timeout: Duration = Duration(900)
     #: Intents and service requests one pubkey may send per minute (beyond: 1008).
     requests_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 120

@@ -18,6 +18,7 @@ import trio
 from sqlalchemy.orm import Session
 
 from ..ceremony.records import FINAL, lock_session
+from ..ceremony.submitted import is_submitted
 from ..codes import ErrorCode
 from ..errors import ArkRelayError
 from ..nostr import encode_npub
@@ -341,6 +342,16 @@ async def admin_cancel_session(ctx: ApiContext, session_id: str, reason: str | N
             return "final", state
         if state not in CANCELLABLE or row.context.get("phase"):
             return "busy", state
+        if is_submitted(row):  # the wallet's inputs are locked by it: hand it over
+            transitions = engine.flows.submitted.end_pending(
+                db,
+                row,
+                time.time(),
+                message,
+                code=ErrorCode.SESSION_CANCELLED,
+                state=SessionState.CANCELLED,
+            )
+            return "cancelled", (transitions, session_out(row))
         transitions = engine.flows.fail_in(
             db,
             row,

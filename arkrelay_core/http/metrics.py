@@ -38,6 +38,7 @@ from prometheus_client.utils import floatToGoString
 from quart import Response
 from sqlalchemy.orm import Session
 
+from ..ceremony.engine import IGNORED_PREFIX, RESPONSE_IGNORED_REASONS
 from ..codes import ErrorCode
 from ..store.models import (
     FINAL_SESSION_STATES,
@@ -224,6 +225,7 @@ class ScrapeCollector:
         )
         yield from self._gateway_counters(stats)
         yield self._failures(stats.get("engine", {}))
+        yield from _responses(stats.get("engine", {}))
         yield from self._database(self.figures)
         yield from _relays(stats["components"])
         yield from _backends(gateway.components.backends, stats["components"])
@@ -476,6 +478,36 @@ def _backends(backends: Mapping[str, Any], components: Mapping[str, Any]) -> Ite
         for method, buckets, total in latency_samples(stats.get("latency")):
             latency.add_metric([role, method], buckets, total)
     yield from (up, *families.values(), breaker, opened, consecutive, latency)
+
+
+def _responses(engine: Mapping[str, Any]) -> Iterator[Metric]:
+    """What third parties and late resends did to sessions: nothing, counted here."""
+    ignored = CounterMetricFamily(
+        "arkrelay_responses_ignored",
+        "Signing responses (31512) ignored, never answered, by reason: undecryptable, "
+        "malformed, mismatched_d (its d tag names another session or no step), "
+        "closed_session (unknown or over), not_author (not signed by the intent's author: "
+        "someone else answering a public challenge), not_current (the author's, for a "
+        "step that is not the current one).",
+        labels=["reason"],
+    )
+    for reason in RESPONSE_IGNORED_REASONS:
+        ignored.add_metric([reason], engine.get(f"{IGNORED_PREFIX}{reason}", 0))
+    yield ignored
+    yield _single(
+        CounterMetricFamily,
+        "arkrelay_rechallenges",
+        "Challenges sent again for the same step after SubmitTx (a bad checkpoint "
+        "signature from the author, or a step that ran out of time).",
+        engine.get("rechallenges", 0),
+    )
+    yield _single(
+        CounterMetricFamily,
+        "arkrelay_pending_tx_handed_over",
+        "Sessions that reached their deadline after SubmitTx without finalizing: ended "
+        "with a 31341 3002 carrying the pending transaction for the wallet to finalize.",
+        engine.get("pending_handed_over", 0),
+    )
 
 
 def _breaker(stats: Mapping[str, Any]) -> Mapping[str, Any] | None:

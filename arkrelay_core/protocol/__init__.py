@@ -25,6 +25,7 @@ from .outcomes import (
     FailureNotice,
     L1Commitment,
     Notification,
+    PendingArkTx,
     VtxoMove,
     failure_notice,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "LiftLightning",
     "LiftPending",
     "Notification",
+    "PendingArkTx",
     "ServiceRequest",
     "ServiceResponse",
     "SessionState",

@@ -14,6 +14,7 @@ __all__ = [
     "FailureNotice",
     "L1Commitment",
     "Notification",
+    "PendingArkTx",
     "VtxoMove",
     "failure_notice",
 ]
@@ -48,7 +49,24 @@ class Confirmation(msgspec.Struct, omit_defaults=True):
             raise ValueError("a confirmation names exactly one of action, batch or payment")
 
 
-class FailureNotice(msgspec.Struct):
+class PendingArkTx(msgspec.Struct, frozen=True):
+    """An ark transaction the Ark server accepted (SubmitTx) that the session did not
+    finalize: what the wallet needs to finalize it itself (PROTOCOL.md §3).
+
+    The wallet signs the checkpoint input its VTXO funds (its collaborative leaf, as in
+    a ``checkpoint`` challenge) in each of ``checkpoint_txs`` that lacks its signature,
+    and calls the Ark server's ``FinalizeTx(ark_txid, checkpoint_txs)``.
+    """
+
+    ark_txid: str
+    #: The ark transaction as the server co-signed it (base64 PSBT).
+    final_ark_tx: str
+    #: Every checkpoint transaction of ``ark_txid`` (base64 PSBTs), server-signed, with
+    #: the owners' signatures the gateway had already collected.
+    checkpoint_txs: list[str]
+
+
+class FailureNotice(msgspec.Struct, omit_defaults=True):
     """Content of a 31341 (encrypted to the intent's or request's author)."""
 
     status: Literal["failure"]
@@ -56,15 +74,26 @@ class FailureNotice(msgspec.Struct):
     message: str
     ref_action_id: str
     retryable: bool
+    #: Only on a session that ended after SubmitTx without finalizing (3002).
+    pending_tx: PendingArkTx | None = None
 
 
-def failure_notice(code: ErrorCode, ref_id: str, message: str | None = None) -> FailureNotice:
+def failure_notice(
+    code: ErrorCode,
+    ref_id: str,
+    message: str | None = None,
+    *,
+    pending_tx: PendingArkTx | None = None,
+) -> FailureNotice:
     return FailureNotice(
         status="failure",
         code=int(code),
         message=message or code.message,
         ref_action_id=ref_id,
-        retryable=code.retryable,
+        # With its transaction pending the wallet's inputs are locked until it finalizes:
+        # the same intent again could not succeed.
+        retryable=code.retryable and pending_tx is None,
+        pending_tx=pending_tx,
     )
 
 

@@ -59,11 +59,16 @@ def can_transition(old: SessionState, new: SessionState) -> bool:
     """Whether ``old -> new`` is a legal move.
 
     The happy path only moves forward, and may skip steps a flow does not need (a
-    ``sign_payload`` session has no checkpoint round). Any non-final state may end in
-    failed / expired / cancelled. Final states never move.
+    ``sign_payload`` session has no checkpoint round). One move goes back: a checkpoint
+    signature the Ark server rejects at FinalizeTx sends the session back to collecting
+    checkpoint signatures (PROTOCOL.md §3: after SubmitTx it is challenged again, never
+    failed). Any non-final state may end in failed / expired / cancelled. Final states
+    never move.
     """
     if old.is_final:
         return False
     if new in (SessionState.FAILED, SessionState.EXPIRED, SessionState.CANCELLED):
+        return True
+    if (old, new) == (SessionState.SIGNATURES_COLLECTED, SessionState.CHECKPOINT_TXS_PREPARED):
         return True
     return _HAPPY_PATH.index(new) > _HAPPY_PATH.index(old)
