@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import open_websocket_url
 
 from arkrelay_core.nostr import generate_secret_key, sign_event
 from tests.support import running
@@ -101,7 +100,7 @@ async def test_what_the_endpoint_acknowledged_is_recorded_when_the_gateway_is_ki
     assert sorted(rows) == sorted((r.id, 1) for r in requests)
 
 
-async def test_an_event_the_core_cannot_record_is_refused_and_taken_once_it_can(tmp_path: Path) -> None:
+async def test_an_event_the_core_cannot_record_is_refused_then_taken(tmp_path: Path) -> None:
     (tmp_path / "gw.toml").write_text(
         '[gateway]\ndata_dir = "state"\n\n[transport.endpoint]\nlisten = "127.0.0.1:0"\n'
     )
