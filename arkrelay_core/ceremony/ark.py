@@ -25,6 +25,7 @@ from ..store.models import Batch, CeremonySession
 from ..store.models import Intent as IntentRow
 from .ledger import colour_rows, record_colours
 from .records import FINAL, Transition, legs_of, lock_snapshot, move, signatures
+from .recover import Recovery, mark_unsure, proof_steps
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 class ArkSteps:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.recovery = Recovery(self)
 
     @property
     def backend(self) -> Any:
@@ -193,6 +195,9 @@ class ArkSteps:
     # ------------------------------------------------------------------ submit, finalize
 
     async def submit(self, snap: dict[str, Any]) -> Held:
+        """SubmitTx once: the answer is recorded (with the checkpoint challenges it
+        leads to, in one transaction) before anything else. A call that may have been
+        accepted unheard is never repeated: its answer is recovered (``recover``)."""
         prep = _in_hand(snap)
         if prep is not None:
             spend, answers = prep
@@ -202,9 +207,30 @@ class ArkSteps:
         if prep is None:
             return None
         spend, sigs = prep
-        await self._check_not_submitted(spend)
+        if proof_steps(snap["context"]):
+            fetched = await self.recovery.fetch(snap, spend)
+            if not isinstance(fetched, SubmittedTx):
+                return fetched
+            return await self._record_submitted(snap, spend, fetched)
+        if await self.recovery.locked(spend):
+            return await self.recovery.start(snap, spend)
         signed = self.backend.add_signatures(spend["ark_tx"], sigs)
-        submitted: SubmittedTx = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
+        try:
+            submitted: SubmittedTx = await self.backend.submit_tx(signed, spend["checkpoint_txs"])
+        except BackendUnavailable:
+            # Refused or accepted, nobody can tell: never failed from here (see recover).
+            await self.engine.store.run(mark_unsure, snap)
+            raise
+        return await self._record_submitted(snap, spend, submitted)
+
+    async def _record_submitted(
+        self, snap: dict[str, Any], spend: dict[str, Any], submitted: SubmittedTx
+    ) -> Held:
+        if submitted.ark_txid != spend["ark_txid"]:
+            raise ArkRelayError(
+                f"the Ark server answered for ark tx {submitted.ark_txid}, not {spend['ark_txid']}",
+                code=ErrorCode.INTERNAL,
+            )
 
         def run(db: Session) -> tuple[list[Transition], Held]:
             row = lock_snapshot(db, snap)
@@ -222,7 +248,9 @@ class ArkSteps:
                 row.context = {**row.context, "spend": new_spend}
             out = []
             for leg in legs:
-                leg.context = {k: v for k, v in leg.context.items() if k != "phase"}
+                leg.context = {
+                    k: v for k, v in leg.context.items() if k not in ("phase", "recovery")
+                }
                 event = self.engine.flows.emit_challenge(db, leg, leg.step_total // 2 + 1, now)
                 out.append(
                     move(db, leg, SessionState.CHECKPOINT_TXS_PREPARED, events=[event], now=now)
@@ -231,28 +259,27 @@ class ArkSteps:
 
         return self._transitioned(await self.engine.store.run(run))
 
-    async def _check_not_submitted(self, spend: dict[str, Any]) -> None:
-        """Refuse to submit twice: a gateway stopped between SubmitTx and recording its
-        answer leaves the inputs locked by this very transaction at the Ark server."""
-        ids = [c["vtxo_id"] for c in spend["inputs"]]
-        locked = [
-            v.vtxo_id
-            for v in await self.backend.get_vtxos(ids)
-            if v.status != "spendable" and spend["ark_txid"] in (v.ark_txid, v.spent_by)
-        ]
-        if locked:
-            log.error(
-                "ark tx %s was submitted before a restart and its answer was lost; its inputs "
-                "%s stay locked until the Ark server's pending-tx recovery (GetPendingTx)",
-                spend["ark_txid"],
-                ", ".join(locked),
-            )
-            raise ArkRelayError(
-                f"the ark transaction {spend['ark_txid']} was submitted before a gateway "
-                "restart and cannot be finalized by this gateway; its inputs are held by the "
-                "Ark server pending recovery",
-                code=ErrorCode.INTERNAL,
-            )
+    async def finalized_elsewhere(self, snap: dict[str, Any], spend: dict[str, Any]) -> Held:
+        """The wallet finalized the recovered transaction itself: record it as executed."""
+
+        def run(db: Session) -> tuple[list[Transition], Held]:
+            row = lock_snapshot(db, snap)
+            if row is None or row.state != SessionState.ARK_TX_PREPARED:
+                return [], None
+            now = time.time()
+            inputs = [msgspec.convert(c, Coloured) for c in spend["inputs"]]
+            outputs = [msgspec.convert(o, Output) for o in spend["outputs"]]
+            record_colours(db, inputs, outputs, spend["ark_txid"], now)
+            legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
+            out = []
+            for leg in legs:
+                leg.context = {
+                    k: v for k, v in leg.context.items() if k not in ("phase", "recovery")
+                }
+                out.append(move(db, leg, SessionState.ARK_EXECUTED, now=now, step_expires_at=None))
+            return out, self.engine.flows.hand_over(db, row, now)
+
+        return self._transitioned(await self.engine.store.run(run))
 
     def _signed_ark_round(
         self, db: Session, session_id: str

@@ -44,6 +44,7 @@ from .records import (
     move,
     snapshot,
 )
+from .recover import proof_context, proof_item, proof_steps, recovering
 from .submitted import Submitted, is_submitted
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class Flows:
             algo="BIP340",
             domain=spec["domain"],
             step_index=step,
-            step_total=row.step_total,
+            step_total=spec.get("step_total", row.step_total),
             expires_at=step_expires,
             context=spec["context"],
         )
@@ -199,6 +200,15 @@ class Flows:
                 "digest": sign_payload_digest(item["domain"], item["payload"]),
                 "domain": item["domain"],
                 "context": {"payload": item["payload"], "human": item["human"]},
+            }
+        if step > row.step_total and recovering(ctx):
+            proof = proof_item(ctx, step, row.step_total)
+            return {
+                "type": "sign_tx",
+                "digest": proof.sighash,
+                "domain": SIGN_TX_DOMAIN,
+                "context": proof_context(self.ark.spend_of(db, row)["ark_txid"], proof),
+                "step_total": row.step_total + proof_steps(ctx),
             }
         item = self.ark.step_item(db, row, step)
         return {
@@ -276,6 +286,8 @@ class Flows:
         """The current step is signed: send the next challenge or close the round.
         ``signed``: the session's signatures by step, when the caller has them at hand."""
         step, total = row.step_index, row.step_total
+        if step > total:
+            return self._proof_signed(db, row, now, signed)
         round_end = total if "payloads" in row.context else self.ark.round_end(row)
         if step < round_end:
             event = self.emit_challenge(db, row, step + 1, now)
@@ -303,6 +315,32 @@ class Flows:
             "transitions": [],
             "drive": ready,
             "held": self.hand_over(db, row, now, signed=signed) if ready == [row.id] else None,
+        }
+
+    def _proof_signed(
+        self, db: Session, row: CeremonySession, now: float, signed: dict[int, str] | None
+    ) -> dict[str, Any]:
+        """A step of an ownership proof (``recover``) is signed: the next one, or with
+        all of them GetPendingTx (the leader submits again, which recovers)."""
+        if row.step_index < row.step_total + proof_steps(row.context):
+            event = self.emit_challenge(db, row, row.step_index + 1, now)
+            enqueue(db, event, now=now)
+            row.updated_at = int(now)
+            return {
+                "kind": "next",
+                "session_id": row.id,
+                "event": event.id,
+                "transitions": [],
+                "deadline": float(row.step_expires_at or row.expires_at),
+            }
+        row.context = {**row.context, "phase": "submit"}
+        row.step_expires_at = None
+        row.updated_at = int(now)
+        return {
+            "kind": "drive",
+            "session_id": row.id,
+            "transitions": [],
+            "held": self.hand_over(db, row, now, signed=signed),
         }
 
     async def after_response(self, outcome: dict[str, Any], turn: int | None = None) -> None:
@@ -406,6 +444,8 @@ class Flows:
                 return [], None, True
             if state is SessionState.SIGNATURES_COLLECTED and is_submitted(row):
                 return [], None, True  # finalizing failed before: try again
+            if row.context.get("phase") == "submit" and recovering(row.context):
+                return [], None, True  # checking SubmitTx's fate failed before: again
             if state not in WAITING or row.context.get("phase"):
                 return [], None, False
             if is_submitted(row):

@@ -38,6 +38,7 @@ from .records import (
     move,
     signatures,
 )
+from .recover import recovering
 from .spend import Coloured, Output
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ RETRY_AFTER = 2.0
 
 
 def is_submitted(row: CeremonySession) -> bool:
-    """Whether the Ark server holds ``row``'s ark transaction, not yet finalized."""
+    """Whether the Ark server holds ``row``'s ark transaction, not yet finalized (or may
+    hold it: a SubmitTx answer being recovered, see ``recover``)."""
+    if recovering(row.context):
+        return True
     return SessionState(row.state) in SUBMITTED_STATES and "payloads" not in row.context
 
 
@@ -194,9 +198,12 @@ class Submitted:
             self.rechallenge(db, row, now)
         return [], float(min(row.step_expires_at or row.expires_at, row.expires_at)), False
 
-    def pending_tx(self, db: Session, row: CeremonySession) -> PendingArkTx:
-        """``row``'s submitted transaction with every checkpoint signature collected."""
+    def pending_tx(self, db: Session, row: CeremonySession) -> PendingArkTx | None:
+        """``row``'s submitted transaction with every checkpoint signature collected; None
+        while SubmitTx's answer is being recovered (the wallet asks GetPendingTx itself)."""
         spend = self.flows.ark.spend_of(db, row)
+        if "submitted" not in spend:
+            return None
         submitted = spend["submitted"]
         backend = self.flows.ark.backend
         legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
@@ -237,7 +244,7 @@ class Submitted:
             db,
             [msgspec.convert(c, Coloured) for c in spend["inputs"]],
             [msgspec.convert(o, Output) for o in spend["outputs"]],
-            pending.ark_txid,
+            spend["ark_txid"],
             now,
         )
         legs = [row]  # ``row`` first: its transition is the first returned
@@ -246,10 +253,17 @@ class Submitted:
             batch = db.get(Batch, row.batch_id)
             if batch is not None and batch.state not in FINAL:
                 batch.state, batch.updated_at = "failed", int(now)
-        text = (
-            f"{message}; the Ark server holds ark tx {pending.ark_txid}: sign your "
-            "checkpoint inputs in pending_tx.checkpoint_txs and call FinalizeTx"
-        )
+        if pending is not None:
+            text = (
+                f"{message}; the Ark server holds ark tx {pending.ark_txid}: sign your "
+                "checkpoint inputs in pending_tx.checkpoint_txs and call FinalizeTx"
+            )
+        else:
+            text = (
+                f"{message}; the Ark server may hold ark tx {spend['ark_txid']}: prove "
+                "ownership of its inputs to GetPendingTx, sign its checkpoints and call "
+                "FinalizeTx"
+            )
         out = []
         for leg in legs:
             if leg.state in FINAL:
@@ -276,5 +290,5 @@ class Submitted:
                 )
             )
         self.engine.stats["pending_handed_over"] += 1
-        log.warning("session %s: ark tx %s handed over to its wallet", row.id, pending.ark_txid)
+        log.warning("session %s: ark tx %s handed over to its wallet", row.id, spend["ark_txid"])
         return out

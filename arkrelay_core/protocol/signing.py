@@ -16,7 +16,7 @@ class SignTxContext(msgspec.Struct, omit_defaults=True):
 
     psbt: str
     input_index: Annotated[int, msgspec.Meta(ge=0)]
-    tx_role: Literal["ark_tx", "checkpoint"]
+    tx_role: Literal["ark_tx", "checkpoint", "intent_proof"]
     human: str
     amount: int
     asset_id: str

@@ -36,15 +36,7 @@ from .wallet import ScriptedWallet
 
 ROUNDS = int(os.environ.get("ARKRELAY_CRASH_ROUNDS", "1"))
 #: Ark server calls after which the gateway dies, unheard.
-ARK_POINTS = (
-    pytest.param(
-        "/ark.v1.ArkService/SubmitTx",
-        marks=pytest.mark.xfail(
-            strict=True, reason="#17 defect 3: a lost SubmitTx answer ends in 9001 (no recovery)"
-        ),
-    ),
-    "/ark.v1.ArkService/FinalizeTx",
-)
+ARK_POINTS = ("/ark.v1.ArkService/SubmitTx", "/ark.v1.ArkService/FinalizeTx")
 BOARD = 5_000
 AMOUNT = 1_000
 FEE = 10

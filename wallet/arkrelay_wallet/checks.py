@@ -14,12 +14,13 @@ Every refusal is a :class:`ChallengeRefused` whose message names the rule broken
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from arkrelay_arkd import arktx
+from arkrelay_arkd import arktx, intentproof
 from arkrelay_arkd.tapscript import ANCHOR_SCRIPT, default_vtxo_tree
 from embit.psbt import PSBT
 
@@ -134,10 +135,43 @@ def sign_tx_digest(psbt_b64: str, input_index: int, signer: str) -> str:
     return digest
 
 
+def proof_digest(psbt_b64: str, input_index: int, signer: str) -> str:
+    """The sighash of ``input_index`` of an ownership proof (``tx_role`` ``intent_proof``),
+    recomputed from the proof PSBT and the message it carries, once ``signer`` is known to
+    be the key its leaf needs."""
+    try:
+        psbt = intentproof.decode_proof(psbt_b64)
+        message = proof_message(psbt)
+        _require(
+            0 <= input_index < len(psbt.inputs),
+            f"input_index {input_index} but the proof has {len(psbt.inputs)} inputs",
+        )
+        keys = arktx.signature_keys(psbt, input_index)
+        sighashes = intentproof.proof_sighashes(psbt, message)
+    except (arktx.ArkTxError, RuntimeError, AttributeError) as exc:
+        raise ChallengeRefused(f"unusable proof PSBT: {exc}") from exc
+    _require(
+        bytes.fromhex(signer) in keys,
+        f"proof input {input_index} is spent by keys {[k.hex() for k in keys]}, not ours",
+    )
+    return sighashes[input_index].sighash.hex()
+
+
+def proof_message(psbt: PSBT) -> str:
+    """The message an ownership proof commits to (its PSBT global 0x09)."""
+    raw = psbt.unknown.get(intentproof.GLOBAL_MESSAGE_KEY)
+    _require(raw is not None, "the proof carries no message")
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ChallengeRefused(f"the proof message is not text: {exc}") from exc
+
+
 def _check_sign_tx_digest(challenge: Challenge, signer: str, where: str) -> None:
     context = sign_tx_context(challenge, where)
+    digest_of = proof_digest if context.tx_role == "intent_proof" else sign_tx_digest
     try:
-        digest = sign_tx_digest(context.psbt, context.input_index, signer)
+        digest = digest_of(context.psbt, context.input_index, signer)
     except ChallengeRefused as exc:
         raise ChallengeRefused(f"{where}: {exc}") from exc
     _require(
@@ -163,6 +197,8 @@ class Expectation(msgspec.Struct, frozen=True):
     exact: bool = True
     #: A split's amounts, each of which must come back to the wallet as its own output.
     splits: tuple[int, ...] = ()
+    #: The VTXOs the intent names to spend, if it does (an ownership proof proves no other).
+    vtxo_ids: tuple[str, ...] = ()
 
 
 def expectation_of(content: Mapping[str, Any], gateway: str) -> Expectation | None:
@@ -176,9 +212,16 @@ def expectation_of(content: Mapping[str, Any], gateway: str) -> Expectation | No
     fee_amount = fee.get("amount", 0) if isinstance(fee, Mapping) else 0
     fee_amount = fee_amount if isinstance(fee_amount, int) else 0
     amount = params.get("amount")
+    named = params.get("vtxo_ids")
+    vtxo_ids = tuple(v for v in named if isinstance(v, str)) if isinstance(named, list) else ()
     if kind in ("ark:transfer", "ark:swap_leg") and isinstance(amount, int):
         return Expectation(
-            kind, amount + fee_amount, str(params.get("recipient_pubkey")), amount, exact=True
+            kind,
+            amount + fee_amount,
+            str(params.get("recipient_pubkey")),
+            amount,
+            exact=True,
+            vtxo_ids=vtxo_ids,
         )
     if kind == "lightning:land" and isinstance(amount, int):
         return Expectation(kind, amount + fee_amount, gateway, amount, exact=False)
@@ -223,6 +266,12 @@ class Careful:
         assert expect is not None
         _require(self.terms is not None, f"{where}: the Ark server's terms are unknown")
         context = sign_tx_context(challenge, where)
+        if context.tx_role == "intent_proof":
+            try:
+                self._judge_proof(context.psbt, expect, challenge.session_id)
+            except ChallengeRefused as exc:
+                raise ChallengeRefused(f"{where}: {exc}") from exc
+            return
         psbt = _decode(context.psbt)
         try:
             if context.tx_role == "ark_tx":
@@ -283,6 +332,56 @@ class Careful:
             )
         # Only the checkpoints this ark tx spends may be signed in the second round.
         self._approved.setdefault(session_id, set()).update(inp.txid.hex() for inp in psbt.inputs)
+
+    def _judge_proof(self, psbt_b64: str, expect: Expectation, session_id: str) -> None:
+        """An ownership proof for GetPendingTx: it must be one that can never spend.
+        Input 0 spends the virtual toSpend tx of a ``get-pending-tx`` message (which
+        exists nowhere), every other input is a VTXO of this wallet (and of the intent's
+        when it named them), and it pays nothing but empty OP_RETURNs. Asked only for a
+        session whose ark tx this wallet signed: there is nothing to recover otherwise."""
+        _require(
+            session_id in self._approved,
+            "an ownership proof for a session whose ark tx this wallet never signed",
+        )
+        try:
+            psbt = intentproof.decode_proof(psbt_b64)
+        except arktx.ArkTxError as exc:
+            raise ChallengeRefused(f"unusable proof PSBT: {exc}") from exc
+        message = proof_message(psbt)
+        try:
+            parsed = json.loads(message)
+        except ValueError as exc:
+            raise ChallengeRefused(f"the proof message is not JSON: {exc}") from exc
+        _require(
+            isinstance(parsed, dict) and parsed.get("type") == intentproof.GET_PENDING_TX,
+            f"the proof message {message!r} is not a get-pending-tx request",
+        )
+        _require(len(psbt.inputs) >= 2, "the proof proves no VTXO")
+        mine = self._scripts_of(self.signer)
+        named = set(expect.vtxo_ids)
+        for i in range(1, len(psbt.inputs)):
+            utxo = psbt.inputs[i].witness_utxo
+            _require(utxo is not None, f"proof input {i} has no witness utxo")
+            _require(
+                utxo.script_pubkey.data in mine,
+                f"proof input {i} is not a VTXO of this wallet",
+            )
+            outpoint = arktx.input_outpoint(psbt, i)
+            _require(
+                not named or outpoint in named,
+                f"proof input {i} ({outpoint}) is not a VTXO the intent named",
+            )
+        first = psbt.inputs[1].witness_utxo.script_pubkey.data
+        to_spend = intentproof.to_spend_tx(message, first)
+        _require(
+            (psbt.inputs[0].txid, psbt.inputs[0].vout) == (to_spend.txid(), 0),
+            "proof input 0 does not spend the toSpend tx of its message",
+        )
+        for out in psbt.tx.vout:
+            _require(
+                out.value == 0 and out.script_pubkey.data[:1] == b"\x6a",
+                f"the proof pays {out.value} sats to {out.script_pubkey.data.hex()}",
+            )
 
     def _judge_checkpoint(self, psbt: PSBT, session_id: str) -> None:
         txid = arktx.txid(psbt)
