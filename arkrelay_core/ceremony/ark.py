@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..codes import ErrorCode
-from ..errors import ArkRelayError, BackendUnavailable, VtxoExpired
+from ..errors import ArkRelayError, BackendUnavailable, VtxoAlreadySpent, VtxoExpired
 from ..interfaces import InputSignature, InputToSign, SubmittedTx, Vtxo
 from ..protocol import BUILTIN_PARAMS, Confirmation, Fee, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
@@ -221,6 +221,13 @@ class ArkSteps:
             # Refused or accepted, nobody can tell: never failed from here (see recover).
             await self.engine.store.run(mark_unsure, snap)
             raise
+        except VtxoAlreadySpent as exc:
+            # A transport retry of SubmitTx after arkd accepted the first attempt unheard
+            # is refused as a duplicate: that is our own tx holding the inputs.
+            if await self.recovery.locked(spend):
+                return await self.recovery.start(snap, spend)
+            await self.engine.flows.fail(snap["id"], exc.code, str(exc))
+            return None
         return await self._record_submitted(snap, spend, submitted)
 
     async def _record_submitted(

@@ -60,6 +60,7 @@ class KillProxy:
         self.port = 0
         self.calls: Counter[str] = Counter()
         self._armed: dict[str, tuple[int, Callable[[], None]]] = {}
+        self._lost: dict[str, grpc.StatusCode] = {}
         self._fired: list[str] = []
         self._lock = threading.Lock()
         self._channel: grpc.Channel | None = None
@@ -79,6 +80,20 @@ class KillProxy:
         from now (default: the next one) has been answered by the daemon."""
         with self._lock:
             self._armed[method] = (self.calls[method] + (nth or 1), action)
+
+    def arm_lost(
+        self,
+        method: str,
+        *,
+        code: grpc.StatusCode = grpc.StatusCode.DEADLINE_EXCEEDED,
+        nth: int | None = None,
+    ) -> None:
+        """The answer is lost, the caller lives: when the ``nth`` call of ``method`` has
+        been answered by the daemon, the caller gets ``code`` instead (a timeout by
+        default; UNAVAILABLE, a dropped connection, invites the caller to retry)."""
+        with self._lock:
+            self._armed[method] = (self.calls[method] + (nth or 1), lambda: None)
+            self._lost[method] = code
 
     def start(self) -> None:
         if self.upstream_cert is None:
@@ -134,9 +149,16 @@ class KillProxy:
                 timeout=context.time_remaining(),
             )
         except grpc.RpcError as exc:
+            # The daemon's error details (arkd's ErrorDetails) ride in the trailers.
+            context.set_trailing_metadata(exc.trailing_metadata() or ())
             context.abort(exc.code(), exc.details() or "")
         action = self._count(method)
         if action is not None:
+            with self._lock:
+                lost = self._lost.pop(method, None)
+            if lost is not None:
+                log.warning("kill proxy: %s answered; the answer is lost (%s)", method, lost)
+                context.abort(lost, "the answer was lost on the way")
             log.warning("kill proxy: %s answered; killing the gateway before it hears", method)
             action()
             context.abort(grpc.StatusCode.UNAVAILABLE, "the caller was killed")

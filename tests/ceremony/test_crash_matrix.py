@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import grpc
 import pytest
 import trio
 from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2
@@ -165,3 +166,69 @@ async def test_killed_right_after_the_land_payment_started(tmp_path: Path, relay
                 process.kill()
         if proxy is not None:
             proxy.stop()
+
+
+class _Recording(ScriptedWallet):
+    """Keeps every challenge it was asked to sign, in order."""
+
+    seen: list[dict]
+
+    def inspect(self, challenge) -> None:
+        super().inspect(challenge)
+        self.__dict__.setdefault("seen", []).append(challenge.content)
+
+
+@pytest.mark.parametrize(
+    "code", (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE), ids=str
+)
+async def test_submit_answer_lost_the_running_gateway_recovers(
+    tmp_path: Path, relay, code: grpc.StatusCode
+) -> None:
+    """arkd accepted the ark tx but its answer never reached the gateway, which lives on:
+    a timeout (not retried), or a dropped connection (the transport retries and arkd
+    refuses the duplicate). Without a restart the gateway recovers the answer through
+    the author's ownership proof and GetPendingTx, and the transfer completes once."""
+    alice_secret, bob_secret = bip340.generate_secret_key(), bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    bob_pub = bip340.xonly_public_key(bob_secret).hex()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    sim, sim_port = arkd_simulator(tmp_path, [(alice_pub, BOARD)])
+    await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+    (vtxo_id,) = boarded(sim.log, alice_pub)
+    directory = tmp_path / "gw"
+    directory.mkdir()
+    proxy = KillProxy(f"127.0.0.1:{sim_port}", streaming_methods(service_pb2, indexer_pb2))
+    proxy.start()
+    gateway = gateway_process(sqlite_config(directory, relay.url, proxy.port))
+    point = "/ark.v1.ArkService/SubmitTx"
+    try:
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        pid = gateway.popen.pid
+        async with _Recording(relay.url, key.pubkey, secret=alice_secret) as alice:
+            proxy.arm_lost(point, code=code)
+            intent = alice.intent("ark:transfer", transfer_params(bob_pub, vtxo_ids=[vtxo_id]))
+            outcome = await alice.run_ceremony(intent, timeout=120)
+            seen = alice.seen
+        assert proxy.fired == [point]
+        assert gateway.popen.poll() is None and gateway.popen.pid == pid  # never restarted
+    finally:
+        gateway.kill()
+        proxy.stop()
+    assert outcome.event.kind == Kind.CONFIRMATION, (outcome.content, gateway.tail())
+    assert alice.refused == []
+    # The proof steps follow the two of the transfer (ark tx, checkpoint), numbered after
+    # them so their `d` tags are new; the checkpoint step comes after the proof.
+    roles = [(c["step_index"], c["context"]["tx_role"]) for c in seen]
+    assert roles[0] == (1, "ark_tx") and roles[-1] == (2, "checkpoint"), roles
+    proof = roles[1:-1]
+    assert proof and all(r == "intent_proof" and i > 2 for i, r in proof), roles
+    assert all("moves no funds" in c["context"]["human"] for c in seen[1:-1])
+    try:
+        bob_has = await finalized_vtxos(sim_port, bob_pub)
+        alice_has = await finalized_vtxos(sim_port, alice_pub)
+    finally:
+        sim.kill()
+    assert [v.amount for v in bob_has] == [AMOUNT]
+    assert [v.amount for v in alice_has] == [BOARD - AMOUNT - FEE]
+    assert sim.log.read_text().count("accepted ark tx") == 1
+    assert "GetPendingTx" in "".join(proxy.calls)
