@@ -10,9 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 import trio
-from arkrelay_arkd import arktx
+from arkrelay_arkd import arktx, intentproof
 from arkrelay_arkd.tapscript import csv_closure, default_vtxo_tree
 from arkrelay_wallet.delivery import Backoff, Pacer, Verdict, judge
+from embit.script import Script
 
 from arkrelay_core.nostr import (
     Scheme,
@@ -481,3 +482,98 @@ async def test_pacer_lets_sends_out_one_interval_apart(autojump_clock):
     before = trio.current_time()
     await pacer.turn()
     assert trio.current_time() == before
+
+
+# -- ownership proofs (GetPendingTx recovery, tx_role intent_proof) ------------------------
+
+
+def _proof(ark: Ark, owners: list[str], message: str | None = None) -> Any:
+    """An unsigned get-pending-tx ownership proof of one 10,000-sat VTXO per owner, as
+    the arkd plugin's build_ownership_proof makes it."""
+    signer = bytes.fromhex(ark.signer.pub)
+    inputs = []
+    for n, owner in enumerate(owners, start=1):
+        tree = default_vtxo_tree(bytes.fromhex(owner), signer, EXIT_DELAY)
+        inputs.append(intentproof.ProofInput(f"{n:02x}" * 32, 1, 10_000, tree, tree.leaves[1]))
+    message = message or intentproof.get_pending_tx_message(1_900_000_000)
+    return intentproof.build_proof(message, inputs)
+
+
+def _proof_content(psbt, session: str, index: int = 1, digest: str | None = None) -> dict:
+    message = psbt.unknown[intentproof.GLOBAL_MESSAGE_KEY].decode()
+    digest = digest or intentproof.proof_sighashes(psbt, message)[index].sighash.hex()
+    context = {
+        "psbt": arktx.encode_psbt(psbt),
+        "input_index": index,
+        "tx_role": "intent_proof",
+        "human": "prove ownership to recover ark tx x; moves no funds",
+        "amount": 0,
+        "asset_id": "",
+    }
+    content = _content("sign_tx", digest, context, step=3, session_id=session)
+    return {**content, "step_total": 4}
+
+
+def _approved_transfer(wallet, gateway, ark) -> str:
+    """A transfer session whose ark tx the wallet has signed (its first round)."""
+    session = _transfer(wallet)
+    ark_tx = _honest(wallet, ark, gateway).ark_tx
+    wallet.build_answer(_challenge(gateway.secret, wallet, _tx_content(ark_tx, "ark_tx", session)))
+    return session
+
+
+def test_an_honest_ownership_proof_is_signed(wallet, gateway, ark):
+    session = _approved_transfer(wallet, gateway, ark)
+    psbt = _proof(ark, [wallet.pubkey])
+    for index in (0, 1):
+        challenge = _challenge(gateway.secret, wallet, _proof_content(psbt, session, index))
+        response = wallet.build_answer(challenge)
+        content = json.loads(decrypt_dm(gateway.secret, wallet.pubkey, response.content)[0])
+        RESPONSE_SCHEMA.validate(content)
+        message = psbt.unknown[intentproof.GLOBAL_MESSAGE_KEY].decode()
+        digest = intentproof.proof_sighashes(psbt, message)[index].sighash
+        assert bip340.schnorr_verify(
+            bytes.fromhex(wallet.pubkey), digest, bytes.fromhex(content["signature"])
+        )
+    assert wallet.refused == []
+
+
+def test_a_spend_disguised_as_an_ownership_proof_is_refused(wallet, gateway, ark):
+    """The gateway sends the wallet's checkpoint (a real spend of its VTXO) and its
+    sighash under tx_role intent_proof: signing it would release the VTXO."""
+    session = _approved_transfer(wallet, gateway, ark)
+    spend = ark.offchain(wallet.pubkey, [(gateway.pub, 10_000)]).checkpoints[0]
+    content = _tx_content(spend, "intent_proof", session)
+    with pytest.raises(ChallengeRefused, match="proof"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, content))
+    # A true proof PSBT with the spend's sighash as payload_to_sign.
+    disguised = _proof_content(
+        _proof(ark, [wallet.pubkey]), session, digest=arktx.tapscript_sighash(spend, 0).hex()
+    )
+    with pytest.raises(ChallengeRefused, match="is not the sighash"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, disguised))
+    assert len(wallet.refused) == 2, wallet.refused
+    assert "the proof carries no message" in wallet.refused[0][1]
+
+
+def test_an_ownership_proof_that_pays_or_proves_others_is_refused(wallet, gateway, ark):
+    session = _approved_transfer(wallet, gateway, ark)
+    paying = _proof(ark, [wallet.pubkey])
+    paying.outputs[0].value = 5_000
+    paying.outputs[0].script_pubkey = Script(ark.script(gateway.pub))
+    with pytest.raises(ChallengeRefused, match="the proof pays 5000 sats"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, _proof_content(paying, session)))
+    # Our VTXO and someone else's: signing ours would vouch for theirs.
+    both = _proof(ark, [wallet.pubkey, Keys().pub])
+    with pytest.raises(ChallengeRefused, match="proof input 2 is not a VTXO of this wallet"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, _proof_content(both, session)))
+    other = _proof(ark, [wallet.pubkey], message=json.dumps({"type": "register"}))
+    with pytest.raises(ChallengeRefused, match="not a get-pending-tx request"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, _proof_content(other, session)))
+
+
+def test_an_ownership_proof_for_a_session_never_signed_is_refused(wallet, gateway, ark):
+    session = _transfer(wallet)
+    content = _proof_content(_proof(ark, [wallet.pubkey]), session)
+    with pytest.raises(ChallengeRefused, match="never signed"):
+        wallet.build_answer(_challenge(gateway.secret, wallet, content))
