@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import pytest
 import trio
-from arkrelay_arkd import arktx
+from arkrelay_arkd import arktx, intentproof
 from arkrelay_arkd.tapscript import csv_closure, default_vtxo_tree
 from embit.script import Script
 
@@ -338,6 +338,16 @@ def _spend(keys: Keys, owner: str, amount: int) -> arktx.VtxoSpend:
     return arktx.VtxoSpend(os.urandom(32).hex(), 0, amount, tree, tree.leaves[1])
 
 
+def ownership_proof(keys: Keys, owners: list[str]) -> Any:
+    """A get-pending-tx ownership proof of one VTXO per owner, as the arkd plugin builds it."""
+    inputs = []
+    for owner in owners:
+        tree = default_vtxo_tree(keys[owner], keys["signer"], DELAY)
+        inputs.append(intentproof.ProofInput(os.urandom(32).hex(), 0, 5_000, tree, tree.leaves[1]))
+    message = intentproof.get_pending_tx_message(int(time.time()) + 300)
+    return intentproof.build_proof(message, inputs)
+
+
 def build(
     keys: Keys, spends: list[tuple[str, int]], outputs: list[tuple[Any, int]]
 ) -> arktx.OffchainTxs:
@@ -415,6 +425,23 @@ class Scene:
             },
         }
         return self.challenge(content, step=step, **overrides)
+
+    def proof(self, psbt: Any, index: int, *, step: int, total: int, **overrides: Any) -> Scene:
+        """A proof challenge (tx_role intent_proof), its digest as the gateway computes it."""
+        message = psbt.unknown[intentproof.GLOBAL_MESSAGE_KEY].decode()
+        content = {
+            "type": "sign_tx",
+            "payload_to_sign": intentproof.proof_sighashes(psbt, message)[index].sighash.hex(),
+            "context": {
+                "psbt": arktx.encode_psbt(psbt),
+                "input_index": index,
+                "tx_role": "intent_proof",
+                "human": "prove ownership; moves no funds",
+                "amount": 0,
+                "asset_id": "",
+            },
+        }
+        return self.challenge(content, step=step, total=total, **overrides)
 
     def case(self) -> dict[str, Any]:
         ark = {
@@ -629,6 +656,38 @@ def test_the_checks_sign_honest_challenges_and_refuse_the_rest() -> None:
         total=1,
     )
     cases["payload for a transfer"] = scene().challenge(attest, step=1, total=1)
+    # Ownership proofs: a gateway recovering a lost SubmitTx answer (steps after step_total).
+    proof = ownership_proof(keys, ["alice"])
+    paying = ownership_proof(keys, ["alice"])
+    paying.outputs[0].value = 5_000
+    paying.outputs[0].script_pubkey = Script(_output(keys, "gateway", 5_000)[0])
+    cases["honest ownership proof"] = (
+        scene()
+        .sign_tx(honest.ark_tx, 0, "ark_tx", step=1)
+        .proof(proof, 0, step=3, total=4)
+        .proof(proof, 1, step=4, total=4)
+    )
+    cases["ownership proof before any ark tx"] = scene().proof(proof, 1, step=3, total=4)
+    cases["a spend disguised as a proof"] = (
+        scene()
+        .sign_tx(honest.ark_tx, 0, "ark_tx", step=1)
+        .sign_tx(checkpoint, 0, "intent_proof", step=3, total=4)
+    )
+    cases["a proof carrying a spend's sighash"] = (
+        scene()
+        .sign_tx(honest.ark_tx, 0, "ark_tx", step=1)
+        .proof(
+            proof, 1, step=3, total=4, payload_to_sign=arktx.tapscript_sighash(checkpoint, 0).hex()
+        )
+    )
+    cases["a proof that pays"] = (
+        scene().sign_tx(honest.ark_tx, 0, "ark_tx", step=1).proof(paying, 1, step=3, total=4)
+    )
+    cases["a proof of someone else's VTXO too"] = (
+        scene()
+        .sign_tx(honest.ark_tx, 0, "ark_tx", step=1)
+        .proof(ownership_proof(keys, ["alice", "carol"]), 1, step=3, total=4)
+    )
 
     verdicts = dict(zip(cases, js([s.case() for s in cases.values()]), strict=True))
     signed = ["signed"]
@@ -660,6 +719,12 @@ def test_the_checks_sign_honest_challenges_and_refuse_the_rest() -> None:
         "honest payload": signed,
         "payload digest of another payload": ["is not the digest"],
         "payload for a transfer": ["a ark:transfer is signed with sign_tx"],
+        "honest ownership proof": ["signed", "signed", "signed"],
+        "ownership proof before any ark tx": ["whose ark tx this wallet never signed"],
+        "a spend disguised as a proof": ["signed", "the proof carries no message"],
+        "a proof carrying a spend's sighash": ["signed", "is not the sighash"],
+        "a proof that pays": ["signed", "the proof pays 5000 sats"],
+        "a proof of someone else's VTXO too": ["signed", "proof input 2 is not a VTXO of this"],
     }
     assert verdicts.keys() == expected_reasons.keys()
     for name, reasons in expected_reasons.items():

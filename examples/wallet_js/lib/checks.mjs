@@ -7,7 +7,8 @@
 import * as arktx from './arktx.mjs'
 import { bytesToHex, isHex32, sameBytes } from './bytes.mjs'
 import { payloadRef, signPayloadDigest } from './digest.mjs'
-import { isAnchor, vtxoOutput, vtxoOutputKey } from './tapscript.mjs'
+import * as proof from './proof.mjs'
+import { isAnchor, p2trScript, vtxoOutput, vtxoOutputKey } from './tapscript.mjs'
 
 export const KIND_CHALLENGE = 31511
 
@@ -143,7 +144,11 @@ function checkSignTx(content, wallet, session, fail) {
   fail(wallet.ark, 'without the Ark server parameters (get_info.ark) no output can be checked')
   const { psbt, input_index: index, tx_role: role } = content.context
   fail(typeof psbt === 'string', 'sign_tx without context.psbt')
-  fail(role === 'ark_tx' || role === 'checkpoint', `unknown tx_role ${JSON.stringify(role)}`)
+  fail(
+    role === 'ark_tx' || role === 'checkpoint' || role === 'intent_proof',
+    `unknown tx_role ${JSON.stringify(role)}`,
+  )
+  if (role === 'intent_proof') return checkProof(content, wallet, session, fail)
   let tx
   let digest
   try {
@@ -169,6 +174,74 @@ function checkSignTx(content, wallet, session, fail) {
   )
   if (role === 'ark_tx') approveArkTx(tx, wallet, session, fail)
   else checkCheckpoint(tx, session, fail)
+}
+
+/**
+ * An ownership proof for GetPendingTx (the gateway recovering a SubmitTx answer it lost):
+ * signed only if it can never spend. Input 0 spends the virtual toSpend tx of a
+ * get-pending-tx message, every other input is a VTXO of this wallet (one the intent named,
+ * if it named any), and it pays nothing but empty OP_RETURNs. Asked only after the wallet
+ * signed the session's ark tx: there is nothing to recover otherwise.
+ */
+function checkProof(content, wallet, session, fail) {
+  const { psbt, input_index: index } = content.context
+  fail(
+    session.approvedInputs.length > 0,
+    'an ownership proof for a session whose ark tx this wallet never signed',
+  )
+  let tx
+  let digest
+  let message
+  try {
+    tx = arktx.decodePsbt(psbt)
+    fail(Number.isInteger(index) && index >= 0 && index < tx.inputsLength, `no input ${index}`)
+    const keys = arktx.signatureKeys(tx, index).map(bytesToHex)
+    fail(keys.includes(wallet.pubkey), `proof input ${index} is spent by keys ${keys}, not ours`)
+    fail(
+      arktx.leafCommitsToPrevout(tx, index),
+      `the leaf of proof input ${index} is not in the output it spends`,
+    )
+    message = proof.proofMessage(tx)
+    digest = proof.proofSighash(tx, index)
+  } catch (err) {
+    if (err instanceof Refusal) throw err
+    fail(false, `unusable proof PSBT: ${err.message}`)
+  }
+  fail(
+    digest === content.payload_to_sign,
+    `payload_to_sign ${content.payload_to_sign} is not the sighash ${digest} ` +
+      `of input ${index} of the ownership proof`,
+  )
+  let parsed
+  try {
+    parsed = JSON.parse(message)
+  } catch (err) {
+    fail(false, `the proof message is not JSON: ${err.message}`)
+  }
+  fail(
+    parsed !== null && typeof parsed === 'object' && parsed.type === 'get-pending-tx',
+    `the proof message ${JSON.stringify(message)} is not a get-pending-tx request`,
+  )
+  const { signer, exitDelay } = wallet.ark
+  const mine = p2trScript(vtxoOutputKey(wallet.pubkey, signer, exitDelay))
+  const named = session.intent.params?.vtxo_ids
+  for (let i = 1; i < tx.inputsLength; i++) {
+    fail(
+      sameBytes(arktx.witnessUtxo(tx, i).script, mine),
+      `proof input ${i} is not a VTXO of this wallet`,
+    )
+    const { txid, vout } = arktx.prevOutpoint(tx, i)
+    fail(
+      !Array.isArray(named) || named.includes(`${txid}:${vout}`),
+      `proof input ${i} (${txid}:${vout}) is not a VTXO the intent named`,
+    )
+  }
+  for (const out of arktx.outputs(tx)) {
+    fail(
+      out.amount === 0n && out.script.length > 0 && out.script[0] === 0x6a,
+      `the proof pays ${out.amount} sats to ${bytesToHex(out.script)}`,
+    )
+  }
 }
 
 function ownsInput(tx, index, pubkey) {
