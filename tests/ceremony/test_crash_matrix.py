@@ -169,13 +169,22 @@ async def test_killed_right_after_the_land_payment_started(tmp_path: Path, relay
 
 
 class _Recording(ScriptedWallet):
-    """Keeps every challenge it was asked to sign, in order."""
+    """Keeps every challenge it was asked to sign, in order; answers the first proof
+    challenge with a wrong signature when ``spoil_first_proof``."""
 
     seen: list[dict]
+    spoil_first_proof = False
 
     def inspect(self, challenge) -> None:
         super().inspect(challenge)
         self.__dict__.setdefault("seen", []).append(challenge.content)
+
+    async def answer(self, challenge, **kwargs):
+        role = challenge.content.get("context", {}).get("tx_role")
+        if self.spoil_first_proof and role == "intent_proof":
+            self.spoil_first_proof = False
+            kwargs["signature"] = "11" * 64
+        return await super().answer(challenge, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -205,6 +214,8 @@ async def test_submit_answer_lost_the_running_gateway_recovers(
         await trio.to_thread.run_sync(gateway.start, "gateway running")
         pid = gateway.popen.pid
         async with _Recording(relay.url, key.pubkey, secret=alice_secret) as alice:
+            # The author's bad proof signature: asked again, never a failure (§3).
+            alice.spoil_first_proof = code == grpc.StatusCode.DEADLINE_EXCEEDED
             proxy.arm_lost(point, code=code)
             intent = alice.intent("ark:transfer", transfer_params(bob_pub, vtxo_ids=[vtxo_id]))
             outcome = await alice.run_ceremony(intent, timeout=120)
@@ -222,6 +233,14 @@ async def test_submit_answer_lost_the_running_gateway_recovers(
     assert roles[0] == (1, "ark_tx") and roles[-1] == (2, "checkpoint"), roles
     proof = roles[1:-1]
     assert proof and all(r == "intent_proof" and i > 2 for i, r in proof), roles
+    steps = [i for i, _ in proof]
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # the spoiled step came again
+        assert steps[0] == steps[1] == 3 and sorted(set(steps)) == list(
+            range(3, 3 + len(set(steps)))
+        )
+    else:
+        assert steps == list(range(3, 3 + len(steps)))
+    assert all(c["step_total"] == 2 + len(set(steps)) for c in seen[1:-1])
     assert all("moves no funds" in c["context"]["human"] for c in seen[1:-1])
     try:
         bob_has = await finalized_vtxos(sim_port, bob_pub)
