@@ -15,13 +15,17 @@ import grpc
 import pytest
 import trio
 from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2
+from arkrelay_arkd.client import ArkdBackend
+from arkrelay_arkd.settings import ArkdSettings
 from arkrelay_lnd._proto import lightning_pb2
 from arkrelay_lnd._proto.invoicesrpc import invoices_pb2
 from arkrelay_lnd._proto.routerrpc import router_pb2
 from arkrelay_lnd._proto.walletrpc import walletkit_pb2
 from arkrelay_lnd.sim.state import CERT_FILE, read_state
 from arkrelay_lnd.sim.tls import self_signed
+from arkrelay_wallet.recovery import finalize_pending
 
+from arkrelay_core.config import HostPort
 from arkrelay_core.interfaces import InvoiceState
 from arkrelay_core.nostr import bip340
 from arkrelay_core.protocol import Kind
@@ -174,6 +178,8 @@ class _Recording(ScriptedWallet):
 
     seen: list[dict]
     spoil_first_proof = False
+    #: Run once, before answering the first proof challenge.
+    before_proof = None
 
     def inspect(self, challenge) -> None:
         super().inspect(challenge)
@@ -181,6 +187,9 @@ class _Recording(ScriptedWallet):
 
     async def answer(self, challenge, **kwargs):
         role = challenge.content.get("context", {}).get("tx_role")
+        if self.before_proof is not None and role == "intent_proof":
+            hook, self.before_proof = self.before_proof, None
+            await hook()
         if self.spoil_first_proof and role == "intent_proof":
             self.spoil_first_proof = False
             kwargs["signature"] = "11" * 64
@@ -251,3 +260,50 @@ async def test_submit_answer_lost_the_running_gateway_recovers(
     assert [v.amount for v in alice_has] == [BOARD - AMOUNT - FEE]
     assert sim.log.read_text().count("accepted ark tx") == 1
     assert "GetPendingTx" in "".join(proxy.calls)
+
+
+async def test_submit_answer_lost_and_the_wallet_finalized_meanwhile(tmp_path: Path, relay) -> None:
+    """SubmitTx's answer lost; before signing the proof the wallet finalizes the pending
+    tx on its own (GetPendingTx, FinalizeTx). The gateway's GetPendingTx then has nothing:
+    it finds the outputs at arkd and confirms, submitting nothing again."""
+    alice_secret, bob_secret = bip340.generate_secret_key(), bip340.generate_secret_key()
+    alice_pub = bip340.xonly_public_key(alice_secret).hex()
+    bob_pub = bip340.xonly_public_key(bob_secret).hex()
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    sim, sim_port = arkd_simulator(tmp_path, [(alice_pub, BOARD)])
+    await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+    (vtxo_id,) = boarded(sim.log, alice_pub)
+    directory = tmp_path / "gw"
+    directory.mkdir()
+    proxy = KillProxy(f"127.0.0.1:{sim_port}", streaming_methods(service_pb2, indexer_pb2))
+    proxy.start()
+    gateway = gateway_process(sqlite_config(directory, relay.url, proxy.port))
+    finalized = []
+
+    async def finalize_alone() -> None:
+        backend = ArkdBackend(ArkdSettings(target=HostPort("127.0.0.1", sim_port)))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(backend.serve)
+            finalized.extend(await finalize_pending(backend, alice_secret))
+            nursery.cancel_scope.cancel()
+
+    try:
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with _Recording(relay.url, key.pubkey, secret=alice_secret) as alice:
+            alice.before_proof = finalize_alone
+            proxy.arm_lost("/ark.v1.ArkService/SubmitTx")
+            intent = alice.intent("ark:transfer", transfer_params(bob_pub, vtxo_ids=[vtxo_id]))
+            outcome = await alice.run_ceremony(intent, timeout=120)
+            roles = [c["context"]["tx_role"] for c in alice.seen]
+    finally:
+        gateway.kill()
+        proxy.stop()
+    assert outcome.event.kind == Kind.CONFIRMATION, (outcome.content, gateway.tail())
+    assert [f.ark_txid for f in finalized] == [outcome.content["ark_txid"]]
+    assert roles[0] == "ark_tx" and "checkpoint" not in roles and "intent_proof" in roles
+    try:
+        bob_has = await finalized_vtxos(sim_port, bob_pub)
+    finally:
+        sim.kill()
+    assert [v.amount for v in bob_has] == [AMOUNT]
+    assert sim.log.read_text().count("accepted ark tx") == 1
