@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import grpc
+import msgspec
 import pytest
 import trio
 from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2
@@ -28,7 +29,7 @@ from arkrelay_wallet.recovery import finalize_pending
 from arkrelay_core.config import HostPort
 from arkrelay_core.interfaces import InvoiceState
 from arkrelay_core.nostr import bip340
-from arkrelay_core.protocol import Kind
+from arkrelay_core.protocol import Kind, session_id_for
 from arkrelay_core.servicekey import create_key_file
 
 from .harness import node_client
@@ -306,4 +307,67 @@ async def test_submit_answer_lost_and_the_wallet_finalized_meanwhile(tmp_path: P
     finally:
         sim.kill()
     assert [v.amount for v in bob_has] == [AMOUNT]
+    assert sim.log.read_text().count("accepted ark tx") == 1
+
+
+async def test_batch_submit_answer_lost_the_leader_proves(tmp_path: Path, relay) -> None:
+    """A two-leg swap batch whose SubmitTx answer is lost: only the leader's author (the
+    first leg by session id, which submits) is asked for an ownership proof of its own
+    inputs; GetPendingTx returns the whole batch transaction and both legs complete."""
+    secrets = [bip340.generate_secret_key() for _ in range(2)]
+    pubs = [bip340.xonly_public_key(s).hex() for s in secrets]
+    key = create_key_file(tmp_path / "gateway.key", PASSPHRASE)
+    sim, sim_port = arkd_simulator(tmp_path, [(p, BOARD) for p in pubs])
+    await trio.to_thread.run_sync(sim.start, "arkd simulator ready")
+    directory = tmp_path / "gw"
+    directory.mkdir()
+    proxy = KillProxy(f"127.0.0.1:{sim_port}", streaming_methods(service_pb2, indexer_pb2))
+    proxy.start()
+    gateway = gateway_process(sqlite_config(directory, relay.url, proxy.port))
+    outcomes: dict[str, object] = {}
+    try:
+        await trio.to_thread.run_sync(gateway.start, "gateway running")
+        async with (
+            _Recording(relay.url, key.pubkey, secret=secrets[0]) as alice,
+            _Recording(relay.url, key.pubkey, secret=secrets[1]) as bob,
+        ):
+            legs = []
+            for wallet, amount, to in ((alice, 1_000, pubs[1]), (bob, 900, pubs[0])):
+                params = {
+                    "asset_id": "gBTC",
+                    "amount": amount,
+                    "recipient_pubkey": to,
+                    "batch_id": "swap-lost",
+                    "fee": {"asset_id": "gBTC", "amount": FEE},
+                }
+                legs.append((wallet, wallet.intent("ark:swap_leg", params)))
+            proxy.arm_lost("/ark.v1.ArkService/SubmitTx")
+            await alice.call(
+                "submit_batch",
+                batch_id="swap-lost",
+                intents=[msgspec.to_builtins(intent) for _, intent in legs],
+            )
+
+            async def run(wallet, intent) -> None:
+                outcomes[wallet.pubkey] = await wallet.run_ceremony(
+                    intent, timeout=120, publish=False
+                )
+
+            async with trio.open_nursery() as nursery:
+                for wallet, intent in legs:
+                    nursery.start_soon(run, wallet, intent)
+            leader = min(legs, key=lambda w_i: session_id_for(w_i[1].id))[0]
+            proving = {
+                w.pubkey: [c for c in w.seen if c["context"]["tx_role"] == "intent_proof"]
+                for w, _ in legs
+            }
+    finally:
+        gateway.kill()
+        proxy.stop()
+    assert proxy.fired == ["/ark.v1.ArkService/SubmitTx"]
+    for pub, outcome in outcomes.items():
+        assert outcome.event.kind == Kind.CONFIRMATION, (pub, outcome.content, gateway.tail())
+    assert proving[leader.pubkey], "the leader's author was not asked for a proof"
+    assert [p for p, found in proving.items() if found] == [leader.pubkey]
+    sim.kill()
     assert sim.log.read_text().count("accepted ark tx") == 1
