@@ -164,7 +164,14 @@ class Recovery:
             log.warning("session %s: proof signatures refused (%s); new proof", snap["id"], exc)
             return await self.start(snap, spend)
         ark_txid = spend["ark_txid"]
-        for pending in await backend.get_pending_txs(signed, proof.message):
+        try:
+            pendings = await backend.get_pending_txs(signed, proof.message)
+        except ProtocolViolation as exc:  # the Ark server refused the proof (expired…)
+            log.warning(
+                "session %s: GetPendingTx refused the proof (%s); new proof", snap["id"], exc
+            )
+            return await self.start(snap, spend)
+        for pending in pendings:
             if pending.ark_txid == ark_txid:
                 return pending
         # Not pending any more: finalized meanwhile (the wallet did it), or dropped.
