@@ -152,7 +152,7 @@ class Recovery:
         proof = msgspec.convert(ctx["recovery"]["proof"], OwnershipProof)
         if proof.expire_at <= time.time() + 5:
             return await self.start(snap, spend)
-        answers = await self.engine.store.run(_signatures_of, snap["id"])
+        answers = await self.engine.store.run(signatures, snap["id"])
         total = snap["step_total"]
         sigs = [
             InputSignature(t.input_index, t.owner, answers[total + k])
@@ -189,7 +189,3 @@ class Recovery:
             f"the Ark server dropped ark tx {ark_txid} unfinalized; the inputs are free again",
         )
         return None
-
-
-def _signatures_of(db: Session, session_id: str) -> dict[int, str]:
-    return signatures(db, session_id)
