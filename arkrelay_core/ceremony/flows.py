@@ -290,16 +290,7 @@ class Flows:
             return self._proof_signed(db, row, now, signed)
         round_end = total if "payloads" in row.context else self.ark.round_end(row)
         if step < round_end:
-            event = self.emit_challenge(db, row, step + 1, now)
-            enqueue(db, event, now=now)
-            row.updated_at = int(now)
-            return {
-                "kind": "next",
-                "session_id": row.id,
-                "event": event.id,
-                "transitions": [],
-                "deadline": float(row.step_expires_at or row.expires_at),
-            }
+            return self._next_step(db, row, now)
         if "payloads" in row.context or step == total:
             t = move(db, row, SessionState.SIGNATURES_COLLECTED, now=now, step_expires_at=None)
             return {
@@ -317,22 +308,26 @@ class Flows:
             "held": self.hand_over(db, row, now, signed=signed) if ready == [row.id] else None,
         }
 
+    def _next_step(self, db: Session, row: CeremonySession, now: float) -> dict[str, Any]:
+        """Queue the challenge for the step after the current one."""
+        event = self.emit_challenge(db, row, row.step_index + 1, now)
+        enqueue(db, event, now=now)
+        row.updated_at = int(now)
+        return {
+            "kind": "next",
+            "session_id": row.id,
+            "event": event.id,
+            "transitions": [],
+            "deadline": float(row.step_expires_at or row.expires_at),
+        }
+
     def _proof_signed(
         self, db: Session, row: CeremonySession, now: float, signed: dict[int, str] | None
     ) -> dict[str, Any]:
         """A step of an ownership proof (``recover``) is signed: the next one, or with
         all of them GetPendingTx (the leader submits again, which recovers)."""
         if row.step_index < row.step_total + proof_steps(row.context):
-            event = self.emit_challenge(db, row, row.step_index + 1, now)
-            enqueue(db, event, now=now)
-            row.updated_at = int(now)
-            return {
-                "kind": "next",
-                "session_id": row.id,
-                "event": event.id,
-                "transitions": [],
-                "deadline": float(row.step_expires_at or row.expires_at),
-            }
+            return self._next_step(db, row, now)
         row.context = {**row.context, "phase": "submit"}
         row.step_expires_at = None
         row.updated_at = int(now)

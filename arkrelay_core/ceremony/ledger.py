@@ -128,21 +128,7 @@ def record_colours(
             )
             db.add(row)
         row.status, row.spent_by = "spent", ark_txid
-    for i, o in enumerate(outputs):
-        vtxo_id = f"{ark_txid}:{i}"
-        if db.get(VtxoRow, vtxo_id) is None:
-            db.add(
-                VtxoRow(
-                    vtxo_id=vtxo_id,
-                    owner=o.owner,
-                    asset_id=o.asset_id,
-                    amount=o.amount,
-                    status="spendable",
-                    ark_txid=ark_txid,
-                    expires_at=0,
-                    created_at=int(now),
-                )
-            )
+    _add_outputs(db, outputs, ark_txid, "spendable", now)
 
 
 def record_pending(
@@ -154,6 +140,13 @@ def record_pending(
         row = db.get(VtxoRow, c.vtxo_id)
         if row is not None and row.status == "spendable":
             row.status, row.spent_by = "pending", ark_txid
+    _add_outputs(db, outputs, ark_txid, "pending", now)
+
+
+def _add_outputs(
+    db: Session, outputs: list[Output], ark_txid: str, status: str, now: float
+) -> None:
+    """Record the colours of ``ark_txid``'s outputs (each once, whoever comes first)."""
     for i, o in enumerate(outputs):
         vtxo_id = f"{ark_txid}:{i}"
         if db.get(VtxoRow, vtxo_id) is None:
@@ -163,7 +156,7 @@ def record_pending(
                     owner=o.owner,
                     asset_id=o.asset_id,
                     amount=o.amount,
-                    status="pending",
+                    status=status,
                     ark_txid=ark_txid,
                     expires_at=0,
                     created_at=int(now),
