@@ -4,6 +4,7 @@ simulators over gRPC, the 31342 read back from the relay and checked against its
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import trio
@@ -30,12 +31,17 @@ from .support import (
 )
 
 
-async def _transfers(gateway, relay_url: str, count: int) -> list[str]:
-    """Run ``count`` transfers; the ark txids of their 31340s."""
+async def _transfers(
+    gateway, relay_url: str, count: int, *, period: float | None = None
+) -> list[str]:
+    """Run ``count`` transfers; the ark txids of their 31340s. With ``period``, they start
+    just after a period boundary, so a slow machine cannot split them over two periods."""
     gw = gateway.identity.pubkey
     txids = []
     async with ScriptedWallet(relay_url, gw) as alice:
         await board(gateway, alice.pubkey, 50_000)
+        if period is not None:
+            await trio.sleep_until(trio.current_time() + period - time.time() % period + 0.05)
         for _ in range(count):
             outcome = await alice.run_ceremony(
                 alice.intent("ark:transfer", transfer_params("ab" * 32))
@@ -63,8 +69,9 @@ async def _mine_until_published(gateway, settlement_id: str) -> None:
 
 
 async def test_a_period_is_committed_once_and_its_31342_verifies(tmp_path: Path, relay) -> None:
-    async with settlement_gateway(tmp_path / "gw", relay.url, anchor_section()) as gateway:
-        txids = await _transfers(gateway, relay.url, 2)
+    section = anchor_section(every='"4s"')
+    async with settlement_gateway(tmp_path / "gw", relay.url, section) as gateway:
+        txids = await _transfers(gateway, relay.url, 2, period=4)
         first = await wait_for(lambda: settlements(gateway), what="a settlement row")
         await _mine_until_published(gateway, first[0].id)
 
