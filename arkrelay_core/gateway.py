@@ -288,14 +288,14 @@ class Gateway:
                     batch.append(receive.receive_nowait())
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
+            fresh = None
             try:
                 fresh = await self._remember(batch)
-            except BaseException:
-                # Not recorded: whoever waits must not acknowledge these events.
-                _settle(batch, recorded=False)
-                raise
+            finally:
+                if fresh is None:
+                    # Not recorded: whoever waits must not acknowledge these events.
+                    _settle(batch, recorded=False)
             if fresh is None:
-                _settle(batch, recorded=False)
                 continue
             # Committed, body and all: from here a crash loses none of them (a
             # restarted engine handles what it had not), so senders may be told.

@@ -24,7 +24,7 @@ from arkrelay_core.nostr import bip340
 
 from . import arktx
 from .convert import ServerParams, owner_key
-from .tapscript import default_vtxo_tree
+from .tapscript import TapTree, default_vtxo_tree
 
 __all__ = ["add_signatures", "build", "check_submission", "decode_txid", "spent_outpoints"]
 
@@ -99,14 +99,21 @@ def _check_amount(params: ServerParams, amount: int) -> None:
         )
 
 
-def _spend(params: ServerParams, vtxo: Vtxo) -> arktx.VtxoSpend:
+def owned_tree(params: ServerParams, vtxo: Vtxo) -> TapTree:
+    """The default tree ``vtxo.owner`` holds ``vtxo`` under (with the current signer or a
+    deprecated one); VtxoNotOwned if its script is no such tree."""
     key = owner_key(vtxo.owner)
-    txid, _, vout = vtxo.vtxo_id.partition(":")
     for signer in params.signers:
         tree = default_vtxo_tree(key, signer, params.exit_delay)
         if tree.pk_script.hex() == vtxo.script.lower():
-            return arktx.VtxoSpend(txid, int(vout), vtxo.amount, tree, tree.leaves[1])
+            return tree
     raise VtxoNotOwned(f"VTXO {vtxo.vtxo_id} is not locked to {vtxo.owner}'s default script")
+
+
+def _spend(params: ServerParams, vtxo: Vtxo) -> arktx.VtxoSpend:
+    tree = owned_tree(params, vtxo)
+    txid, _, vout = vtxo.vtxo_id.partition(":")
+    return arktx.VtxoSpend(txid, int(vout), vtxo.amount, tree, tree.leaves[1])
 
 
 def add_signatures(psbt: str, signatures: Sequence[InputSignature]) -> str:

@@ -17,7 +17,7 @@ from arkrelay_core.nostr import bip340
 
 from . import arktx, intentproof
 from .convert import ServerParams, owner_key
-from .tapscript import default_vtxo_tree
+from .offchain import owned_tree
 
 __all__ = ["add_proof_signatures", "build"]
 
@@ -53,13 +53,9 @@ def build(params: ServerParams, vtxos: Sequence[Vtxo], expire_at: int) -> Owners
 
 
 def _proof_input(params: ServerParams, vtxo: Vtxo) -> intentproof.ProofInput:
-    key = owner_key(vtxo.owner)
+    tree = owned_tree(params, vtxo)
     txid, _, vout = vtxo.vtxo_id.partition(":")
-    for signer in params.signers:
-        tree = default_vtxo_tree(key, signer, params.exit_delay)
-        if tree.pk_script.hex() == vtxo.script.lower():
-            return intentproof.ProofInput(txid, int(vout), vtxo.amount, tree, tree.leaves[1])
-    raise VtxoNotOwned(f"VTXO {vtxo.vtxo_id} is not locked to {vtxo.owner}'s default script")
+    return intentproof.ProofInput(txid, int(vout), vtxo.amount, tree, tree.leaves[1])
 
 
 def add_proof_signatures(proof: OwnershipProof, signatures: Sequence[InputSignature]) -> str:

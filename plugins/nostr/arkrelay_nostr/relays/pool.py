@@ -176,14 +176,15 @@ class RelayPoolTransport:
                         # copy that went first.
                         self._following.append((item.receipt, delivered))
                 continue
+            handed = False
             try:
                 await inbound.send(item)
-            except BaseException:
-                if item.receipt is not None:
+                handed = True
+            finally:
+                if not handed and item.receipt is not None:
                     # Never handed over: its relay's resume point stays before it, and a
                     # restarted process asks for it again.
                     item.receipt.settle(False)
-                raise
             # Only once handed over: an event lost to a cancelled send may come again.
             self._recent.add(item.event.id, item.receipt)
             self._delivered += 1
