@@ -45,11 +45,23 @@ def test_wire_names_and_numbers_are_arkds() -> None:
     assert service_pb2.DESCRIPTOR.package == "ark.v1"
     assert [m.name for m in service_pb2.DESCRIPTOR.services_by_name["ArkService"].methods] == [
         "GetInfo",
+        "RegisterIntent",
+        "EstimateIntentFee",
+        "DeleteIntent",
+        "ConfirmRegistration",
+        "SubmitTreeNonces",
+        "SubmitTreeSignatures",
+        "SubmitSignedForfeitTxs",
+        "GetEventStream",
+        "UpdateStreamTopics",
         "SubmitTx",
         "FinalizeTx",
         "GetPendingTx",
         "GetTransactionsStream",
+        "GetIntent",
     ]
+    assert len(indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].methods) == 14
+    assert fields(types_pb2.TreeNoncesEvent) == {"id": 1, "topic": 2, "txid": 3, "nonces": 4}
     assert fields(service_pb2.GetInfoResponse)["digest"] == 19
     assert fields(service_pb2.GetInfoResponse)["max_op_return_outputs"] == 21
     assert fields(service_pb2.SubmitTxResponse) == {

@@ -35,17 +35,160 @@ class IndexerServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetCommitmentTx = channel.unary_unary(
+                '/ark.v1.IndexerService/GetCommitmentTx',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetCommitmentTxRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetCommitmentTxResponse.FromString,
+                _registered_method=True)
+        self.GetForfeitTxs = channel.unary_unary(
+                '/ark.v1.IndexerService/GetForfeitTxs',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetForfeitTxsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetForfeitTxsResponse.FromString,
+                _registered_method=True)
+        self.GetConnectors = channel.unary_unary(
+                '/ark.v1.IndexerService/GetConnectors',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetConnectorsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetConnectorsResponse.FromString,
+                _registered_method=True)
+        self.GetVtxoTree = channel.unary_unary(
+                '/ark.v1.IndexerService/GetVtxoTree',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeResponse.FromString,
+                _registered_method=True)
+        self.GetVtxoTreeLeaves = channel.unary_unary(
+                '/ark.v1.IndexerService/GetVtxoTreeLeaves',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesResponse.FromString,
+                _registered_method=True)
         self.GetVtxos = channel.unary_unary(
                 '/ark.v1.IndexerService/GetVtxos',
                 request_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxosRequest.SerializeToString,
                 response_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxosResponse.FromString,
+                _registered_method=True)
+        self.GetVtxoChain = channel.unary_unary(
+                '/ark.v1.IndexerService/GetVtxoChain',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoChainRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoChainResponse.FromString,
+                _registered_method=True)
+        self.GetVirtualTxs = channel.unary_unary(
+                '/ark.v1.IndexerService/GetVirtualTxs',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetVirtualTxsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetVirtualTxsResponse.FromString,
+                _registered_method=True)
+        self.GetAsset = channel.unary_unary(
+                '/ark.v1.IndexerService/GetAsset',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetAssetRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetAssetResponse.FromString,
+                _registered_method=True)
+        self.GetBatchSweepTransactions = channel.unary_unary(
+                '/ark.v1.IndexerService/GetBatchSweepTransactions',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsResponse.FromString,
+                _registered_method=True)
+        self.SubscribeForScripts = channel.unary_unary(
+                '/ark.v1.IndexerService/SubscribeForScripts',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeForScripts = channel.unary_unary(
+                '/ark.v1.IndexerService/UnsubscribeForScripts',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsResponse.FromString,
+                _registered_method=True)
+        self.GetSubscription = channel.unary_stream(
+                '/ark.v1.IndexerService/GetSubscription',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.GetSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.UpdateSubscription = channel.unary_unary(
+                '/ark.v1.IndexerService/UpdateSubscription',
+                request_serializer=ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionResponse.FromString,
                 _registered_method=True)
 
 
 class IndexerServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def GetCommitmentTx(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForfeitTxs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConnectors(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVtxoTree(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVtxoTreeLeaves(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetVtxos(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVtxoChain(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVirtualTxs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAsset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBatchSweepTransactions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubscribeForScripts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeForScripts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSubscription(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -54,10 +197,75 @@ class IndexerServiceServicer:
 
 def add_IndexerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetCommitmentTx': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCommitmentTx,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetCommitmentTxRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetCommitmentTxResponse.SerializeToString,
+            ),
+            'GetForfeitTxs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForfeitTxs,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetForfeitTxsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetForfeitTxsResponse.SerializeToString,
+            ),
+            'GetConnectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConnectors,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetConnectorsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetConnectorsResponse.SerializeToString,
+            ),
+            'GetVtxoTree': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVtxoTree,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeResponse.SerializeToString,
+            ),
+            'GetVtxoTreeLeaves': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVtxoTreeLeaves,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesResponse.SerializeToString,
+            ),
             'GetVtxos': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVtxos,
                     request_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxosRequest.FromString,
                     response_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxosResponse.SerializeToString,
+            ),
+            'GetVtxoChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVtxoChain,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetVtxoChainRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetVtxoChainResponse.SerializeToString,
+            ),
+            'GetVirtualTxs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVirtualTxs,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetVirtualTxsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetVirtualTxsResponse.SerializeToString,
+            ),
+            'GetAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAsset,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetAssetRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetAssetResponse.SerializeToString,
+            ),
+            'GetBatchSweepTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBatchSweepTransactions,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsResponse.SerializeToString,
+            ),
+            'SubscribeForScripts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubscribeForScripts,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsResponse.SerializeToString,
+            ),
+            'UnsubscribeForScripts': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeForScripts,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.GetSubscriptionResponse.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -69,6 +277,141 @@ def add_IndexerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class IndexerService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetCommitmentTx(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetCommitmentTx',
+            ark_dot_v1_dot_indexer__pb2.GetCommitmentTxRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetCommitmentTxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForfeitTxs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetForfeitTxs',
+            ark_dot_v1_dot_indexer__pb2.GetForfeitTxsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetForfeitTxsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConnectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetConnectors',
+            ark_dot_v1_dot_indexer__pb2.GetConnectorsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetConnectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVtxoTree(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetVtxoTree',
+            ark_dot_v1_dot_indexer__pb2.GetVtxoTreeRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetVtxoTreeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVtxoTreeLeaves(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetVtxoTreeLeaves',
+            ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetVtxoTreeLeavesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetVtxos(request,
@@ -87,6 +430,222 @@ class IndexerService:
             '/ark.v1.IndexerService/GetVtxos',
             ark_dot_v1_dot_indexer__pb2.GetVtxosRequest.SerializeToString,
             ark_dot_v1_dot_indexer__pb2.GetVtxosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVtxoChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetVtxoChain',
+            ark_dot_v1_dot_indexer__pb2.GetVtxoChainRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetVtxoChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVirtualTxs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetVirtualTxs',
+            ark_dot_v1_dot_indexer__pb2.GetVirtualTxsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetVirtualTxsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetAsset',
+            ark_dot_v1_dot_indexer__pb2.GetAssetRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBatchSweepTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetBatchSweepTransactions',
+            ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetBatchSweepTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeForScripts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/SubscribeForScripts',
+            ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.SubscribeForScriptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeForScripts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/UnsubscribeForScripts',
+            ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.UnsubscribeForScriptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ark.v1.IndexerService/GetSubscription',
+            ark_dot_v1_dot_indexer__pb2.GetSubscriptionRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.GetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.IndexerService/UpdateSubscription',
+            ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionRequest.SerializeToString,
+            ark_dot_v1_dot_indexer__pb2.UpdateSubscriptionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,170 @@ class GetInfoResponse(_message.Message):
     max_op_return_outputs: int
     def __init__(self, version: _Optional[str] = ..., signer_pubkey: _Optional[str] = ..., forfeit_pubkey: _Optional[str] = ..., forfeit_address: _Optional[str] = ..., checkpoint_tapscript: _Optional[str] = ..., network: _Optional[str] = ..., session_duration: _Optional[int] = ..., unilateral_exit_delay: _Optional[int] = ..., boarding_exit_delay: _Optional[int] = ..., utxo_min_amount: _Optional[int] = ..., utxo_max_amount: _Optional[int] = ..., vtxo_min_amount: _Optional[int] = ..., vtxo_max_amount: _Optional[int] = ..., dust: _Optional[int] = ..., fees: _Optional[_Union[_types_pb2.FeeInfo, _Mapping]] = ..., scheduled_session: _Optional[_Union[_types_pb2.ScheduledSession, _Mapping]] = ..., deprecated_signers: _Optional[_Iterable[_Union[_types_pb2.DeprecatedSigner, _Mapping]]] = ..., service_status: _Optional[_Mapping[str, str]] = ..., digest: _Optional[str] = ..., max_tx_weight: _Optional[int] = ..., max_op_return_outputs: _Optional[int] = ...) -> None: ...
 
+class RegisterIntentRequest(_message.Message):
+    __slots__ = ("intent",)
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    intent: _types_pb2.Intent
+    def __init__(self, intent: _Optional[_Union[_types_pb2.Intent, _Mapping]] = ...) -> None: ...
+
+class RegisterIntentResponse(_message.Message):
+    __slots__ = ("intent_id",)
+    INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    intent_id: str
+    def __init__(self, intent_id: _Optional[str] = ...) -> None: ...
+
+class EstimateIntentFeeRequest(_message.Message):
+    __slots__ = ("intent",)
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    intent: _types_pb2.Intent
+    def __init__(self, intent: _Optional[_Union[_types_pb2.Intent, _Mapping]] = ...) -> None: ...
+
+class EstimateIntentFeeResponse(_message.Message):
+    __slots__ = ("fee",)
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    fee: int
+    def __init__(self, fee: _Optional[int] = ...) -> None: ...
+
+class DeleteIntentRequest(_message.Message):
+    __slots__ = ("intent",)
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    intent: _types_pb2.Intent
+    def __init__(self, intent: _Optional[_Union[_types_pb2.Intent, _Mapping]] = ...) -> None: ...
+
+class DeleteIntentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ConfirmRegistrationRequest(_message.Message):
+    __slots__ = ("intent_id",)
+    INTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    intent_id: str
+    def __init__(self, intent_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmRegistrationResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubmitTreeNoncesRequest(_message.Message):
+    __slots__ = ("batch_id", "pubkey", "tree_nonces")
+    class TreeNoncesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    TREE_NONCES_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    pubkey: str
+    tree_nonces: _containers.ScalarMap[str, str]
+    def __init__(self, batch_id: _Optional[str] = ..., pubkey: _Optional[str] = ..., tree_nonces: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SubmitTreeNoncesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubmitTreeSignaturesRequest(_message.Message):
+    __slots__ = ("batch_id", "pubkey", "tree_signatures")
+    class TreeSignaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    pubkey: str
+    tree_signatures: _containers.ScalarMap[str, str]
+    def __init__(self, batch_id: _Optional[str] = ..., pubkey: _Optional[str] = ..., tree_signatures: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SubmitTreeSignaturesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubmitSignedForfeitTxsRequest(_message.Message):
+    __slots__ = ("signed_forfeit_txs", "signed_commitment_tx")
+    SIGNED_FORFEIT_TXS_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_COMMITMENT_TX_FIELD_NUMBER: _ClassVar[int]
+    signed_forfeit_txs: _containers.RepeatedScalarFieldContainer[str]
+    signed_commitment_tx: str
+    def __init__(self, signed_forfeit_txs: _Optional[_Iterable[str]] = ..., signed_commitment_tx: _Optional[str] = ...) -> None: ...
+
+class SubmitSignedForfeitTxsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetEventStreamRequest(_message.Message):
+    __slots__ = ("topics",)
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topics: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetEventStreamResponse(_message.Message):
+    __slots__ = ("batch_started", "batch_finalization", "batch_finalized", "batch_failed", "tree_signing_started", "tree_nonces_aggregated", "tree_tx", "tree_signature", "tree_nonces", "heartbeat", "stream_started")
+    BATCH_STARTED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FINALIZATION_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FINALIZED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FAILED_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIGNING_STARTED_FIELD_NUMBER: _ClassVar[int]
+    TREE_NONCES_AGGREGATED_FIELD_NUMBER: _ClassVar[int]
+    TREE_TX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    TREE_NONCES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_STARTED_FIELD_NUMBER: _ClassVar[int]
+    batch_started: _types_pb2.BatchStartedEvent
+    batch_finalization: _types_pb2.BatchFinalizationEvent
+    batch_finalized: _types_pb2.BatchFinalizedEvent
+    batch_failed: _types_pb2.BatchFailedEvent
+    tree_signing_started: _types_pb2.TreeSigningStartedEvent
+    tree_nonces_aggregated: _types_pb2.TreeNoncesAggregatedEvent
+    tree_tx: _types_pb2.TreeTxEvent
+    tree_signature: _types_pb2.TreeSignatureEvent
+    tree_nonces: _types_pb2.TreeNoncesEvent
+    heartbeat: _types_pb2.Heartbeat
+    stream_started: _types_pb2.StreamStartedEvent
+    def __init__(self, batch_started: _Optional[_Union[_types_pb2.BatchStartedEvent, _Mapping]] = ..., batch_finalization: _Optional[_Union[_types_pb2.BatchFinalizationEvent, _Mapping]] = ..., batch_finalized: _Optional[_Union[_types_pb2.BatchFinalizedEvent, _Mapping]] = ..., batch_failed: _Optional[_Union[_types_pb2.BatchFailedEvent, _Mapping]] = ..., tree_signing_started: _Optional[_Union[_types_pb2.TreeSigningStartedEvent, _Mapping]] = ..., tree_nonces_aggregated: _Optional[_Union[_types_pb2.TreeNoncesAggregatedEvent, _Mapping]] = ..., tree_tx: _Optional[_Union[_types_pb2.TreeTxEvent, _Mapping]] = ..., tree_signature: _Optional[_Union[_types_pb2.TreeSignatureEvent, _Mapping]] = ..., tree_nonces: _Optional[_Union[_types_pb2.TreeNoncesEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[_types_pb2.Heartbeat, _Mapping]] = ..., stream_started: _Optional[_Union[_types_pb2.StreamStartedEvent, _Mapping]] = ...) -> None: ...
+
+class ModifyTopics(_message.Message):
+    __slots__ = ("add_topics", "remove_topics")
+    ADD_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    add_topics: _containers.RepeatedScalarFieldContainer[str]
+    remove_topics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, add_topics: _Optional[_Iterable[str]] = ..., remove_topics: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OverwriteTopics(_message.Message):
+    __slots__ = ("topics",)
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topics: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateStreamTopicsRequest(_message.Message):
+    __slots__ = ("stream_id", "modify", "overwrite")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    MODIFY_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    modify: ModifyTopics
+    overwrite: OverwriteTopics
+    def __init__(self, stream_id: _Optional[str] = ..., modify: _Optional[_Union[ModifyTopics, _Mapping]] = ..., overwrite: _Optional[_Union[OverwriteTopics, _Mapping]] = ...) -> None: ...
+
+class UpdateStreamTopicsResponse(_message.Message):
+    __slots__ = ("topics_added", "topics_removed", "all_topics")
+    TOPICS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    ALL_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    topics_added: _containers.RepeatedScalarFieldContainer[str]
+    topics_removed: _containers.RepeatedScalarFieldContainer[str]
+    all_topics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topics_added: _Optional[_Iterable[str]] = ..., topics_removed: _Optional[_Iterable[str]] = ..., all_topics: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class SubmitTxRequest(_message.Message):
     __slots__ = ("signed_ark_tx", "checkpoint_txs")
     SIGNED_ARK_TX_FIELD_NUMBER: _ClassVar[int]
@@ -122,3 +286,19 @@ class GetTransactionsStreamResponse(_message.Message):
     heartbeat: _types_pb2.Heartbeat
     sweep_tx: _types_pb2.TxNotification
     def __init__(self, commitment_tx: _Optional[_Union[_types_pb2.TxNotification, _Mapping]] = ..., ark_tx: _Optional[_Union[_types_pb2.TxNotification, _Mapping]] = ..., heartbeat: _Optional[_Union[_types_pb2.Heartbeat, _Mapping]] = ..., sweep_tx: _Optional[_Union[_types_pb2.TxNotification, _Mapping]] = ...) -> None: ...
+
+class GetIntentRequest(_message.Message):
+    __slots__ = ("txid", "intent")
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    txid: str
+    intent: _types_pb2.Intent
+    def __init__(self, txid: _Optional[str] = ..., intent: _Optional[_Union[_types_pb2.Intent, _Mapping]] = ...) -> None: ...
+
+class GetIntentResponse(_message.Message):
+    __slots__ = ("intent", "intents")
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    INTENTS_FIELD_NUMBER: _ClassVar[int]
+    intent: _types_pb2.Intent
+    intents: _containers.RepeatedCompositeFieldContainer[_types_pb2.Intent]
+    def __init__(self, intent: _Optional[_Union[_types_pb2.Intent, _Mapping]] = ..., intents: _Optional[_Iterable[_Union[_types_pb2.Intent, _Mapping]]] = ...) -> None: ...

@@ -40,6 +40,51 @@ class ArkServiceStub:
                 request_serializer=ark_dot_v1_dot_service__pb2.GetInfoRequest.SerializeToString,
                 response_deserializer=ark_dot_v1_dot_service__pb2.GetInfoResponse.FromString,
                 _registered_method=True)
+        self.RegisterIntent = channel.unary_unary(
+                '/ark.v1.ArkService/RegisterIntent',
+                request_serializer=ark_dot_v1_dot_service__pb2.RegisterIntentRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.RegisterIntentResponse.FromString,
+                _registered_method=True)
+        self.EstimateIntentFee = channel.unary_unary(
+                '/ark.v1.ArkService/EstimateIntentFee',
+                request_serializer=ark_dot_v1_dot_service__pb2.EstimateIntentFeeRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.EstimateIntentFeeResponse.FromString,
+                _registered_method=True)
+        self.DeleteIntent = channel.unary_unary(
+                '/ark.v1.ArkService/DeleteIntent',
+                request_serializer=ark_dot_v1_dot_service__pb2.DeleteIntentRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.DeleteIntentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmRegistration = channel.unary_unary(
+                '/ark.v1.ArkService/ConfirmRegistration',
+                request_serializer=ark_dot_v1_dot_service__pb2.ConfirmRegistrationRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.ConfirmRegistrationResponse.FromString,
+                _registered_method=True)
+        self.SubmitTreeNonces = channel.unary_unary(
+                '/ark.v1.ArkService/SubmitTreeNonces',
+                request_serializer=ark_dot_v1_dot_service__pb2.SubmitTreeNoncesRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.SubmitTreeNoncesResponse.FromString,
+                _registered_method=True)
+        self.SubmitTreeSignatures = channel.unary_unary(
+                '/ark.v1.ArkService/SubmitTreeSignatures',
+                request_serializer=ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesResponse.FromString,
+                _registered_method=True)
+        self.SubmitSignedForfeitTxs = channel.unary_unary(
+                '/ark.v1.ArkService/SubmitSignedForfeitTxs',
+                request_serializer=ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsResponse.FromString,
+                _registered_method=True)
+        self.GetEventStream = channel.unary_stream(
+                '/ark.v1.ArkService/GetEventStream',
+                request_serializer=ark_dot_v1_dot_service__pb2.GetEventStreamRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.GetEventStreamResponse.FromString,
+                _registered_method=True)
+        self.UpdateStreamTopics = channel.unary_unary(
+                '/ark.v1.ArkService/UpdateStreamTopics',
+                request_serializer=ark_dot_v1_dot_service__pb2.UpdateStreamTopicsRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.UpdateStreamTopicsResponse.FromString,
+                _registered_method=True)
         self.SubmitTx = channel.unary_unary(
                 '/ark.v1.ArkService/SubmitTx',
                 request_serializer=ark_dot_v1_dot_service__pb2.SubmitTxRequest.SerializeToString,
@@ -60,12 +105,71 @@ class ArkServiceStub:
                 request_serializer=ark_dot_v1_dot_service__pb2.GetTransactionsStreamRequest.SerializeToString,
                 response_deserializer=ark_dot_v1_dot_service__pb2.GetTransactionsStreamResponse.FromString,
                 _registered_method=True)
+        self.GetIntent = channel.unary_unary(
+                '/ark.v1.ArkService/GetIntent',
+                request_serializer=ark_dot_v1_dot_service__pb2.GetIntentRequest.SerializeToString,
+                response_deserializer=ark_dot_v1_dot_service__pb2.GetIntentResponse.FromString,
+                _registered_method=True)
 
 
 class ArkServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterIntent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EstimateIntentFee(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteIntent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmRegistration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitTreeNonces(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitTreeSignatures(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitSignedForfeitTxs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEventStream(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStreamTopics(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +199,12 @@ class ArkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIntent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +212,51 @@ def add_ArkServiceServicer_to_server(servicer, server):
                     servicer.GetInfo,
                     request_deserializer=ark_dot_v1_dot_service__pb2.GetInfoRequest.FromString,
                     response_serializer=ark_dot_v1_dot_service__pb2.GetInfoResponse.SerializeToString,
+            ),
+            'RegisterIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterIntent,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.RegisterIntentRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.RegisterIntentResponse.SerializeToString,
+            ),
+            'EstimateIntentFee': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateIntentFee,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.EstimateIntentFeeRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.EstimateIntentFeeResponse.SerializeToString,
+            ),
+            'DeleteIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteIntent,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.DeleteIntentRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.DeleteIntentResponse.SerializeToString,
+            ),
+            'ConfirmRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmRegistration,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.ConfirmRegistrationRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.ConfirmRegistrationResponse.SerializeToString,
+            ),
+            'SubmitTreeNonces': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTreeNonces,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.SubmitTreeNoncesRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.SubmitTreeNoncesResponse.SerializeToString,
+            ),
+            'SubmitTreeSignatures': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTreeSignatures,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesResponse.SerializeToString,
+            ),
+            'SubmitSignedForfeitTxs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitSignedForfeitTxs,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsResponse.SerializeToString,
+            ),
+            'GetEventStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetEventStream,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.GetEventStreamRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.GetEventStreamResponse.SerializeToString,
+            ),
+            'UpdateStreamTopics': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStreamTopics,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.UpdateStreamTopicsRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.UpdateStreamTopicsResponse.SerializeToString,
             ),
             'SubmitTx': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitTx,
@@ -122,6 +277,11 @@ def add_ArkServiceServicer_to_server(servicer, server):
                     servicer.GetTransactionsStream,
                     request_deserializer=ark_dot_v1_dot_service__pb2.GetTransactionsStreamRequest.FromString,
                     response_serializer=ark_dot_v1_dot_service__pb2.GetTransactionsStreamResponse.SerializeToString,
+            ),
+            'GetIntent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIntent,
+                    request_deserializer=ark_dot_v1_dot_service__pb2.GetIntentRequest.FromString,
+                    response_serializer=ark_dot_v1_dot_service__pb2.GetIntentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -151,6 +311,249 @@ class ArkService:
             '/ark.v1.ArkService/GetInfo',
             ark_dot_v1_dot_service__pb2.GetInfoRequest.SerializeToString,
             ark_dot_v1_dot_service__pb2.GetInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/RegisterIntent',
+            ark_dot_v1_dot_service__pb2.RegisterIntentRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.RegisterIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateIntentFee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/EstimateIntentFee',
+            ark_dot_v1_dot_service__pb2.EstimateIntentFeeRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.EstimateIntentFeeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/DeleteIntent',
+            ark_dot_v1_dot_service__pb2.DeleteIntentRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.DeleteIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/ConfirmRegistration',
+            ark_dot_v1_dot_service__pb2.ConfirmRegistrationRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.ConfirmRegistrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitTreeNonces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/SubmitTreeNonces',
+            ark_dot_v1_dot_service__pb2.SubmitTreeNoncesRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.SubmitTreeNoncesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitTreeSignatures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/SubmitTreeSignatures',
+            ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.SubmitTreeSignaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitSignedForfeitTxs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/SubmitSignedForfeitTxs',
+            ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.SubmitSignedForfeitTxsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEventStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ark.v1.ArkService/GetEventStream',
+            ark_dot_v1_dot_service__pb2.GetEventStreamRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.GetEventStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStreamTopics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/UpdateStreamTopics',
+            ark_dot_v1_dot_service__pb2.UpdateStreamTopicsRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.UpdateStreamTopicsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -259,6 +662,33 @@ class ArkService:
             '/ark.v1.ArkService/GetTransactionsStream',
             ark_dot_v1_dot_service__pb2.GetTransactionsStreamRequest.SerializeToString,
             ark_dot_v1_dot_service__pb2.GetTransactionsStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIntent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ark.v1.ArkService/GetIntent',
+            ark_dot_v1_dot_service__pb2.GetIntentRequest.SerializeToString,
+            ark_dot_v1_dot_service__pb2.GetIntentResponse.FromString,
             options,
             channel_credentials,
             insecure,

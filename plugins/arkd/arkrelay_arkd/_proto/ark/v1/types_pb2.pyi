@@ -15,6 +15,14 @@ class Outpoint(_message.Message):
     vout: int
     def __init__(self, txid: _Optional[str] = ..., vout: _Optional[int] = ...) -> None: ...
 
+class Input(_message.Message):
+    __slots__ = ("outpoint", "taproot_tree")
+    OUTPOINT_FIELD_NUMBER: _ClassVar[int]
+    TAPROOT_TREE_FIELD_NUMBER: _ClassVar[int]
+    outpoint: Outpoint
+    taproot_tree: Tapscripts
+    def __init__(self, outpoint: _Optional[_Union[Outpoint, _Mapping]] = ..., taproot_tree: _Optional[_Union[Tapscripts, _Mapping]] = ...) -> None: ...
+
 class Vtxo(_message.Message):
     __slots__ = ("outpoint", "amount", "script", "created_at", "expires_at", "commitment_txids", "is_preconfirmed", "is_swept", "is_unrolled", "is_spent", "spent_by", "settled_by", "ark_txid", "assets", "depth")
     OUTPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +96,12 @@ class TxNotification(_message.Message):
     swept_vtxos: _containers.RepeatedCompositeFieldContainer[Outpoint]
     def __init__(self, txid: _Optional[str] = ..., tx: _Optional[str] = ..., spent_vtxos: _Optional[_Iterable[_Union[Vtxo, _Mapping]]] = ..., spendable_vtxos: _Optional[_Iterable[_Union[Vtxo, _Mapping]]] = ..., checkpoint_txs: _Optional[_Mapping[str, TxData]] = ..., swept_vtxos: _Optional[_Iterable[_Union[Outpoint, _Mapping]]] = ...) -> None: ...
 
+class Tapscripts(_message.Message):
+    __slots__ = ("scripts",)
+    SCRIPTS_FIELD_NUMBER: _ClassVar[int]
+    scripts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scripts: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class Intent(_message.Message):
     __slots__ = ("proof", "message")
     PROOF_FIELD_NUMBER: _ClassVar[int]
@@ -148,9 +162,130 @@ class DeprecatedSigner(_message.Message):
     cutoff_date: int
     def __init__(self, pubkey: _Optional[str] = ..., cutoff_date: _Optional[int] = ...) -> None: ...
 
+class BatchStartedEvent(_message.Message):
+    __slots__ = ("id", "intent_id_hashes", "batch_expiry")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INTENT_ID_HASHES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    intent_id_hashes: _containers.RepeatedScalarFieldContainer[str]
+    batch_expiry: int
+    def __init__(self, id: _Optional[str] = ..., intent_id_hashes: _Optional[_Iterable[str]] = ..., batch_expiry: _Optional[int] = ...) -> None: ...
+
+class BatchFinalizationEvent(_message.Message):
+    __slots__ = ("id", "commitment_tx")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_TX_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    commitment_tx: str
+    def __init__(self, id: _Optional[str] = ..., commitment_tx: _Optional[str] = ...) -> None: ...
+
+class BatchFinalizedEvent(_message.Message):
+    __slots__ = ("id", "commitment_txid")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_TXID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    commitment_txid: str
+    def __init__(self, id: _Optional[str] = ..., commitment_txid: _Optional[str] = ...) -> None: ...
+
+class BatchFailedEvent(_message.Message):
+    __slots__ = ("id", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TreeSigningStartedEvent(_message.Message):
+    __slots__ = ("id", "cosigners_pubkeys", "unsigned_commitment_tx")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COSIGNERS_PUBKEYS_FIELD_NUMBER: _ClassVar[int]
+    UNSIGNED_COMMITMENT_TX_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    cosigners_pubkeys: _containers.RepeatedScalarFieldContainer[str]
+    unsigned_commitment_tx: str
+    def __init__(self, id: _Optional[str] = ..., cosigners_pubkeys: _Optional[_Iterable[str]] = ..., unsigned_commitment_tx: _Optional[str] = ...) -> None: ...
+
+class TreeNoncesAggregatedEvent(_message.Message):
+    __slots__ = ("id", "tree_nonces")
+    class TreeNoncesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TREE_NONCES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    tree_nonces: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., tree_nonces: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TreeNoncesEvent(_message.Message):
+    __slots__ = ("id", "topic", "txid", "nonces")
+    class NoncesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    NONCES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    topic: _containers.RepeatedScalarFieldContainer[str]
+    txid: str
+    nonces: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., topic: _Optional[_Iterable[str]] = ..., txid: _Optional[str] = ..., nonces: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TreeTxEvent(_message.Message):
+    __slots__ = ("id", "topic", "batch_index", "txid", "tx", "children")
+    class ChildrenEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    TX_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    topic: _containers.RepeatedScalarFieldContainer[str]
+    batch_index: int
+    txid: str
+    tx: str
+    children: _containers.ScalarMap[int, str]
+    def __init__(self, id: _Optional[str] = ..., topic: _Optional[_Iterable[str]] = ..., batch_index: _Optional[int] = ..., txid: _Optional[str] = ..., tx: _Optional[str] = ..., children: _Optional[_Mapping[int, str]] = ...) -> None: ...
+
+class TreeSignatureEvent(_message.Message):
+    __slots__ = ("id", "topic", "batch_index", "txid", "signature")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    BATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    topic: _containers.RepeatedScalarFieldContainer[str]
+    batch_index: int
+    txid: str
+    signature: str
+    def __init__(self, id: _Optional[str] = ..., topic: _Optional[_Iterable[str]] = ..., batch_index: _Optional[int] = ..., txid: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+
 class Heartbeat(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class StreamStartedEvent(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ErrorDetails(_message.Message):
     __slots__ = ("code", "name", "message", "metadata")
