@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from embit.psbt import PSBT
 
-from .. import arktx
-from ..tapscript import (
-    ANCHOR_SCRIPT,
-    TapTree,
-    multisig_keys,
-    parse_csv_closure,
-    sequence_delay,
-)
+from .. import arktx, closures
+from ..closures import RelativeLocktime
+from ..tapscript import ANCHOR_SCRIPT, TapTree, multisig_keys
 from .errors import code
 from .vtxos import SimVtxo, recoverable
 
@@ -22,6 +17,7 @@ __all__ = [
     "check_inputs",
     "check_outputs",
     "check_owner_signatures",
+    "check_vtxo_script",
     "parse_checkpoints",
 ]
 
@@ -54,6 +50,7 @@ def check_inputs(
     now: int,
     exit_delay: int,
     signer: bytes,
+    block_type_allowed: bool = True,
 ) -> tuple[list[arktx.VtxoSpend], int]:
     """The spends the ark tx's inputs make, and the earliest expiry among them."""
     spends: list[arktx.VtxoSpend] = []
@@ -80,7 +77,13 @@ def check_inputs(
             raise code.VTXO_RECOVERABLE(
                 f"{vtxo.outpoint} is recoverable", vtxo_outpoint=vtxo.outpoint
             )
-        _check_vtxo_script(leaves, exit_delay, signer)
+        check_vtxo_script(
+            leaves,
+            RelativeLocktime.parse(exit_delay),
+            signer,
+            block_type_allowed=block_type_allowed,
+            tx=cp_txid,
+        )
         tree = TapTree.from_leaves(leaves)
         if tree.output_key.hex() != vtxo.xonly:
             raise code.INVALID_PSBT_INPUT(f"expected {vtxo.xonly}, got {tree.output_key.hex()}")
@@ -99,18 +102,28 @@ def check_inputs(
     return spends, expires_at
 
 
-def _check_vtxo_script(leaves: Iterable[bytes], exit_delay: int, signer: bytes) -> None:
-    for leaf in leaves:
-        csv = parse_csv_closure(leaf)
-        if csv is not None:
-            if sequence_delay(csv[0]) < exit_delay:
-                raise code.INVALID_VTXO_SCRIPT("exit delay below the server minimum")
-            continue
-        keys = multisig_keys(leaf)
-        if keys is None:
-            raise code.INVALID_VTXO_SCRIPT("unsupported closure")
-        if signer not in keys:
-            raise code.INVALID_VTXO_SCRIPT("forfeit closure without the signer key")
+def check_vtxo_script(
+    leaves: Sequence[bytes],
+    min_exit: RelativeLocktime,
+    signer: bytes,
+    *,
+    block_type_allowed: bool = True,
+    tx: str = "",
+) -> None:
+    """arkd's ParseVtxoScript then validateVtxoScriptForSigners on a spent VTXO's leaves
+    (pkg/ark-lib/script/vtxo_script.go; internal/core/application/service.go, SubmitOffchainTx):
+    every leaf a known closure, every forfeit leaf with the signer's key, no exit shorter
+    than ``min_exit``; block delays only where arkd allows them (regtest block settings)."""
+    try:
+        decoded = closures.decode_vtxo_script([bytes(leaf) for leaf in leaves])
+    except closures.ClosureError as exc:
+        raise code.INVALID_PSBT_INPUT(f"failed to parse taptree field in tx {tx}: {exc}") from exc
+    try:
+        closures.validate_vtxo_script(
+            decoded, signer, min_exit, block_type_allowed=block_type_allowed
+        )
+    except closures.ClosureError as exc:
+        raise code.INVALID_VTXO_SCRIPT(str(exc)) from exc
 
 
 def check_outputs(
