@@ -234,7 +234,9 @@ async def external_arkd(
 ) -> AsyncIterator[tuple[str, int, list[str]]]:
     """The arkd simulator in its own process (in memory, like an arkd elsewhere), every
     VTXO boarded at start; yields its target, pid and the boarded outpoints in order."""
-    command = [sys.executable, "-m", "arkrelay_arkd.sim", "--port", "0"]
+    # --vtxo-min-amount 1: the gateway's fees are outputs below dust, which arkd's default
+    # (the dust limit) refuses.
+    command = [sys.executable, "-m", "arkrelay_arkd.sim", "--port", "0", "--vtxo-min-amount", "1"]
     for owner, sats in boards:
         command += ["--board", f"{owner}:{sats}"]
     async with trio.open_nursery() as nursery:

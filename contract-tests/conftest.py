@@ -93,7 +93,7 @@ def _context(service_pub: str) -> PluginContext:
 def _arkd_maker(environ: Mapping[str, str]) -> Maker:
     from arkrelay_arkd.client import ArkdBackend
     from arkrelay_arkd.inventory import Inventory
-    from arkrelay_arkd.settings import ArkdSettings, InventorySettings
+    from arkrelay_arkd.settings import ArkdSettings, InventorySettings, SimulatorSettings
 
     # No automatic top-ups or alerts during the checks.
     quiet = InventorySettings(critical=0, warning=0, target=0, check_every=Duration(3600))
@@ -105,8 +105,11 @@ def _arkd_maker(environ: Mapping[str, str]) -> Maker:
     @asynccontextmanager
     async def simulated() -> AsyncIterator[ArkHarness]:
         service = bip340.generate_secret_key()
+        # vtxo_min_amount = 1 (arkd's default is the dust limit) so the checks that pay
+        # amounts below dust run here too; against a real arkd they skip unless it allows them.
         backend = ArkdBackend(
-            ArkdSettings(inventory=quiet), _context(bip340.xonly_public_key(service).hex())
+            ArkdSettings(inventory=quiet, simulator=SimulatorSettings(vtxo_min_amount=1)),
+            _context(bip340.xonly_public_key(service).hex()),
         )
         sim, inventory = backend.simulator, backend.inventory
         assert sim is not None and inventory is not None

@@ -21,7 +21,14 @@ HTTP_LISTEN = "127.0.0.1:8080"
 #: (role, plugin name, TOML section), in the order the banner lists them.
 _SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("transport", "endpoint", '[transport.endpoint]\nlisten = "{listen}"\n'),
-    ("ark", "arkd", '[backend.ark]\nplugin = "arkd"\n'),
+    # The gateway's default fees (10 sats) are outputs below dust, which arkd's default
+    # minimum VTXO amount (the dust limit) refuses: the simulator is set as arkd's regtest
+    # setups are (ARKD_VTXO_MIN_AMOUNT=1).
+    (
+        "ark",
+        "arkd",
+        '[backend.ark]\nplugin = "arkd"\n\n[backend.ark.simulator]\nvtxo_min_amount = 1\n',
+    ),
     ("lightning", "lnd", '[backend.lightning]\nplugin = "lnd"\n'),
     ("assets", "tapd", '[backend.assets]\nplugin = "tapd"\n'),
 )

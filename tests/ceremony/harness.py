@@ -18,6 +18,12 @@ from arkrelay_core.serving import serving
 __all__ = ["gateway_config", "node_client", "running_gateway"]
 
 
+#: The in-process simulator's setting these tests need: the gateway's fees are outputs
+#: below dust, which arkd (and so the simulator) refuses unless ARKD_VTXO_MIN_AMOUNT is
+#: lowered from its default, the dust limit.
+SUB_DUST_SIMULATOR = "\n[backend.ark.simulator]\nvtxo_min_amount = 1\n"
+
+
 def gateway_config(
     directory: Path,
     relay_url: str,
@@ -34,6 +40,8 @@ def gateway_config(
     database = database or f"sqlite:///{directory / 'arkrelay.db'}"
     key_file = key_file or directory / "gateway.key"
     ark = (f'target = "{ark_target}"\n' if ark_target else "") + ark_settings
+    if not ark_target:
+        ark += SUB_DUST_SIMULATOR
     ln = '[backend.lightning]\nplugin = "lnd"' if lightning else ""
     return f"""
 [gateway]

@@ -53,6 +53,10 @@ listen = "127.0.0.1:{free_port()}"
 [backend.ark]
 plugin = "arkd"
 
+# The gateway's fees are outputs below dust: arkd's default min VTXO amount refuses them.
+[backend.ark.simulator]
+vtxo_min_amount = 1
+
 [backend.lightning]
 plugin = "lnd"
 

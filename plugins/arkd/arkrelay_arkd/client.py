@@ -81,7 +81,13 @@ class ArkdBackend:
                 Ledger(
                     network=context.network if context else "regtest",
                     unilateral_exit_delay=sim.unilateral_exit_delay,
+                    boarding_exit_delay=sim.boarding_exit_delay,
+                    checkpoint_exit_delay=sim.checkpoint_exit_delay,
                     vtxo_lifetime=sim.vtxo_lifetime.seconds,
+                    vtxo_min_amount=sim.vtxo_min_amount,
+                    vtxo_max_amount=sim.vtxo_max_amount,
+                    max_op_return_outputs=sim.max_op_return_outputs,
+                    intent_fees=sim.intent_fees,
                     state_file=context.data_dir / SIM_STATE_FILE if context else None,
                 ),
                 host=sim.listen.host,

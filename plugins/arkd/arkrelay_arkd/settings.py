@@ -10,6 +10,9 @@ import msgspec
 from arkrelay_core.config import Duration, HostPort, Secret
 from arkrelay_core.grpcutil import CallPolicy
 
+from .sim import defaults
+from .sim.fees import FeeEstimator, IntentFeePrograms
+
 __all__ = ["ArkdSettings", "InventorySettings", "SimulatorSettings"]
 
 
@@ -31,11 +34,30 @@ class InventorySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 
 class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The in-process arkd simulator, started when no ``target`` is configured."""
+    """The in-process arkd simulator, started when no ``target`` is configured.
+
+    Every default is arkd v0.9.15's (docs/simulators.md names each ``ARKD_*`` setting).
+    Delays below 512 are blocks, others seconds rounded down to a multiple of 512, as arkd
+    reads them. ``vtxo_min_amount = -1`` is arkd's "the dust limit" (330 sats), which
+    refuses outputs below dust; a gateway charging smaller fees needs it lower (arkd's
+    regtest setups use 1). ``intent_fees`` are arkd's four intent fee programs (CEL), empty
+    for free.
+    """
 
     listen: HostPort = HostPort("127.0.0.1", 0)
-    unilateral_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = 512
-    vtxo_lifetime: Duration = Duration(7 * 86400)
+    unilateral_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.UNILATERAL_EXIT_DELAY
+    boarding_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.BOARDING_EXIT_DELAY
+    checkpoint_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.CHECKPOINT_EXIT_DELAY
+    vtxo_lifetime: Duration = Duration(defaults.VTXO_TREE_EXPIRY)
+    vtxo_min_amount: Annotated[int, msgspec.Meta(ge=-1)] = defaults.VTXO_MIN_AMOUNT
+    vtxo_max_amount: Annotated[int, msgspec.Meta(ge=-1)] = defaults.VTXO_MAX_AMOUNT
+    max_op_return_outputs: Annotated[int, msgspec.Meta(ge=0)] = defaults.MAX_OP_RETURN_OUTPUTS
+    intent_fees: IntentFeePrograms = IntentFeePrograms()
+
+    def __post_init__(self) -> None:
+        if self.vtxo_min_amount == 0:
+            raise ValueError("vtxo_min_amount must not be 0 (arkd refuses it); -1 means dust")
+        FeeEstimator(self.intent_fees)  # a program arkd would refuse fails the config
 
 
 class ArkdSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):

@@ -6,8 +6,10 @@ import re
 import sys
 from pathlib import Path
 
+import grpc
 import trio
 
+from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
 from arkrelay_arkd.client import ArkdBackend
 from arkrelay_arkd.settings import ArkdSettings
 from arkrelay_core.config import Duration, HostPort
@@ -38,3 +40,37 @@ async def test_sim_arkd_serves_a_boarded_key_until_interrupted(nursery: trio.Nur
         assert (vtxo.owner, vtxo.amount, vtxo.status) == (alice.pub, 25000, "spendable")
     assert command.process.returncode == 0, command.text
     assert "stopped" in command.text
+
+
+async def test_sim_arkd_takes_arkds_settings_from_flags() -> None:
+    async with running(
+        [
+            str(ARKRELAY),
+            *("sim", "arkd", "--port", "0", "--exit-delay", "1100", "--vtxo-min-amount", "1"),
+            *("--max-op-return-outputs", "5", "--intent-fee", "onchain_input=amount * 0.01"),
+        ]
+    ) as command:
+        with trio.fail_after(60):
+            await command.wait_for(b"simulator ready on")
+        port = int(re.search(r"ready on 127\.0\.0\.1:(\d+)", command.text)[1])
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        info = await trio.to_thread.run_sync(
+            lambda: service_pb2_grpc.ArkServiceStub(channel).GetInfo(
+                service_pb2.GetInfoRequest(), timeout=10
+            )
+        )
+        channel.close()
+    # 1100 s is read as arkd reads it: seconds, rounded down to a multiple of 512.
+    assert (info.unilateral_exit_delay, info.vtxo_min_amount) == (1024, 1)
+    assert info.max_op_return_outputs == 5
+    assert info.fees.intent_fee.onchain_input == "amount * 0.01"
+
+
+async def test_sim_arkd_refuses_a_fee_program_arkd_would_refuse() -> None:
+    async with running(
+        [str(ARKRELAY), "sim", "arkd", "--port", "0", "--intent-fee", "offchain_output=42"]
+    ) as command:
+        with trio.fail_after(60):
+            await command.wait_for(b"expected return type double")
+        await command.process.wait()
+    assert command.process.returncode != 0

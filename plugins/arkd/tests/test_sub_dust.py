@@ -7,7 +7,7 @@ under the owner's P2TR script, refused as an offchain input (VTXO_RECOVERABLE).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import grpc
 import pytest
@@ -46,6 +46,16 @@ async def _transfer(
     submitted = await backend.submit_tx(signed, built.checkpoint_txs)
     finals = [_sign_all(backend, key, s.psbt, [0]) for s in submitted.to_sign]
     return await backend.finalize_tx(submitted.ark_txid, finals)
+
+
+@pytest.fixture
+def sim() -> Iterator[ArkdSimulator]:
+    """A simulator that allows sub-dust outputs: arkd's default minimum is the dust limit
+    (ARKD_VTXO_MIN_AMOUNT=-1), so these tests set arkd's regtest value, 1, explicitly."""
+    simulator = ArkdSimulator(Ledger(vtxo_min_amount=1))
+    simulator.start(0)
+    yield simulator
+    simulator.stop()
 
 
 def _p2tr(sim: ArkdSimulator, owner: str) -> bytes:
@@ -158,7 +168,8 @@ async def test_client_refuses_zero_and_too_many_sub_dust_outputs(
 
 def test_arkd_default_min_amount_rules_sub_dust_out() -> None:
     # arkd's default vtxo_min_amount is the dust limit (ARKD_VTXO_MIN_AMOUNT unset).
-    ledger = Ledger(vtxo_min_amount=330)
+    ledger = Ledger()
+    assert ledger.vtxo_min_amount == ledger.dust == 330
     params = server_params(service_pb2.GetInfoResponse(**ledger.info()))
     owner, bob = Key(), Key()
     tree = default_vtxo_tree(bytes.fromhex(owner.pub), ledger.signer_xonly, 512)

@@ -10,6 +10,8 @@ import trio
 
 from arkrelay_core.shutdown import cancel_on_signals
 
+from . import defaults
+from .fees import IntentFeePrograms
 from .ledger import Ledger
 from .server import ArkdSimulator
 
@@ -23,7 +25,61 @@ log = logging.getLogger(__name__)
 @click.option("--port", type=int, default=7070, show_default=True, help="0 picks a free port")
 @click.option("--network", default="regtest", show_default=True)
 @click.option(
-    "--exit-delay", type=int, default=512, show_default=True, help="unilateral exit delay"
+    "--exit-delay",
+    type=int,
+    default=defaults.UNILATERAL_EXIT_DELAY,
+    show_default=True,
+    help="ARKD_UNILATERAL_EXIT_DELAY (below 512: blocks; else seconds, rounded down to 512s)",
+)
+@click.option(
+    "--boarding-exit-delay",
+    type=int,
+    default=defaults.BOARDING_EXIT_DELAY,
+    show_default=True,
+    help="ARKD_BOARDING_EXIT_DELAY",
+)
+@click.option(
+    "--checkpoint-exit-delay",
+    type=int,
+    default=defaults.CHECKPOINT_EXIT_DELAY,
+    show_default=True,
+    help="ARKD_CHECKPOINT_EXIT_DELAY",
+)
+@click.option(
+    "--vtxo-tree-expiry",
+    type=int,
+    default=defaults.VTXO_TREE_EXPIRY,
+    show_default=True,
+    help="ARKD_VTXO_TREE_EXPIRY, seconds",
+)
+@click.option(
+    "--vtxo-min-amount",
+    type=int,
+    default=defaults.VTXO_MIN_AMOUNT,
+    show_default=True,
+    help="ARKD_VTXO_MIN_AMOUNT (-1: the dust limit)",
+)
+@click.option(
+    "--vtxo-max-amount",
+    type=int,
+    default=defaults.VTXO_MAX_AMOUNT,
+    show_default=True,
+    help="ARKD_VTXO_MAX_AMOUNT (-1: no limit)",
+)
+@click.option(
+    "--max-op-return-outputs",
+    type=int,
+    default=defaults.MAX_OP_RETURN_OUTPUTS,
+    show_default=True,
+    help="ARKD_MAX_OP_RETURN_OUTS",
+)
+@click.option(
+    "--intent-fee",
+    "intent_fees",
+    multiple=True,
+    metavar="KIND=PROGRAM",
+    help="an intent fee program (CEL), KIND one of offchain_input, onchain_input, "
+    "offchain_output, onchain_output (repeatable; arkd's UpdateIntentFees)",
 )
 @click.option(
     "--board",
@@ -31,13 +87,49 @@ log = logging.getLogger(__name__)
     metavar="PUBKEY:SATS",
     help="fund an x-only key at start (repeatable)",
 )
-def arkd(host: str, port: int, network: str, exit_delay: int, board: tuple[str, ...]) -> None:
-    """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT."""
+def arkd(
+    host: str,
+    port: int,
+    network: str,
+    exit_delay: int,
+    boarding_exit_delay: int,
+    checkpoint_exit_delay: int,
+    vtxo_tree_expiry: int,
+    vtxo_min_amount: int,
+    vtxo_max_amount: int,
+    max_op_return_outputs: int,
+    intent_fees: tuple[str, ...],
+    board: tuple[str, ...],
+) -> None:
+    """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT.
+
+    Every default is arkd v0.9.15's (docs/simulators.md lists them with their ARKD_*
+    settings)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    sim = ArkdSimulator(Ledger(network=network, unilateral_exit_delay=exit_delay), host=host)
+    programs: dict[str, str] = {}
+    for item in intent_fees:
+        kind, sep, program = item.partition("=")
+        if not sep or kind not in IntentFeePrograms.__struct_fields__:
+            raise click.BadParameter(f"{item!r} is not KIND=PROGRAM", param_hint="--intent-fee")
+        programs[kind] = program
+    try:
+        ledger = Ledger(
+            network=network,
+            unilateral_exit_delay=exit_delay,
+            boarding_exit_delay=boarding_exit_delay,
+            checkpoint_exit_delay=checkpoint_exit_delay,
+            vtxo_lifetime=vtxo_tree_expiry,
+            vtxo_min_amount=vtxo_min_amount,
+            vtxo_max_amount=vtxo_max_amount,
+            max_op_return_outputs=max_op_return_outputs,
+            intent_fees=IntentFeePrograms(**programs),
+        )
+    except ValueError as exc:  # FeeProgramError included
+        raise click.UsageError(str(exc)) from exc
+    sim = ArkdSimulator(ledger, host=host)
     for item in board:
         owner, sep, amount = item.partition(":")
         if not sep or not amount.isdigit():

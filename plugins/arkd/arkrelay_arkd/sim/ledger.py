@@ -27,9 +27,18 @@ import msgspec
 from arkrelay_core.nostr import bip340
 
 from .. import arktx
+from ..closures import RelativeLocktime
 from ..tapscript import csv_closure, default_vtxo_tree
-from . import rules
+from . import defaults, rules
 from .errors import code
+from .fees import (
+    FeeEstimator,
+    IntentFeePrograms,
+    OffchainInput,
+    OnchainInput,
+    Output,
+    to_satoshis,
+)
 from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
 __all__ = ["Ledger", "PendingAnswer", "SimTxEvent", "SimVtxo"]
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.9.15-arkrelay-sim"
 SUBSCRIBER_QUEUE = 256
+#: arkd's intent fees until an operator sets them (UpdateIntentFees): none.
+FREE = IntentFeePrograms()
 
 
 @dataclasses.dataclass
@@ -75,26 +86,67 @@ class Ledger:
         self,
         *,
         network: str = "regtest",
-        unilateral_exit_delay: int = 512,
-        checkpoint_exit_delay: int = 512,
-        vtxo_lifetime: float = 7 * 86400,
-        dust: int = 330,
-        vtxo_min_amount: int = 1,
-        max_op_return_outputs: int = 3,
+        unilateral_exit_delay: int = defaults.UNILATERAL_EXIT_DELAY,
+        boarding_exit_delay: int = defaults.BOARDING_EXIT_DELAY,
+        checkpoint_exit_delay: int = defaults.CHECKPOINT_EXIT_DELAY,
+        vtxo_lifetime: float = defaults.VTXO_TREE_EXPIRY,
+        dust: int = defaults.DUST,
+        vtxo_min_amount: int = defaults.VTXO_MIN_AMOUNT,
+        vtxo_max_amount: int = defaults.VTXO_MAX_AMOUNT,
+        utxo_min_amount: int = defaults.UTXO_MIN_AMOUNT,
+        utxo_max_amount: int = defaults.UTXO_MAX_AMOUNT,
+        max_op_return_outputs: int = defaults.MAX_OP_RETURN_OUTPUTS,
+        max_tx_weight: int = defaults.MAX_TX_WEIGHT,
+        intent_fees: IntentFeePrograms = FREE,
         clock: Callable[[], float] = time.time,
         signer_secret: bytes | None = None,
         state_file: Path | None = None,
     ) -> None:
+        """Every default is arkd's (sim/defaults.py); the checks are arkd's settings checks
+        (internal/core/domain/settings.go ``Validate``) for the settings modelled here."""
         self.network = network
-        self.unilateral_exit_delay = unilateral_exit_delay
+        # arkd reads each delay as BIP68 does: below 512 blocks, else seconds rounded down to
+        # a multiple of 512 (its default 86400 s is used, and reported, as 86016 s).
+        unilateral = RelativeLocktime.parse(unilateral_exit_delay)
+        boarding = RelativeLocktime.parse(boarding_exit_delay)
+        checkpoint = RelativeLocktime.parse(checkpoint_exit_delay)
+        expiry_in_blocks = vtxo_lifetime < 512
+        for name, delay in (
+            ("unilateral exit delay", unilateral),
+            ("boarding exit delay", boarding),
+            ("checkpoint exit delay", checkpoint),
+        ):
+            if delay.blocks != expiry_in_blocks:
+                raise ValueError(
+                    f"all delays must be above or below value 512 ({name} and vtxo tree "
+                    "expiry type mismatch)"
+                )
+        self.unilateral_exit_delay = unilateral.value
+        self.boarding_exit_delay = boarding.value
         self.vtxo_lifetime = vtxo_lifetime
         self.dust = dust
-        if vtxo_min_amount < 1:
+        if vtxo_min_amount == 0:
             raise ValueError("vtxo min amount must be greater than 0")
-        # 1 is arkd's regtest setting (ARKD_VTXO_MIN_AMOUNT=1), which allows sub-dust
-        # outputs; arkd's own default is the dust limit, which refuses them.
-        self.vtxo_min_amount = vtxo_min_amount
+        if utxo_min_amount == 0:
+            raise ValueError("utxo min amount must be greater than 0")
+        if unilateral.value == boarding.value:
+            raise ValueError("unilateral exit delay and boarding exit delay must be different")
+        # arkd keeps -1 ("the dust limit") in its settings and resolves it at start-up.
+        self.vtxo_min_amount = dust if vtxo_min_amount < 0 else vtxo_min_amount
+        self.utxo_min_amount = max(utxo_min_amount, dust)
+        self.vtxo_max_amount = vtxo_max_amount
+        self.utxo_max_amount = utxo_max_amount
+        if 0 < vtxo_max_amount < self.vtxo_min_amount:
+            raise ValueError(
+                "vtxo max amount must be greater than or equal to min amount, "
+                f"got {vtxo_max_amount} < {self.vtxo_min_amount}"
+            )
         self.max_op_return_outputs = max(1, max_op_return_outputs)
+        self.max_tx_weight = max_tx_weight
+        # arkd allows CSV delays in blocks only when its VTXO tree expiry is in blocks.
+        self.block_type_allowed = expiry_in_blocks
+        self.intent_fees = intent_fees
+        self.fees = FeeEstimator(intent_fees, clock=clock)
         self.clock = clock
         self.state_file = state_file
         saved = _read_snapshot(state_file, network) if state_file is not None else None
@@ -105,7 +157,7 @@ class Ledger:
             self._forfeit_secret = bytes.fromhex(saved.forfeit_secret)
         self.signer_xonly = bip340.xonly_public_key(self._signer_secret)
         self.forfeit_xonly = bip340.xonly_public_key(self._forfeit_secret)
-        self.checkpoint_tapscript = csv_closure(checkpoint_exit_delay, self.forfeit_xonly)
+        self.checkpoint_tapscript = csv_closure(checkpoint.value, self.forfeit_xonly)
         self._lock = threading.Lock()
         self._vtxos: dict[str, SimVtxo] = {}
         self._pending: dict[str, _Pending] = {}
@@ -155,16 +207,32 @@ class Ledger:
             "checkpoint_tapscript": self.checkpoint_tapscript.hex(),
             "network": self.network,
             "unilateral_exit_delay": self.unilateral_exit_delay,
-            "boarding_exit_delay": self.unilateral_exit_delay * 2,
+            "boarding_exit_delay": self.boarding_exit_delay,
             "vtxo_min_amount": self.vtxo_min_amount,
-            "vtxo_max_amount": -1,
-            "utxo_min_amount": self.dust,
-            "utxo_max_amount": -1,
+            "vtxo_max_amount": self.vtxo_max_amount,
+            "utxo_min_amount": self.utxo_min_amount,
+            "utxo_max_amount": self.utxo_max_amount,
             "dust": self.dust,
             "digest": digest,
-            "max_tx_weight": 40_000,
+            "max_tx_weight": self.max_tx_weight,
             "max_op_return_outputs": self.max_op_return_outputs,
+            # arkd's GetInfo leaves the tx fee rate unset, so it reads "0".
+            "fees": {
+                "intent_fee": msgspec.structs.asdict(self.intent_fees),
+                "tx_fee_rate": "0",
+            },
         }
+
+    def intent_fee(
+        self,
+        offchain_inputs: Sequence[OffchainInput],
+        onchain_inputs: Sequence[OnchainInput],
+        offchain_outputs: Sequence[Output],
+        onchain_outputs: Sequence[Output],
+    ) -> int:
+        """What arkd's fee manager charges an intent, in whole sats (rounded up)."""
+        total = self.fees.total(offchain_inputs, onchain_inputs, offchain_outputs, onchain_outputs)
+        return to_satoshis(total)
 
     def board(self, owner: bytes, amount: int, *, expires_at: int | None = None) -> SimVtxo:
         """Fund ``owner`` with a new VTXO, as if it had boarded in a batch just mined."""
@@ -293,11 +361,13 @@ class Ledger:
                 now=int(self.clock()),
                 exit_delay=self.unilateral_exit_delay,
                 signer=self.signer_xonly,
+                block_type_allowed=self.block_type_allowed,
             )
             outputs = rules.check_outputs(
                 ark,
                 dust=self.dust,
                 vtxo_min_amount=self.vtxo_min_amount,
+                vtxo_max_amount=self.vtxo_max_amount,
                 max_op_return_outputs=self.max_op_return_outputs,
             )
             rebuilt = arktx.build_offchain_txs(spends, outputs, self.checkpoint_tapscript)

@@ -127,7 +127,12 @@ def check_vtxo_script(
 
 
 def check_outputs(
-    ark: PSBT, *, dust: int, vtxo_min_amount: int, max_op_return_outputs: int
+    ark: PSBT,
+    *,
+    dust: int,
+    vtxo_min_amount: int,
+    max_op_return_outputs: int,
+    vtxo_max_amount: int = -1,
 ) -> list[tuple[bytes, int]]:
     """arkd's validateOffchainTxOutputs, without extension outputs (the simulator has none)."""
     vout = ark.tx.vout
@@ -141,6 +146,14 @@ def check_outputs(
             op_returns += 1
             _check_sub_dust(i, script, value, dust, vtxo_min_amount)
         else:
+            if 0 <= vtxo_max_amount < value:
+                raise code.AMOUNT_TOO_HIGH(
+                    f"output #{i} amount ({value}) is higher than max vtxo amount: "
+                    f"{vtxo_max_amount}",
+                    output_index=str(i),
+                    amount=str(value),
+                    max_amount=str(vtxo_max_amount),
+                )
             _check_vtxo_amount(i, value, vtxo_min_amount)
             if value < dust:
                 raise code.AMOUNT_TOO_LOW(

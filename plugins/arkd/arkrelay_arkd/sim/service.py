@@ -20,7 +20,7 @@ from .._proto.ark.v1 import (
     service_pb2_grpc,
     types_pb2,
 )
-from . import pendingtx
+from . import intentfee, pendingtx
 from .errors import ArkdError
 from .ledger import Ledger, SimTxEvent, SimVtxo
 
@@ -127,6 +127,14 @@ class ArkServicer(service_pb2_grpc.ArkServiceServicer):
             lambda: self.ledger.finalize(request.ark_txid, list(request.final_checkpoint_txs)),
         )
         return service_pb2.FinalizeTxResponse()
+
+    def EstimateIntentFee(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            fee = _guard(context, lambda: intentfee.estimate_intent_fee(self.ledger, request))
+        except pendingtx.BadRequest as exc:
+            log.info("sim: EstimateIntentFee refused: %s", exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return service_pb2.EstimateIntentFeeResponse(fee=fee)
 
     def GetPendingTx(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
