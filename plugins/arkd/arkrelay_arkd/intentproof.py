@@ -144,14 +144,21 @@ class ProofSighash:
 
 def new_proof(
     message: str,
-    inputs: Sequence[tuple[str, int, int, bytes, int]],
+    inputs: Sequence[tuple[str, int, int, bytes | None, int]],
     outputs: Sequence[tuple[bytes, int]] = (),
 ) -> PSBT:
     """ark-lib's ``New``: ``inputs`` are (txid, vout, sequence, script, amount); with no
-    ``outputs`` the proof pays one 0-sat empty OP_RETURN."""
+    ``outputs`` the proof pays one 0-sat empty OP_RETURN. An input without a txid (no
+    outpoint) or without a script (no witness utxo) is refused, with ark-lib's words."""
     if not inputs:
         raise arktx.ArkTxError("missing inputs")
+    for txid, _, _, script, _ in inputs:
+        if not txid:
+            raise arktx.ArkTxError("missing data")
+        if script is None:
+            raise arktx.ArkTxError("missing witness utxo")
     first_script = inputs[0][3]
+    assert first_script is not None
     to_spend = to_spend_tx(message, first_script)
     vin = [TransactionInput(to_spend.txid(), 0, sequence=inputs[0][2])]
     vin += [TransactionInput(bytes.fromhex(t), v, sequence=seq) for t, v, seq, _, _ in inputs]
@@ -161,7 +168,7 @@ def new_proof(
     tx = Transaction(version=2, vin=vin, vout=vout, locktime=0)
     # embit shares a default dict between scopes built without ``unknown``: pass fresh ones.
     psbt = ProofPSBT(tx, unknown={GLOBAL_MESSAGE_KEY: message.encode()})
-    spent = [(first_script, 0), *((s, a) for _, _, _, s, a in inputs)]
+    spent = [(first_script, 0), *((s or b"", a) for _, _, _, s, a in inputs)]
     for inp, (script, amount) in zip(psbt.inputs, spent, strict=True):
         inp.witness_utxo = TransactionOutput(amount, Script(script))
         inp.sighash_type = PROOF_SIGHASH

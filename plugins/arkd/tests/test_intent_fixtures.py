@@ -5,9 +5,10 @@ Copied unchanged from arkade-os/arkd at tag v0.9.15 (f444de6c336c024f5b03e646feb
   pkg/ark-lib/intent/testdata/<name>_fixtures.json -> data/arkd-v0.9.15/intent_<name>_fixtures.json
     for <name> in verify, proof, message
 
-arkd's proof_test.go runs ``intent.Verify`` and ``intent.New`` over them; these tests run
-the simulator's verifier and the plugin's builder the same way, then break one rule at a
-time to show the fixtures notice.
+arkd's proof_test.go runs ``intent.Verify`` and ``intent.New`` over them, message_test.go
+encodes every message; these tests run the simulator's verifier, the plugin's builder and
+its message encoder (intentmessage.py) the same way, every valid and invalid case, then
+break one rule at a time to show the fixtures notice.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from embit.script import Script
 from embit.transaction import SIGHASH, TransactionOutput
 
-from arkrelay_arkd import arktx, intentproof, tapscript
+from arkrelay_arkd import arktx, intentmessage, intentproof, tapscript
 from arkrelay_arkd.sim import intentcheck
 from arkrelay_arkd.tapscript import TapTree, default_vtxo_tree
 from arkrelay_core.nostr import bip340
@@ -155,6 +156,30 @@ def test_builder_writes_arkds_proof_psbt_byte_for_byte(fixture: dict[str, Any]) 
     psbt = intentproof.new_proof(fixture["message"], inputs, outputs)
     assert psbt.to_string() == fixture["expected"]
     assert psbt.unknown[intentproof.GLOBAL_MESSAGE_KEY] == fixture["message"].encode()
+
+
+@pytest.mark.parametrize("fixture", PROOF["invalid"], ids=lambda f: f["name"])
+def test_builder_refuses_what_arkds_new_refuses(fixture: dict[str, Any]) -> None:
+    inputs = [
+        (
+            bytes.fromhex(i["txid"])[::-1].hex() if i.get("txid") else "",
+            i.get("vout", 0),
+            i.get("sequence", 0),
+            bytes.fromhex(i["witness_utxo"]["script"]) if "witness_utxo" in i else None,
+            i["witness_utxo"]["amount"] if "witness_utxo" in i else 0,
+        )
+        for i in fixture["inputs"]
+    ]
+    outputs = [(bytes.fromhex(o["script"]), o["amount"]) for o in fixture.get("outputs") or []]
+    with pytest.raises(arktx.ArkTxError, match=fixture["expected_error"]):
+        intentproof.new_proof(fixture.get("message", ""), inputs, outputs)
+
+
+@pytest.mark.parametrize("fixture", MESSAGE, ids=lambda f: f["name"])
+def test_every_message_is_encoded_as_arkd_encodes_it(fixture: dict[str, Any]) -> None:
+    message = intentmessage.decode(json.dumps(fixture["message"]))
+    assert message.type == fixture["message"]["type"]
+    assert intentmessage.encode(message) == fixture["expected"]
 
 
 def test_get_pending_tx_message_is_encoded_as_arkd_reencodes_it() -> None:

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from .. import arktx
+from ..intentmessage import ESTIMATE_INTENT_FEE
 from ..intentproof import decode_proof
 from . import intentcheck
 from .errors import code
@@ -22,9 +23,7 @@ from .fees import RECOVERABLE, VTXO, FeeProgramError, OffchainInput, OnchainInpu
 from .ledger import Ledger
 from .pendingtx import BadRequest
 
-__all__ = ["ESTIMATE_INTENT_FEE", "EstimateMessage", "decode_message", "estimate_intent_fee"]
-
-ESTIMATE_INTENT_FEE = "estimate-intent-fee"
+__all__ = ["EstimateMessage", "decode_message", "estimate_intent_fee"]
 
 
 class EstimateMessage:
