@@ -8,6 +8,8 @@ an unset list as ``null``.
 
 from __future__ import annotations
 
+import json
+
 import msgspec
 
 __all__ = [
@@ -64,11 +66,24 @@ def encode(message: RegisterMessage | ExpiryMessage) -> str:
     return msgspec.json.encode(message).decode()
 
 
-def decode(text: str) -> RegisterMessage | ExpiryMessage:
-    """A message of any known type; ValueError for anything else."""
+def decode(text: str, kind: str | None = None) -> RegisterMessage | ExpiryMessage:
+    """Read ``text`` as arkd's ``Decode`` does: Go's encoding/json (keys matched
+    case-insensitively, the last duplicate winning, unknown keys ignored, ``null`` leaving
+    a field unset), then the type checked (against ``kind`` when given). ValueError for
+    anything arkd refuses."""
     try:
-        kind = msgspec.json.decode(text, type=ExpiryMessage).type
-        cls = _KINDS[kind]
-        return msgspec.json.decode(text, type=cls)
-    except (msgspec.DecodeError, KeyError) as exc:
+        pairs = json.loads(text, object_pairs_hook=list)
+    except ValueError as exc:
+        raise ValueError(f"invalid intent message: {exc}") from exc
+    if not isinstance(pairs, list):
+        raise ValueError("invalid intent message: not an object")
+    folded = {key.casefold(): value for key, value in pairs if value is not None}
+    declared = folded.get("type", "")
+    cls = _KINDS.get(declared) if isinstance(declared, str) else None
+    if cls is None or (kind is not None and declared != kind):
+        raise ValueError(f"invalid intent message type: {declared}")
+    fields = {name: folded[name] for name in cls.__struct_fields__ if name in folded}
+    try:
+        return msgspec.convert(fields, type=cls, strict=True)
+    except msgspec.ValidationError as exc:
         raise ValueError(f"invalid intent message: {exc}") from exc
