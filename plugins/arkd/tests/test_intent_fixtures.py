@@ -2,9 +2,12 @@
 
 Copied unchanged from arkade-os/arkd at tag v0.9.15 (f444de6c336c024f5b03e646feb781eec9a24c00):
 
-  pkg/ark-lib/intent/testdata/verify_fixtures.json  -> data/arkd-v0.9.15/intent_verify_fixtures.json
-  pkg/ark-lib/intent/testdata/proof_fixtures.json   -> data/arkd-v0.9.15/intent_proof_fixtures.json
-  pkg/ark-lib/intent/testdata/message_fixtures.json -> data/arkd-v0.9.15/intent_message_fixtures.json
+  pkg/ark-lib/intent/testdata/verify_fixtures.json
+    -> data/arkd-v0.9.15/intent_verify_fixtures.json
+  pkg/ark-lib/intent/testdata/proof_fixtures.json
+    -> data/arkd-v0.9.15/intent_proof_fixtures.json
+  pkg/ark-lib/intent/testdata/message_fixtures.json
+    -> data/arkd-v0.9.15/intent_message_fixtures.json
 
 arkd's proof_test.go runs ``intent.Verify`` and ``intent.New`` over them, message_test.go
 encodes every message; these tests run the simulator's verifier, the plugin's builder and
