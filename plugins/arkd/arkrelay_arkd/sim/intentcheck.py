@@ -28,9 +28,9 @@ from embit.transaction import TransactionError
 
 from arkrelay_core.nostr import bip340
 
-from .. import arktx
+from .. import arktx, closures
 from ..intentproof import GET_PENDING_TX, ProofPSBT, decode_proof, prevouts, to_spend_tx
-from ..tapscript import NUMS_XONLY, _read_int, leaf_hash, multisig_keys
+from ..tapscript import NUMS_XONLY, leaf_hash
 
 __all__ = [
     "ProofRefused",
@@ -42,8 +42,7 @@ __all__ = [
 ]
 
 CONDITION_FIELD_KEY = b"\xde" + b"condition"
-OP_CHECKSIG, OP_CHECKSIGADD, OP_NUMEQUAL, OP_VERIFY, OP_EQUAL = 0xAC, 0xBA, 0x9C, 0x69, 0x87
-OP_CSV, OP_CLTV, OP_DROP = 0xB2, 0xB1, 0x75
+OP_EQUAL = 0x87
 OP_SHA256 = 0xA8
 _HASH_OPS = {
     0xA6: lambda b: hashlib.new("ripemd160", b).digest(),
@@ -255,62 +254,20 @@ def _compact(n: int) -> bytes:
 
 
 def _decode_closure(script: bytes) -> tuple[list[bytes], bytes | None]:
-    """(keys, condition) of an ark-lib closure, tried in DecodeClosure's order: CSV
-    multisig, CLTV multisig, multisig, condition multisig, condition CSV multisig."""
-    if not script:
-        raise ProofRefused("cannot decode empty script")
-    for opcode in (OP_CSV, OP_CLTV):
-        keys = _locked_multisig(script, opcode)
-        if keys is not None:
-            return keys, None
-    keys = _multisig(script)
-    if keys is not None:
-        return keys, None
-    for pos in range(len(script)):
-        if script[pos] != OP_VERIFY or pos == 0:
-            continue
-        condition, rest = script[:pos], script[pos + 1 :]
-        keys = _multisig(rest)
-        if keys is None:
-            keys = _locked_multisig(rest, OP_CSV)
-        if keys is not None and _pushes_parse(condition):
-            return keys, condition
-    raise ProofRefused(f"script does not match any known closure type: {script.hex()}")
-
-
-def _multisig(script: bytes) -> list[bytes] | None:
-    keys = multisig_keys(script)
-    if keys is not None:
-        return keys
-    # CHECKSIGADD form: <k1> CHECKSIG <k2> CHECKSIGADD ... <n> NUMEQUAL
-    keys, pos = [], 0
-    while pos + 34 <= len(script) and script[pos] == 32:
-        keys.append(script[pos + 1 : pos + 33])
-        op = script[pos + 33]
-        if op != (OP_CHECKSIG if len(keys) == 1 else OP_CHECKSIGADD):
-            return None
-        pos += 34
-    if not keys or len(keys) > 16 or script[pos:] != bytes([0x50 + len(keys), OP_NUMEQUAL]):
-        return None
-    return keys
-
-
-def _locked_multisig(script: bytes, opcode: int) -> list[bytes] | None:
-    read = _read_int(script, 0)
-    if read is None:
-        return None
-    _, pos = read
-    if script[pos : pos + 2] != bytes([opcode, OP_DROP]):
-        return None
-    return _multisig(script[pos + 2 :])
-
-
-def _pushes_parse(script: bytes) -> bool:
-    pos = 0
-    while pos < len(script):
-        op = script[pos]
-        pos += 1 + (op if 1 <= op <= 75 else 0)
-    return pos == len(script)
+    """(keys, condition) of the ark-lib closure ``script`` is (closures.decode_closure,
+    ark-lib's DecodeClosure)."""
+    try:
+        closure = closures.decode_closure(script)
+    except closures.ClosureError as exc:
+        raise ProofRefused(str(exc)) from exc
+    if isinstance(closure, closures.Multisig):
+        return list(closure.keys), None
+    condition = (
+        closure.condition
+        if isinstance(closure, closures.ConditionMultisig | closures.ConditionCSVMultisig)
+        else None
+    )
+    return list(closure.multisig.keys), condition
 
 
 def _is_note(script: bytes) -> bool:
