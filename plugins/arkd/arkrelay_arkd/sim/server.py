@@ -21,9 +21,10 @@ from hypercorn.config import Config as HypercornConfig
 
 from .._proto.ark.v1 import indexer_pb2_grpc, service_pb2_grpc
 from ..tapscript import default_vtxo_tree
+from .indexer import SimIndexerServicer
 from .ledger import Ledger, SimVtxo
 from .rest import RestApp
-from .service import ArkServicer, IndexerServicer
+from .service import ArkServicer
 
 __all__ = ["ArkdSimulator"]
 
@@ -46,7 +47,7 @@ class ArkdSimulator:
         # the same per-servicer state (subscriptions).
         self.servicers: dict[str, Any] = {
             "ArkService": ArkServicer(self.ledger),
-            "IndexerService": IndexerServicer(self.ledger),
+            "IndexerService": SimIndexerServicer(self.ledger),
         }
 
     @property
