@@ -229,11 +229,7 @@ class ArkdBackend:
             request.page.CopyFrom(indexer_pb2.IndexerPageRequest(size=_PAGE, index=index))
             resp = await self.caller.call("GetVtxos", indexer.GetVtxos, request, idempotent=True)
             out.extend(resp.vtxos)
-            if (
-                not resp.HasField("page")
-                or not resp.vtxos
-                or resp.page.current >= resp.page.total
-            ):
+            if not resp.HasField("page") or not resp.vtxos or resp.page.current >= resp.page.total:
                 return out
             index = resp.page.current + 1
 
