@@ -21,10 +21,11 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
 from arkrelay_arkd import offchain
-from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
+from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2, service_pb2_grpc
 from arkrelay_arkd.client import ArkdBackend
 from arkrelay_arkd.convert import server_params
 from arkrelay_arkd.sim import ArkdSimulator
+from arkrelay_arkd.sim.routes import ARKD_ROUTES
 from arkrelay_core.interfaces import InputSignature, TxOutputSpec
 
 from .conftest import Key
@@ -101,6 +102,28 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]
             event = line[len("event: ") :]
         elif line.startswith("data: ") or line == "data:":
             data.append(line[len("data: ") :])
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+def test_every_rpc_has_a_route_and_every_binding_names_a_field() -> None:
+    services = {
+        "ArkService": service_pb2.DESCRIPTOR.services_by_name["ArkService"],
+        "IndexerService": indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"],
+    }
+    routed = {(r.service, r.rpc) for r in ARKD_ROUTES}
+    every = {(name, m.name) for name, s in services.items() for m in s.methods}
+    assert routed == every
+    for route in ARKD_ROUTES:
+        request = route.request_type()
+        for binding in route.bindings:
+            owner = request.DESCRIPTOR
+            for part in binding.split("."):
+                field = owner.fields_by_name[part]
+                owner = field.message_type
+        # A streaming RPC is a GET without a body, as the gateway serves streams.
+        assert not (route.streaming and route.body)
 
 
 # ---------------------------------------------------------------------------- GetInfo
@@ -259,6 +282,9 @@ async def test_get_vtxos_filters_from_query_parameters(
         "5000",
         "7000",
     ]
+    # Many scripts at once (a wallet's every address): a long query string is fine.
+    many = "&".join(f"scripts=5120{i:064x}" for i in range(300))
+    assert amounts(await vtxos(f"{many}&scripts={b}")) == ["30000", "7000"]
     [received] = await vtxos(f"outpoints={ark_txid}:0")
     assert (received["script"], received["isPreconfirmed"]) == (b, True)
     assert await vtxos(f"scripts={a}&pendingOnly=true") == []
