@@ -331,6 +331,9 @@ async def test_chain_virtual_txs_and_commitment_of_a_transfer(
     assert checkpoint["spends"] == [boarded.outpoint]
     assert commitment["txid"] == boarded.txid
 
+    [created] = (await rest.get(f"/v1/indexer/vtxos?outpoints={ark_txid}:0")).json()["vtxos"]
+    assert created["commitmentTxids"] == [boarded.txid]  # the batch its input rests on
+
     txs = (await rest.get(f"/v1/indexer/virtualTx/{ark_txid},{checkpoint['txid']}")).json()
     assert [offchain.decode_txid(tx) for tx in txs["txs"]] == [ark_txid, checkpoint["txid"]]
 
