@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 import trio
 
+from arkrelay_arkd import offchain
+from arkrelay_arkd.client import ArkdBackend
 from arkrelay_arkd.sim import ArkdSimulator
+from arkrelay_core.interfaces import InputSignature, TxOutputSpec
 from tests.support import need_node
 
 from .conftest import Key
@@ -52,12 +55,21 @@ class Lines:
 
 
 async def test_the_sdk_rest_providers_read_the_simulator(
-    sim: ArkdSimulator, nursery: trio.Nursery
+    sim: ArkdSimulator, nursery: trio.Nursery, backend: ArkdBackend
 ) -> None:
     url = await nursery.start(sim.serve_rest, 0)
-    alice = Key()
+    alice, bob = Key(), Key()
     boarded = sim.board(alice.pub, 21_000)
-    script = sim.script_of(alice.pub)
+    # Bob's VTXO comes from an ark tx: the SDK reads a chain with a checkpoint in it.
+    (vtxo,) = await backend.list_vtxos(alice.pub)
+    built = await backend.build_offchain_tx([vtxo], [TxOutputSpec(bob.pub, 21_000)])
+    signed = backend.add_signatures(built.ark_tx, _sign(alice, built.to_sign))
+    submitted = await backend.submit_tx(signed, built.checkpoint_txs)
+    finals = [backend.add_signatures(t.psbt, _sign(alice, [t])) for t in submitted.to_sign]
+    await backend.finalize_tx(submitted.ark_txid, finals)
+    ark_txid = submitted.ark_txid
+
+    script = sim.script_of(bob.pub)
     process = await trio.lowlevel.open_process(
         ["node", str(SDK_DIR / "read_rest.mjs"), url, script],
         cwd=SDK_DIR,
@@ -75,24 +87,31 @@ async def test_the_sdk_rest_providers_read_the_simulator(
                 "512",
                 "330",
             )
-            [vtxo] = (await lines.until("vtxos"))["vtxos"]
-            assert (vtxo["txid"], vtxo["vout"], vtxo["value"]) == (boarded.txid, 0, 21_000)
-            assert vtxo["virtualStatus"]["state"] == "settled"
-            assert [v["txid"] for v in (await lines.until("spendable"))["vtxos"]] == [boarded.txid]
+            [coin] = (await lines.until("vtxos"))["vtxos"]
+            assert (coin["txid"], coin["vout"], coin["value"]) == (ark_txid, 0, 21_000)
+            assert coin["virtualStatus"]["state"] == "preconfirmed"
+            assert coin["commitmentTxIds"] == [boarded.txid]
+            assert [v["txid"] for v in (await lines.until("spendable"))["vtxos"]] == [ark_txid]
             commitment = (await lines.until("commitment"))["tx"]
             assert commitment["totalOutputAmount"] == "21000"
             chain = (await lines.until("chain"))["chain"]["chain"]
-            assert [c["txid"] for c in chain] == [boarded.txid]
+            assert [(c["txid"], c["type"]) for c in chain][::2] == [
+                (ark_txid, "INDEXER_CHAINED_TX_TYPE_ARK"),
+                (boarded.txid, "INDEXER_CHAINED_TX_TYPE_COMMITMENT"),
+            ]
+            assert chain[1]["spends"] == [boarded.outpoint]
+            txs = (await lines.until("virtual"))["txs"]["txs"]
+            assert [offchain.decode_txid(tx) for tx in txs] == [ark_txid, chain[1]["txid"]]
             refused = (await lines.until("refused"))["error"]
             assert refused == {"type": "ArkError", "name": "INVALID_ARK_PSBT", "code": 1}
 
             subscribed = (await lines.until("subscribed"))["subscriptionId"]
             await lines.until("streaming")
-            # Both SSE streams are open once the servicers hold them: then pay alice.
+            # Both SSE streams are open once the servicers hold them: then pay bob.
             subscription = sim.servicers["IndexerService"].subscriptions.get(subscribed)
             while not (sim.ledger._subscribers and subscription.generation):  # noqa: ASYNC110
                 await trio.sleep(0.05)
-            again = sim.board(alice.pub, 4_000)
+            again = sim.board(bob.pub, 4_000)
 
             tx = (await lines.until("tx"))["commitmentTx"]
             assert tx["txid"] == again.txid
@@ -106,3 +125,7 @@ async def test_the_sdk_rest_providers_read_the_simulator(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _sign(key: Key, to_sign: Any) -> list[InputSignature]:
+    return [InputSignature(s.input_index, key.pub, key.sign(s.sighash)) for s in to_sign]

@@ -28,8 +28,11 @@ emit({ event: 'vtxos', vtxos })
 const spendable = await indexer.getVtxos({ scripts: [script], spendableOnly: true })
 emit({ event: 'spendable', vtxos: spendable.vtxos, page: spendable.page ?? null })
 const [first] = vtxos
-emit({ event: 'commitment', tx: await indexer.getCommitmentTx(first.txid) })
-emit({ event: 'chain', chain: await indexer.getVtxoChain({ txid: first.txid, vout: first.vout }) })
+emit({ event: 'commitment', tx: await indexer.getCommitmentTx(first.commitmentTxIds[0]) })
+const chain = await indexer.getVtxoChain({ txid: first.txid, vout: first.vout })
+emit({ event: 'chain', chain })
+const offchain = chain.chain.filter((c) => c.type !== 'INDEXER_CHAINED_TX_TYPE_COMMITMENT')
+emit({ event: 'virtual', txs: await indexer.getVirtualTxs(offchain.map((c) => c.txid)) })
 
 try {
   await ark.submitTx('cHNidP8BAAoCAAAAAAAAAAAAAAA=', [])
