@@ -411,6 +411,17 @@ async def test_a_stream_ends_when_its_client_leaves(
         await _until(lambda: not sim.ledger._subscribers)
 
 
+async def test_a_stream_the_server_ends_closes_with_the_gateways_eos_frame(
+    sim: ArkdSimulator, rest: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(20):
+        async with rest.stream("GET", "/v1/txs", headers=SSE) as response:
+            await _until(lambda: bool(sim.ledger._subscribers))
+            sim.ledger.close_subscribers()  # as when the server stops
+            frames = [line async for line in response.aiter_lines()]
+    assert frames == ["id: EOS", "event: EOS", "data: ", ""]
+
+
 async def _until(condition: Any) -> None:
     for _ in range(2000):
         if condition():

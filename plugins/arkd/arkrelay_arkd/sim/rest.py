@@ -169,15 +169,12 @@ async def _forward(
 ) -> None:
     # Until the servicer sends headers or a first message, an error is an HTTP error,
     # as the gateway's stream.Header() fails for a call that ends before its headers.
-    async for kind, value in items:
-        if kind == "error":
-            await _error(send, value)
-            return
-        if kind == "end":
-            await _respond(send, 200, b"")
-            return
-        break
-    else:
+    first = await _next(items)
+    if first is None:
+        return
+    kind, value = first
+    if kind == "error":
+        await _error(send, value)
         return
     if not wants_sse:
         status = status_pb2.Status(
@@ -195,9 +192,8 @@ async def _forward(
             ],
         }
     )
-    if kind == "message":
-        await _sse(send, data=_json(protojson.message_to_json(value)))
-    async for kind, value in items:
+    while first is not None:
+        kind, value = first
         if kind == "message":
             await _sse(send, data=_json(protojson.message_to_json(value)))
         elif kind == "error":
@@ -206,7 +202,15 @@ async def _forward(
         elif kind == "end":
             await _sse(send, id_=b"EOS", event=b"EOS", data=b"")
             break
+        first = await _next(items)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _next(items: trio.MemoryReceiveChannel[StreamItem]) -> StreamItem | None:
+    try:
+        return await items.receive()
+    except trio.EndOfChannel:
+        return None
 
 
 async def _sse(send: Send, *, data: bytes, event: bytes = b"", id_: bytes = b"") -> None:
