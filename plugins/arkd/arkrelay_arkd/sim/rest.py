@@ -69,6 +69,16 @@ _HTTP_STATUS = {
 }
 
 
+# The headers arkd's gateway forwards as gRPC metadata (internal/interface/grpc/
+# service.go, customMatcher), lower-cased as ASGI gives them.
+_FORWARDED = {
+    b"x-macaroon": "macaroon",
+    b"x-build-version": "x-build-version",
+    b"x-sdk-version": "x-sdk-version",
+    b"x-digest": "x-digest",
+}
+
+
 def http_status(grpc_code: int) -> int:
     return _HTTP_STATUS.get(grpc_code, 500)
 
@@ -115,7 +125,12 @@ class RestApp:
             await _error(send, status)
             return
         method = getattr(self.servicers[found.route.service], found.route.rpc)
-        ctx = CallContext(peer=_peer(scope))
+        metadata = tuple(
+            (_FORWARDED[name], value.decode("latin-1"))
+            for name, value in scope.get("headers", ())
+            if name in _FORWARDED
+        )
+        ctx = CallContext(peer=_peer(scope), metadata=metadata)
         if found.route.streaming:
             await self._stream(method, request, ctx, scope, receive, send)
             return
