@@ -32,6 +32,7 @@ __all__ = [
     "N",
     "SessionContext",
     "aggregate_tree_key",
+    "deterministic_sign",
     "key_agg",
     "key_sort",
     "nonce_agg",
@@ -47,7 +48,7 @@ __all__ = [
 #: The order of the secp256k1 group.
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
-Contribution = Literal["pubkey", "pubnonce", "aggnonce", "psig"]
+Contribution = Literal["pubkey", "pubnonce", "aggnonce", "aggothernonce", "psig"]
 
 _Point = coincurve.PublicKey | None
 
@@ -55,9 +56,10 @@ _Point = coincurve.PublicKey | None
 class MusigError(ValueError):
     """A signer's contribution is malformed.
 
-    ``signer`` is the index of the signer in the list the caller passed (``None`` when the
-    culprit is the aggregate nonce, which the coordinator built), ``contrib`` names what was
-    wrong with it.
+    ``signer`` is the index of the signer in the list the caller passed, ``None`` when the
+    culprit is an aggregate (the aggregate nonce, or the other signers' nonces aggregated
+    for :func:`deterministic_sign`) or a single contribution checked without its index
+    (:func:`partial_sig_verify_internal`); ``contrib`` names what was wrong.
     """
 
     def __init__(self, signer: int | None, contrib: Contribution, detail: str = "") -> None:
@@ -421,6 +423,59 @@ def sign(secnonce: bytearray, sk: bytes, session: SessionContext) -> bytes:
     if not partial_sig_verify_internal(psig, pubnonce, pk, session):
         raise ValueError("the partial signature just made does not verify")
     return psig
+
+
+def deterministic_sign(
+    sk: bytes,
+    aggothernonce: bytes,
+    pubkeys: Sequence[bytes],
+    tweaks: Sequence[bytes],
+    is_xonly: Sequence[bool],
+    msg: bytes,
+    rand: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """Sign as the last signer without keeping a secret nonce: the nonce is derived from
+    ``sk``, the aggregate of every other signer's public nonce, the tweaked key and the
+    message. Returns ``(pubnonce, psig)``; the caller publishes both.
+
+    Only safe for the signer that speaks last: the other nonces must be fixed before this
+    runs. ``rand``, when given, is mixed into the key so the nonce is not a function of the
+    inputs alone."""
+    if len(sk) != 32:
+        raise ValueError("The secret key must be 32 bytes.")
+    if rand is not None:
+        sk_ = bytes(a ^ b for a, b in zip(sk, _tagged_hash("MuSig/aux", rand), strict=True))
+    else:
+        sk_ = bytes(sk)
+    ctx = key_agg(pubkeys)
+    for tweak, xonly in zip(tweaks, is_xonly, strict=True):
+        ctx = ctx.apply_tweak(tweak, xonly)
+    k = [
+        _int(
+            _tagged_hash(
+                "MuSig/deterministic/nonce",
+                sk_ + bytes(aggothernonce) + ctx.xonly() + len(msg).to_bytes(8, "big") + msg
+                + i.to_bytes(1, "big"),
+            )
+        ) % N
+        for i in (0, 1)
+    ]  # fmt: skip
+    if 0 in k:
+        raise ValueError("deterministic_sign drew a zero nonce")
+    if not 0 < _int(sk) < N:
+        raise ValueError("secret key value is out of range.")
+    signer = _mul_base(_int(sk))
+    assert signer is not None
+    r1, r2 = _mul_base(k[0]), _mul_base(k[1])
+    assert r1 is not None and r2 is not None
+    pubnonce = r1.format(compressed=True) + r2.format(compressed=True)
+    try:
+        aggnonce = nonce_agg([pubnonce, aggothernonce])
+    except MusigError as exc:
+        raise MusigError(None, "aggothernonce", str(exc)) from exc
+    secnonce = bytearray(_bytes32(k[0]) + _bytes32(k[1]) + signer.format(compressed=True))
+    session = SessionContext(aggnonce, pubkeys, tweaks, is_xonly, msg)
+    return pubnonce, sign(secnonce, sk, session)
 
 
 def partial_sig_verify_internal(

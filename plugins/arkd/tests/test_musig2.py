@@ -320,3 +320,43 @@ def test_tree_key_is_the_bip341_output_key_of_the_aggregate():
     assert coincurve.PublicKey.combine_keys([lifted, tweak]).format()[1:] == output_key
     with pytest.raises(ValueError, match="two cosigner keys"):
         musig2.aggregate_tree_key(keys[:1], root)
+
+
+# --- deterministic signing ----------------------------------------------------------------
+
+DET = vectors("det_sign")
+
+
+def det_sign(case):
+    return musig2.deterministic_sign(
+        bytes.fromhex(DET["sk"]),
+        bytes.fromhex(case["aggothernonce"]),
+        pick(DET["pubkeys"], case["key_indices"]),
+        [bytes.fromhex(t) for t in case["tweaks"]],
+        case["is_xonly"],
+        bytes.fromhex(DET["msgs"][case["msg_index"]]),
+        h(case["rand"]),
+    )
+
+
+@pytest.mark.parametrize("case", DET["valid_test_cases"], ids=lambda c: c.get("comment", ""))
+def test_deterministic_sign(case):
+    pubnonce, psig = det_sign(case)
+    assert [pubnonce, psig] == [bytes.fromhex(x) for x in case["expected"]]
+    pubkeys = pick(DET["pubkeys"], case["key_indices"])
+    session = musig2.SessionContext(
+        musig2.nonce_agg([pubnonce, bytes.fromhex(case["aggothernonce"])]),
+        pubkeys,
+        [bytes.fromhex(t) for t in case["tweaks"]],
+        case["is_xonly"],
+        bytes.fromhex(DET["msgs"][case["msg_index"]]),
+    )
+    signer = pubkeys[case["signer_index"]]
+    assert musig2.partial_sig_verify_internal(psig, pubnonce, signer, session)
+
+
+@pytest.mark.parametrize("case", DET["error_test_cases"], ids=lambda c: c["comment"])
+def test_deterministic_sign_errors(case):
+    with expect_error(case["error"]) as excinfo:
+        det_sign(case)
+    check_contribution(excinfo, case["error"])
