@@ -259,8 +259,11 @@ def nonce_gen(
     msg: bytes | None,
     extra_in: bytes | None,
     rand: bytes | None = None,
-) -> tuple[bytes, bytes]:
+) -> tuple[bytearray, bytes]:
     """A fresh nonce pair: ``(secnonce, pubnonce)``, 97 and 66 bytes.
+
+    The secret nonce is a ``bytearray`` so that :func:`sign` can erase it: pass that very
+    object to ``sign``, not a copy.
 
     ``rand`` is for test vectors only: ``None`` draws 32 bytes from the OS, and a nonce
     derived from repeated randomness leaks the secret key. ``sk``, ``aggpk``, ``msg`` and
@@ -291,7 +294,7 @@ def nonce_gen(
         raise ValueError("nonce_gen drew a zero nonce")
     r1, r2 = _mul_base(k1), _mul_base(k2)
     assert r1 is not None and r2 is not None
-    secnonce = _bytes32(k1) + _bytes32(k2) + bytes(pk)
+    secnonce = bytearray(_bytes32(k1) + _bytes32(k2) + bytes(pk))
     pubnonce = r1.format(compressed=True) + r2.format(compressed=True)
     return secnonce, pubnonce
 
@@ -387,9 +390,10 @@ class SessionContext:
 def sign(secnonce: bytearray, sk: bytes, session: SessionContext) -> bytes:
     """This signer's 32-byte partial signature.
 
-    ``secnonce`` must be the mutable ``bytearray`` that :func:`nonce_gen` made: its scalars
-    are overwritten with zeros before anything else can fail, so a second call with it raises
-    instead of signing twice with one nonce (which would reveal ``sk``).
+    ``secnonce`` must be the ``bytearray`` that :func:`nonce_gen` returned: its scalars are
+    overwritten with zeros as soon as they are read, so a second call with it raises instead
+    of signing twice with one nonce (which would reveal ``sk``). A session that fails before
+    that (a bad key or aggregate nonce) leaves the nonce unused.
     """
     if not isinstance(secnonce, bytearray):
         raise TypeError("secnonce must be a bytearray, so that sign can erase it")

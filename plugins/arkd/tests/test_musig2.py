@@ -4,6 +4,8 @@ libsecp256k1's BIP-340 verifier accepts."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 from pathlib import Path
 
@@ -289,7 +291,9 @@ def test_three_signers_with_a_taproot_tweak_make_a_valid_bip340_signature():
     session = musig2.tree_session(musig2.nonce_agg(pubnonces), pubkeys, script_root, msg)
     assert session.key_agg_context() == tree_ctx
 
-    psigs = [musig2.sign(bytearray(nonces[pk][0]), by_key[pk].secret, session) for pk in pubkeys]
+    psigs = [musig2.sign(nonces[pk][0], by_key[pk].secret, session) for pk in pubkeys]
+    # Each secret nonce was erased by its use.
+    assert all(nonces[pk][0][:64] == bytes(64) for pk in pubkeys)
     for i, psig in enumerate(psigs):
         assert musig2.partial_sig_verify_internal(psig, pubnonces[i], pubkeys[i], session)
         assert musig2.partial_sig_verify(
@@ -360,3 +364,34 @@ def test_deterministic_sign_errors(case):
     with expect_error(case["error"]) as excinfo:
         det_sign(case)
     check_contribution(excinfo, case["error"])
+
+
+# --- the public surface -------------------------------------------------------------------
+
+
+def test_the_public_names_and_signatures_are_the_agreed_ones():
+    # The batch protocol codes against these; a rename or a reordered parameter breaks it.
+    expected = {
+        "key_sort": ["pubkeys"],
+        "key_agg": ["pubkeys"],
+        "nonce_gen": ["sk", "pk", "aggpk", "msg", "extra_in", "rand"],
+        "nonce_agg": ["pubnonces"],
+        "SessionContext": ["aggnonce", "pubkeys", "tweaks", "is_xonly", "msg"],
+        "sign": ["secnonce", "sk", "session"],
+        "partial_sig_verify": ["psig", "pubnonces", "pubkeys", "tweaks", "is_xonly", "msg", "i"],
+        "partial_sig_verify_internal": ["psig", "pubnonce", "pk", "session"],
+        "partial_sig_agg": ["psigs", "session"],
+        "deterministic_sign": [
+            "sk", "aggothernonce", "pubkeys", "tweaks", "is_xonly", "msg", "rand",
+        ],
+        "aggregate_tree_key": ["cosigner_pubkeys", "sweep_tapscript_root"],
+        "tree_session": ["aggnonce", "cosigner_pubkeys", "sweep_tapscript_root", "msg"],
+        "taproot_tweak": ["internal", "script_root"],
+    }  # fmt: skip
+    assert set(musig2.__all__) == {*expected, "KeyAggContext", "MusigError", "N"}
+    for name, params in expected.items():
+        assert list(inspect.signature(getattr(musig2, name)).parameters) == params, name
+    assert issubclass(MusigError, ValueError)
+    ctx = musig2.key_agg(pick(KEY_AGG["pubkeys"], [0, 1]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.q = bytes(33)  # type: ignore[misc]

@@ -129,9 +129,7 @@ async def test_a_session_with_the_sdk_library_as_one_cosigner(tweaked: bool, odd
                 session = musig2.tree_session(aggnonce, pubkeys, root, msg)
             assert session.key_agg_context() == final
             session_fields = {**common, "aggnonce": aggnonce.hex()}
-            psigs = {
-                pk: musig2.sign(bytearray(nonces[pk][0]), sk, session) for pk, sk in ours.items()
-            }
+            psigs = {pk: musig2.sign(nonces[pk][0], sk, session) for pk, sk in ours.items()}
             psigs[node_pk] = bytes.fromhex(
                 (await peer.ask("sign", name="s", **session_fields))["psig"]
             )
