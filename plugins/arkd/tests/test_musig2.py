@@ -11,6 +11,8 @@ from pathlib import Path
 
 import coincurve
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arkrelay_arkd import musig2
 from arkrelay_arkd.musig2 import MusigError
@@ -312,6 +314,48 @@ def test_three_signers_with_a_taproot_tweak_make_a_valid_bip340_signature():
     assert not coincurve.PublicKeyXOnly(output_key).verify(
         musig2.partial_sig_agg(bad, session), msg
     )
+
+
+SCALARS = st.integers(min_value=1, max_value=musig2.N - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    secret_keys=st.lists(SCALARS, min_size=1, max_size=5),
+    duplicate_first=st.booleans(),
+    tweaks=st.lists(st.tuples(SCALARS, st.booleans()), max_size=3),
+    msg=st.binary(max_size=40),
+)
+def test_any_session_yields_a_signature_for_its_tweaked_key(
+    secret_keys, duplicate_first, tweaks, msg
+):
+    """Whatever the keys (repeated ones too), tweaks (plain and x-only, mixed) and message,
+    honest signers' shares verify and aggregate into a valid BIP-340 signature."""
+    sks = [sk.to_bytes(32, "big") for sk in secret_keys]
+    if duplicate_first:
+        sks.append(sks[0])
+    pubkeys = [coincurve.PrivateKey(sk).public_key.format() for sk in sks]
+    tweak_bytes = [t.to_bytes(32, "big") for t, _ in tweaks]
+    is_xonly = [x for _, x in tweaks]
+    try:
+        final = musig2.SessionContext(bytes(66), pubkeys, tweak_bytes, is_xonly, msg)
+        final_key = final.key_agg_context().xonly()
+    except ValueError:
+        return  # a tweak cancelled the key: refused, as BIP-327 says
+    nonces = [
+        musig2.nonce_gen(sk, pk, final_key, msg, None) for sk, pk in zip(sks, pubkeys, strict=True)
+    ]
+    pubnonces = [pubnonce for _, pubnonce in nonces]
+    session = musig2.SessionContext(
+        musig2.nonce_agg(pubnonces), pubkeys, tweak_bytes, is_xonly, msg
+    )
+    psigs = [
+        musig2.sign(secnonce, sk, session) for (secnonce, _), sk in zip(nonces, sks, strict=True)
+    ]
+    for i, psig in enumerate(psigs):
+        assert musig2.partial_sig_verify(psig, pubnonces, pubkeys, tweak_bytes, is_xonly, msg, i)
+    sig = musig2.partial_sig_agg(psigs, session)
+    assert coincurve.PublicKeyXOnly(final_key).verify(sig, msg)
 
 
 def test_tree_key_is_the_bip341_output_key_of_the_aggregate():
