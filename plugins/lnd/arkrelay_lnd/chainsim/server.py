@@ -89,8 +89,9 @@ def create_app(ledger: Ledger) -> QuartTrio:
 
     @app.errorhandler(Refusal)
     async def refused(exc: Refusal) -> Response:
-        log.info("refused: %s", exc.reason)
-        return _text(exc.esplora_text(), 400)
+        log.info("refused %s: %s", request.path, exc.reason)
+        package = request.path.startswith("/txs/package")
+        return _text(exc.esplora_text("submitpackage" if package else "sendrawtransaction"), 400)
 
     # ----------------------------------------------------------------- blocks
 

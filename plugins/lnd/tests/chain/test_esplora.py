@@ -144,8 +144,12 @@ async def test_a_zero_fee_parent_is_accepted_only_with_a_p2a_child_paying_for_bo
         reply = await esplora.post(
             "/txs/package", json=[parent.serialize().hex(), cheap.serialize().hex()]
         )
-        assert reply.status_code == 400
-        assert "min relay fee not met" in reply.text
+        needed = FLOOR * (vsize(parent) + vsize(cheap))
+        assert (reply.status_code, reply.text) == (
+            400,
+            'submitpackage RPC error: {"code":-26,"message":"min relay fee not met, '
+            f'50 < {needed}"}}',
+        )
         assert (await esplora.get("/mempool/txids")).json() == []
 
         child = build([anchor, fuel], [(18_000, CAROL.p2tr)], version=3)
@@ -183,7 +187,9 @@ async def test_a_package_child_must_spend_the_ephemeral_anchor(
             "/txs/package", json=[parent.serialize().hex(), child.serialize().hex()]
         )
         assert reply.status_code == 400
-        assert "missing-ephemeral-spends" in reply.text
+        assert f"missing-ephemeral-spends, tx {child.txid().hex()} (wtxid=" in reply.text, (
+            reply.text
+        )
 
 
 async def test_a_csv_locked_script_path_spend_waits_for_maturity(
