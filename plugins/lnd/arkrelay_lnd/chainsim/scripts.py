@@ -149,7 +149,7 @@ def _taproot(
     values = [o.value for o in spent]
     if len(witness) == 1:
         digest = _schnorr_digest(tx, index, scripts, values, witness[0], None)
-        if not PublicKeyXOnly(output_key).verify(witness[0][:64], digest):
+        if not _schnorr_valid(output_key, witness[0][:64], digest):
             raise ScriptFailure(SCHNORR_SIG)
         return
     control, script = witness[-1], witness[-2]
@@ -177,11 +177,18 @@ def _taproot(
                 "Public key version reserved for soft-fork upgrades", mandatory=False
             )
         digest = _schnorr_digest(tx, index, scripts, values, sig, script)
-        if not PublicKeyXOnly(pub).verify(sig[:64], digest):
+        if not _schnorr_valid(pub, sig[:64], digest):
             raise ScriptFailure(SCHNORR_SIG)
         return True
 
     _Machine(tx, index, check, tapscript=True).run(script, witness[:-2])
+
+
+def _schnorr_valid(key: bytes, sig: bytes, digest: bytes) -> bool:
+    try:
+        return PublicKeyXOnly(key).verify(sig, digest)
+    except ValueError:  # not a point on the curve: no signature can be valid for it
+        return False
 
 
 def _schnorr_digest(
