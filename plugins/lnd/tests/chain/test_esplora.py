@@ -294,3 +294,27 @@ async def test_the_chain_survives_a_restart_with_its_state_file(tmp_path) -> Non
             assert [u["value"] for u in bob] == [69_000]
     finally:
         await chain.stop()
+
+
+async def test_malformed_requests_get_esplora_errors_not_crashes(
+    esplora: httpx.AsyncClient,
+) -> None:
+    with trio.fail_after(30):
+        assert (await esplora.post("/tx", content="zz")).text == "Invalid hex string"
+        undecodable = await esplora.post("/tx", content="0200000000")
+        assert refusal(undecodable) == (
+            "TX decode failed. Make sure the tx has at least one input."
+        )
+        for body in ("{}", "[1]", "not json"):
+            reply = await esplora.post("/txs/package", content=body)
+            assert reply.status_code == 400, (body, reply.text)
+        assert (await esplora.post("/sim/faucet", content="{}")).status_code == 400
+        assert (await esplora.get("/address/bcrt1qqqqq/utxo")).status_code == 400
+        assert (await esplora.get("/block-height/99999")).status_code == 404
+        # An output key that is not a point: nothing can spend it, and the chain says so.
+        coin = await faucet(esplora, b"\x51\x20" + b"\xff" * 32, 10_000)
+        tx = build([coin], [(9_000, ALICE.p2tr)])
+        tx.vin[0].witness.items = [b"\x01" * 64]
+        assert refusal(await broadcast(esplora, tx)) == (
+            "mandatory-script-verify-flag-failed (Invalid Schnorr signature)"
+        )
