@@ -14,6 +14,8 @@ import trio
 
 from .._proto.ark.v1 import indexer_pb2_grpc, service_pb2_grpc
 from ..tapscript import default_vtxo_tree
+from .batch import BatchConfig, BatchEngine
+from .esplora import Chain
 from .ledger import Ledger, SimVtxo
 from .service import ArkServicer, IndexerServicer
 
@@ -22,15 +24,24 @@ __all__ = ["ArkdSimulator"]
 log = logging.getLogger(__name__)
 
 #: Each open stream holds a worker thread, so leave room for unary calls beside them.
-_WORKERS = 16
+_WORKERS = 32
 
 
 class ArkdSimulator:
     """arkd's public API (ArkService + IndexerService) served from an in-memory ledger."""
 
-    def __init__(self, ledger: Ledger | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        ledger: Ledger | None = None,
+        *,
+        host: str = "127.0.0.1",
+        chain: Chain | None = None,
+        batch_config: BatchConfig | None = None,
+    ) -> None:
         self.ledger = ledger or Ledger()
         self.host = host
+        #: Without a chain the batch RPCs answer, but no batch can be funded or broadcast.
+        self.batches = BatchEngine(self.ledger, chain, batch_config)
         self.port: int | None = None
         self._server: grpc.Server | None = None
 
@@ -49,13 +60,16 @@ class ArkdSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=_WORKERS))
-        service_pb2_grpc.add_ArkServiceServicer_to_server(ArkServicer(self.ledger), server)
+        service_pb2_grpc.add_ArkServiceServicer_to_server(
+            ArkServicer(self.ledger, self.batches), server
+        )
         indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerServicer(self.ledger), server)
         wanted = self.port if port is None and self.port is not None else (port or 0)
         bound = server.add_insecure_port(f"{self.host}:{wanted}")
         if bound == 0:
             raise OSError(f"cannot listen on {self.host}:{wanted}")
         server.start()
+        self.batches.start()
         self._server, self.port = server, bound
         log.info("arkd simulator listening on %s:%d", self.host, bound)
         return bound
@@ -66,6 +80,7 @@ class ArkdSimulator:
         if server is None:
             return
         self.ledger.close_subscribers()
+        self.batches.stop()
         server.stop(grace).wait()
         log.info("arkd simulator on port %s stopped", self.port)
 
