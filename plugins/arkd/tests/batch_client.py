@@ -31,7 +31,6 @@ from arkrelay_arkd.tapscript import (
     ANCHOR_SCRIPT,
     LEAF_VERSION,
     TapTree,
-    collaborative_closure,
     default_vtxo_tree,
 )
 from arkrelay_core.nostr import bip340
@@ -178,12 +177,12 @@ def settle(
         assert first.WhichOneof("event") == "stream_started"
         intent_id = wallet.register(coins, tamper)
         on_registered(intent_id)
-        return _follow(wallet, coins, tamper, reader, intent_id)
+        return follow(wallet, coins, tamper, reader, intent_id)
     finally:
         reader.close()
 
 
-def _follow(
+def follow(
     wallet: Wallet, coins: list[Coin], tamper: Tamper, reader: EventReader, intent_id: str
 ) -> Outcome:
     outcome = Outcome()
@@ -356,4 +355,4 @@ def _sign_finalization(
         )
 
 
-__all__ = ["Coin", "EventReader", "Outcome", "Tamper", "Wallet", "collaborative_closure", "settle"]
+__all__ = ["Coin", "EventReader", "Outcome", "Tamper", "Wallet", "follow", "settle"]

@@ -4,6 +4,7 @@ server answers a wallet that cheats."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from arkrelay_arkd.sim.wallet import address_of
 from arkrelay_arkd.tapscript import multisig_keys
 from arkrelay_core.nostr import bip340
 
-from .batch_client import Coin, Tamper, Wallet, settle
+from .batch_client import Coin, EventReader, Tamper, Wallet, follow, settle
 from .fakechain import FakeChain
 
 WALLET_FUNDS = 5_000_000
@@ -218,3 +219,32 @@ def test_the_commitment_tx_pays_the_boarding_wallet_change_back(
     wallet_script = sim.batches.wallet.pk_script  # type: ignore[union-attr]
     assert address_of(wallet_script, "regtest") == wallet.info.forfeit_address
     assert [o.value for o in tx.vout if o.script_pubkey.data == wallet_script] != []
+
+
+def test_a_cheater_fails_the_batch_for_everyone_but_only_its_intent_is_dropped(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    honest, cheater = Wallet(channel), Wallet(channel)
+    honest_coin, cheater_coin = board(honest, chain, 30_000), board(cheater, chain, 20_000)
+    reader = EventReader(honest.stub, [honest.cosigner.hex(), honest_coin.outpoint])
+    try:
+        assert reader.next().WhichOneof("event") == "stream_started"
+        intent_id = honest.register([honest_coin])
+        cheating = threading.Thread(
+            target=settle, args=(cheater, [cheater_coin], Tamper(bad_partial_signature=True))
+        )
+        cheating.start()
+
+        first = follow(honest, [honest_coin], Tamper(), reader, intent_id)
+        cheating.join(30)
+        second = follow(honest, [honest_coin], Tamper(), reader, intent_id)
+    finally:
+        reader.close()
+
+    assert first.failed == "some musig2 signatures are invalid"
+    assert second.failed == "" and chain.broadcasts == [second.commitment_txid]
+    commitment = chain.txs[second.commitment_txid]
+    assert cheater_coin.txid not in {vin.txid.hex() for vin in commitment.vin}
+    [vtxo] = vtxos_of(channel, honest)
+    assert vtxo.amount == 30_000
+    assert vtxos_of(channel, cheater) == []
