@@ -14,7 +14,8 @@ from embit.transaction import Transaction
 from grpc_status import rpc_status
 
 from arkrelay_arkd import arktx
-from arkrelay_arkd._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, types_pb2
+from arkrelay_arkd._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, types_pb2
+from arkrelay_arkd.intentproof import ProofInput, build_proof, sign_proof
 from arkrelay_arkd.sim import ArkdSimulator
 from arkrelay_arkd.sim.batch import BatchConfig
 from arkrelay_arkd.sim.wallet import address_of
@@ -248,3 +249,82 @@ def test_a_cheater_fails_the_batch_for_everyone_but_only_its_intent_is_dropped(
     [vtxo] = vtxos_of(channel, honest)
     assert vtxo.amount == 30_000
     assert vtxos_of(channel, cheater) == []
+
+
+def test_a_deleted_intent_frees_its_coins(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+    wallet.register([coin])
+    message = '{"type":"delete","expire_at":0}'
+    proof = build_proof(
+        message,
+        [ProofInput(coin.txid, coin.vout, coin.amount, coin.tree, coin.collaborative_leaf())],
+    )
+    sign_proof(proof, message, wallet.secret)
+    intent = types_pb2.Intent(proof=proof.to_string(), message=message)
+
+    wallet.stub.DeleteIntent(service_pb2.DeleteIntentRequest(intent=intent), timeout=5)
+
+    with pytest.raises(grpc.RpcError) as refused:
+        wallet.stub.DeleteIntent(service_pb2.DeleteIntentRequest(intent=intent), timeout=5)
+    details = arkd_error(refused.value)
+    assert (details.name, details.message) == (
+        "INVALID_INTENT_PROOF",
+        "no matching intents found for intent proof",
+    )
+    assert settle(wallet, [coin]).commitment_txid in chain.broadcasts
+
+
+def test_tree_events_reach_only_the_listeners_of_their_topics(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    bystander = EventReader(wallet.stub, ["some-other-topic"])
+    try:
+        assert bystander.next().WhichOneof("event") == "stream_started"
+        outcome = settle(wallet, [board(wallet, chain, 30_000)])
+        seen = []
+        while (kind := bystander.next().WhichOneof("event")) != "batch_finalized":
+            seen.append(kind)
+    finally:
+        bystander.close()
+    assert outcome.failed == ""
+    assert seen == [
+        "batch_started",
+        "tree_signing_started",
+        "tree_nonces_aggregated",
+        "batch_finalization",
+    ]
+
+
+def test_topics_of_a_stream_can_be_changed(sim: ArkdSimulator, channel: grpc.Channel) -> None:
+    stub = Wallet(channel).stub
+    reader = EventReader(stub, ["A"])
+    try:
+        stream_id = reader.next().stream_started.id
+        added = stub.UpdateStreamTopics(
+            service_pb2.UpdateStreamTopicsRequest(
+                stream_id=stream_id, modify=service_pb2.ModifyTopics(add_topics=["B"])
+            ),
+            timeout=5,
+        )
+        assert list(added.all_topics) == ["a", "b"]
+        replaced = stub.UpdateStreamTopics(
+            service_pb2.UpdateStreamTopicsRequest(
+                stream_id=stream_id, overwrite=service_pb2.OverwriteTopics(topics=["c"])
+            ),
+            timeout=5,
+        )
+        assert list(replaced.all_topics) == ["c"]
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.UpdateStreamTopics(
+                service_pb2.UpdateStreamTopicsRequest(
+                    stream_id="nope", overwrite=service_pb2.OverwriteTopics(topics=["c"])
+                ),
+                timeout=5,
+            )
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        reader.close()
