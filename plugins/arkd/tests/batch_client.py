@@ -61,9 +61,11 @@ class Tamper:
     """What a cheating wallet does wrong."""
 
     skip_confirm: bool = False
+    skip_nonces: bool = False
     bad_partial_signature: bool = False
     skip_signatures: bool = False
     bad_forfeit_signature: bool = False
+    skip_finalization: bool = False
     expire_at: int = 0
 
 
@@ -229,6 +231,8 @@ def follow(
                     )
                     secnonces[txid] = secnonce
                     nonces[txid] = pubnonce.hex()
+            if tamper.skip_nonces:
+                continue
             wallet.stub.SubmitTreeNonces(
                 service_pb2.SubmitTreeNoncesRequest(
                     batch_id=batch_id, pubkey=wallet.cosigner.hex(), tree_nonces=nonces
@@ -258,6 +262,8 @@ def follow(
                 )
         elif kind == "batch_finalization":
             outcome.commitment_tx = event.batch_finalization.commitment_tx
+            if tamper.skip_finalization:
+                continue
             _sign_finalization(wallet, coins, tamper, outcome.commitment_tx, connectors)
         elif kind == "batch_finalized":
             outcome.commitment_txid = event.batch_finalized.commitment_txid

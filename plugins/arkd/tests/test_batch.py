@@ -328,3 +328,31 @@ def test_topics_of_a_stream_can_be_changed(sim: ArkdSimulator, channel: grpc.Cha
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (
+            Tamper(skip_nonces=True),
+            "musig2 signing session timed out (nonce collection), collected 0/1 nonces",
+        ),
+        (
+            Tamper(skip_signatures=True),
+            "musig2 signing session timed out (signatures collection), collected 0/1 signatures",
+        ),
+        (Tamper(skip_finalization=True), "missing boarding inputs signatures"),
+    ],
+)
+def test_a_wallet_that_stops_answering_fails_the_batch_and_loses_its_intent(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel, tamper: Tamper, reason: str
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+
+    outcome = settle(wallet, [coin], tamper)
+
+    assert outcome.failed == reason
+    assert chain.broadcasts == []
+    # Dropped, not queued again: the same coin registers anew at once.
+    wallet.register([coin])
