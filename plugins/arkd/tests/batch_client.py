@@ -67,6 +67,8 @@ class Tamper:
     bad_forfeit_signature: bool = False
     skip_finalization: bool = False
     expire_at: int = 0
+    #: Leave the batch on chain instead (a collaborative exit): the output's script.
+    offboard_to: bytes = b""
 
 
 HONEST = Tamper()
@@ -94,7 +96,7 @@ class Wallet:
         return json.dumps(
             {
                 "type": "register",
-                "onchain_output_indexes": [],
+                "onchain_output_indexes": [0] if tamper.offboard_to else [],
                 "valid_at": 0,
                 "expire_at": tamper.expire_at,
                 "cosigners_public_keys": [self.cosigner.hex()],
@@ -108,7 +110,7 @@ class Wallet:
         proof = build_proof(
             message,
             [ProofInput(c.txid, c.vout, c.amount, c.tree, c.collaborative_leaf()) for c in coins],
-            [(self.vtxo_tree().pk_script, amount)],
+            [(tamper.offboard_to or self.vtxo_tree().pk_script, amount)],
         )
         sign_proof(proof, message, self.secret)
         reply = self.stub.RegisterIntent(

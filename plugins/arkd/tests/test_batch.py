@@ -356,3 +356,38 @@ def test_a_wallet_that_stops_answering_fails_the_batch_and_loses_its_intent(
     assert chain.broadcasts == []
     # Dropped, not queued again: the same coin registers anew at once.
     wallet.register([coin])
+
+
+def test_a_vtxo_leaves_the_batch_on_chain_in_a_collaborative_exit(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    settle(wallet, [board(wallet, chain, 40_000)])
+    [old] = vtxos_of(channel, wallet)
+    coin = Coin(old.outpoint.txid, old.outpoint.vout, old.amount, wallet.vtxo_tree(), False)
+    destination = b"\x51\x20" + bytes(range(32))
+
+    outcome = settle(Wallet(channel, wallet.secret), [coin], Tamper(offboard_to=destination))
+
+    assert outcome.failed == ""
+    assert "tree_signing_started" not in outcome.events  # no VTXO tree to sign
+    tx = chain.txs[outcome.commitment_txid]
+    # arkd: with no batch output the first on-chain output takes slot 0, the connector 1.
+    assert (tx.vout[0].script_pubkey.data, tx.vout[0].value) == (destination, 40_000)
+    assert tx.vout[1].value == sim.ledger.dust
+    [spent] = vtxos_of(channel, wallet)
+    assert spent.is_spent and spent.settled_by == outcome.commitment_txid
+
+
+def test_boarding_coins_cannot_leave_on_chain_in_the_same_intent(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 40_000)
+    with pytest.raises(grpc.RpcError) as refused:
+        wallet.register([coin], Tamper(offboard_to=b"\x51\x20" + bytes(32)))
+    details = arkd_error(refused.value)
+    assert (details.name, details.message) == (
+        "INVALID_INTENT_PROOF",
+        "cannot include onchain inputs and outputs",
+    )
