@@ -212,11 +212,13 @@ def follow(
                     service_pb2.ConfirmRegistrationRequest(intent_id=intent_id),
                     timeout=CALL_TIMEOUT,
                 )
-        elif not batch_id:
-            continue
         elif kind == "batch_failed":
+            # Like the SDK's Batch.join: a BatchFailed reaching this wallet (its topics
+            # are the failed batch's coins) ends the settlement, at any step.
             outcome.failed = event.batch_failed.reason
             return outcome
+        elif not batch_id:
+            continue
         elif kind == "tree_tx":
             psbt = arktx.decode_psbt(event.tree_tx.tx)
             target = chunks if event.tree_tx.batch_index == 0 else connectors

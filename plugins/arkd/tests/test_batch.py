@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from embit.transaction import Transaction
+from embit.script import Script
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 from grpc_status import rpc_status
 
 from arkrelay_arkd import arktx
@@ -391,3 +392,23 @@ def test_boarding_coins_cannot_leave_on_chain_in_the_same_intent(
         "INVALID_INTENT_PROOF",
         "cannot include onchain inputs and outputs",
     )
+
+
+def test_an_intent_whose_boarding_coin_was_spent_meanwhile_hears_it(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+
+    def spend_it(_intent_id: str) -> None:
+        spender = Transaction(
+            version=2,
+            vin=[TransactionInput(bytes.fromhex(coin.txid), coin.vout)],
+            vout=[TransactionOutput(29_000, Script(b"\x51\x20" + bytes(32)))],
+        )
+        chain.broadcast(spender.serialize().hex())
+
+    outcome = settle(wallet, [coin], on_registered=spend_it)
+
+    assert outcome.failed == f"boarding input already spent: {coin.outpoint}"
+    assert outcome.events == ["batch_failed"]

@@ -326,8 +326,20 @@ class BatchEngine:
             queued, self._queue = self._queue, []
             round_ = _Round(str(uuid.uuid4()), queued, started + self.config.session_duration)
             self._round = round_
-        # arkd leaves out the intents whose boarding coin was spent meanwhile.
-        intents = [i for i in queued if not self._boarding_spent(i)]
+        # arkd leaves out the intents whose boarding coin was spent meanwhile, silently;
+        # their wallets would wait for a batch forever (the SDK holding its wallet lock),
+        # so the simulator tells them with BatchFailed on their coins' topics.
+        stale = [i for i in queued if self._boarding_spent(i)]
+        intents = [i for i in queued if i not in stale]
+        for intent in stale:
+            spent = ", ".join(b.outpoint for b in intent.boarding)
+            self._publish(
+                [
+                    ev.batch_failed(
+                        round_.id, f"boarding input already spent: {spent}", intent.outpoints
+                    )
+                ]
+            )
         with self._cond:
             round_.intents = intents
             if not intents:
