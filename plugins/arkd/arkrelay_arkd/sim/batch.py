@@ -80,6 +80,7 @@ class _Round:
     connectors: dict[str, tuple[bytes, int]] = dataclasses.field(default_factory=dict)
     forfeits: dict[str, Forfeit] = dataclasses.field(default_factory=dict)
     boarding_sigs: dict[int, LeafSignatures] = dataclasses.field(default_factory=dict)
+    broadcast: bool = False
     #: x-only hex -> (pubkey, {txid: partial signature}), checked once all are in
     pending_sigs: dict[str, tuple[bytes, dict[str, bytes]]] = dataclasses.field(
         default_factory=dict
@@ -363,7 +364,7 @@ class BatchEngine:
             self._fail(round_, _Failed(f"internal error: {exc}"))
         finally:
             with self._cond:
-                if self.wallet is not None and round_.txs is not None:
+                if self.wallet is not None and round_.txs is not None and not round_.broadcast:
                     self.wallet.release(round_.txs.wallet_inputs)
                 self._round = None
 
@@ -534,6 +535,7 @@ class BatchEngine:
             self.chain.broadcast(raw)
         except ChainError as exc:
             raise _Failed(f"failed to broadcast commitment tx: {exc}") from exc
+        round_.broadcast = True
         created = []
         if txs.vtxo_tree is not None:
             for leaf in txs.vtxo_tree.leaves():
