@@ -112,6 +112,9 @@ class Ledger:
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
         self.batches = 0
+        #: Which of these outpoints an intent holds for a batch (the batch engine answers):
+        #: arkd refuses to spend those offchain.
+        self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
             self._pending = {p.ark_txid: p for p in saved.pending}
@@ -347,6 +350,11 @@ class Ledger:
                     raise code.VTXO_ALREADY_SPENT(
                         f"{outpoint} already spent", vtxo_outpoint=outpoint
                     )
+            registered = self.registered(list(by_vtxo))
+            if registered is not None:
+                raise code.VTXO_ALREADY_REGISTERED(
+                    f"{registered} already registered", vtxo_outpoint=registered
+                )
             spends, expires_at = rules.check_inputs(
                 ark,
                 checkpoints,
