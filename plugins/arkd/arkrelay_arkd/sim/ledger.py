@@ -113,6 +113,9 @@ class Ledger:
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
         self._observers: list[Callable[[SimTxEvent], None]] = []
         self.batches = 0
+        #: Which of these outpoints an intent holds for a batch (the batch engine answers):
+        #: arkd refuses to spend those offchain.
+        self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
             self._pending = {p.ark_txid: p for p in saved.pending}
@@ -142,6 +145,11 @@ class Ledger:
             f.flush()
             os.fsync(f.fileno())
         os.replace(scratch, self.state_file)
+
+    @property
+    def signer_secret(self) -> bytes:
+        """The signer key's secret: the batch engine cosigns trees and boarding inputs."""
+        return self._signer_secret
 
     # ------------------------------------------------------------------ info and funding
 
@@ -232,6 +240,62 @@ class Ledger:
             vtxo.expires_at = int(self.clock()) - 1
             self._save()
 
+    # ------------------------------------------------------------------ batches
+
+    def find_vtxo(self, outpoint: str) -> SimVtxo | None:
+        with self._lock:
+            vtxo = self._vtxos.get(outpoint)
+            return vtxo.copy() if vtxo is not None else None
+
+    def settle_batch(
+        self,
+        commitment_txid: str,
+        commitment_hex: str,
+        created: Sequence[tuple[str, int, bytes, int]],
+        settled: Sequence[tuple[str, str]],
+        expires_at: int,
+    ) -> list[SimVtxo]:
+        """A batch made it on chain: its tree leaves' outputs ``created`` (txid, vout,
+        script, sats) become VTXOs, and the VTXOs it ``settled`` ((outpoint, forfeit txid or
+        "") are spent, settled by the commitment tx. Refuses (changing nothing) if one of
+        them was spent meanwhile."""
+        now = int(self.clock())
+        with self._lock:
+            for outpoint, _ in settled:
+                vtxo = self._vtxos.get(outpoint)
+                if vtxo is None or vtxo.spent or vtxo.pending:
+                    raise code.VTXO_ALREADY_SPENT(
+                        f"input {outpoint} already spent", vtxo_outpoint=outpoint
+                    )
+            spent: list[SimVtxo] = []
+            for outpoint, forfeit_txid in settled:
+                vtxo = self._vtxos[outpoint]
+                vtxo.spent = True
+                vtxo.spent_by = forfeit_txid
+                vtxo.settled_by = commitment_txid
+                spent.append(vtxo.copy())
+            fresh = []
+            for txid, vout, script, amount in created:
+                vtxo = SimVtxo(
+                    txid=txid,
+                    vout=vout,
+                    amount=amount,
+                    script=script.hex(),
+                    created_at=now,
+                    expires_at=expires_at,
+                    commitment_txids=[commitment_txid],
+                )
+                self._vtxos[vtxo.outpoint] = vtxo
+                fresh.append(vtxo.copy())
+            self.batches += 1
+            self._save()
+            self._publish(
+                SimTxEvent(
+                    "commitment_tx", commitment_txid, commitment_hex, tuple(spent), tuple(fresh)
+                )
+            )
+            return fresh
+
     # ------------------------------------------------------------------ indexer
 
     def get_vtxos(
@@ -287,6 +351,11 @@ class Ledger:
                     raise code.VTXO_ALREADY_SPENT(
                         f"{outpoint} already spent", vtxo_outpoint=outpoint
                     )
+            registered = self.registered(list(by_vtxo))
+            if registered is not None:
+                raise code.VTXO_ALREADY_REGISTERED(
+                    f"{registered} already registered", vtxo_outpoint=registered
+                )
             spends, expires_at = rules.check_inputs(
                 ark,
                 checkpoints,
