@@ -236,7 +236,8 @@ async def external_arkd(
     VTXO boarded at start; yields its target, pid and the boarded outpoints in order."""
     # --vtxo-min-amount 1: the gateway's fees are outputs below dust, which arkd's default
     # (the dust limit) refuses.
-    command = [sys.executable, "-m", "arkrelay_arkd.sim", "--port", "0", "--vtxo-min-amount", "1"]
+    command = [sys.executable, "-m", "arkrelay_arkd.sim", "--port", "0", "--rest-port", "0"]
+    command += ["--vtxo-min-amount", "1"]
     for owner, sats in boards:
         command += ["--board", f"{owner}:{sats}"]
     async with trio.open_nursery() as nursery:

@@ -73,7 +73,8 @@ def arkd_simulator(directory: Path, boards: list[tuple[str, int]]) -> tuple[Proc
     port = free_port()
     # The gateway's fees are outputs below dust: allowed only with a lower min VTXO amount
     # than arkd's default (the dust limit), as in arkd's regtest setups.
-    args = [str(ARKRELAY), "sim", "arkd", "--port", str(port), "--vtxo-min-amount", "1"]
+    args = [str(ARKRELAY), "sim", "arkd", "--port", str(port), "--rest-port", "0"]
+    args += ["--vtxo-min-amount", "1"]
     for owner, amount in boards:
         args += ["--board", f"{owner}:{amount}"]
     return Process(args, directory / "arkd-sim.log"), port

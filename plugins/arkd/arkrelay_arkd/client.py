@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
+import msgspec
 import trio
 
 from arkrelay_core.errors import BackendError, BackendUnavailable, UnsupportedOperation
@@ -136,8 +137,9 @@ class ArkdBackend:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (starting the owned simulator first) and stay connected until cancelled."""
-        if self._owns_simulator and self.simulator is not None and not self.simulator.running:
-            self.simulator.start(self.settings.simulator.listen.port)
+        owned = self.simulator if self._owns_simulator else None
+        if owned is not None and not owned.running:
+            owned.start(self.settings.simulator.listen.port)
         settings = self.settings
         self._channel = open_channel(
             self.target,
@@ -150,6 +152,9 @@ class ArkdBackend:
         log.info("arkd backend using %s", self.target)
         try:
             async with trio.open_nursery() as nursery:
+                rest_port = self.settings.simulator.rest_port
+                if owned is not None and owned.rest_port is None and rest_port >= 0:
+                    await nursery.start(owned.serve_rest, rest_port)
                 if self.inventory is not None:
                     nursery.start_soon(self.inventory.monitor)
                 task_status.started()
@@ -186,7 +191,18 @@ class ArkdBackend:
     # ------------------------------------------------------------------ info and scripts
 
     async def get_info(self) -> ArkInfo:
-        return (await self._server_params(refresh=True)).info
+        info = (await self._server_params(refresh=True)).info
+        return msgspec.structs.replace(info, server_url=self.server_url)
+
+    @property
+    def server_url(self) -> str:
+        """arkd's REST URL for wallets: the configured ``public_url``, else the
+        simulator's own REST interface when it serves one; "" when unknown."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        if self.simulator is not None and self.simulator.rest_port is not None:
+            return self.simulator.rest_url
+        return ""
 
     async def _server_params(self, *, refresh: bool = False) -> ServerParams:
         if self._params is not None and not refresh:
@@ -228,18 +244,16 @@ class ArkdBackend:
     async def _get_vtxos(self, request: indexer_pb2.GetVtxosRequest) -> list[Any]:
         _, indexer = self._stubs()
         out: list[Any] = []
-        index = 0
+        # arkd numbers pages from 1 (an index of 0 reads as 1) and answers next as
+        # min(current + 1, total) (internal/core/application/indexer.go paginate).
+        index = 1
         while True:
             request.page.CopyFrom(indexer_pb2.IndexerPageRequest(size=_PAGE, index=index))
             resp = await self.caller.call("GetVtxos", indexer.GetVtxos, request, idempotent=True)
             out.extend(resp.vtxos)
-            if (
-                not resp.HasField("page")
-                or resp.page.next <= index
-                or resp.page.next >= resp.page.total
-            ):
+            if not resp.HasField("page") or not resp.vtxos or resp.page.current >= resp.page.total:
                 return out
-            index = resp.page.next
+            index = resp.page.current + 1
 
     async def board(self, owner: str, amount: int) -> Vtxo:
         if self.simulator is None:

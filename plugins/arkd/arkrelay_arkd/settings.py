@@ -45,6 +45,10 @@ class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     """
 
     listen: HostPort = HostPort("127.0.0.1", 0)
+    #: The port of the simulator's arkd REST interface, on the ``listen`` host (arkd
+    #: serves REST on its gRPC port; grpcio cannot share one). Its URL is the Ark server
+    #: URL wallets get from get_info. 0 picks a free port, -1 serves no REST.
+    rest_port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = 0
     unilateral_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.UNILATERAL_EXIT_DELAY
     boarding_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.BOARDING_EXIT_DELAY
     checkpoint_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = defaults.CHECKPOINT_EXIT_DELAY
@@ -79,5 +83,8 @@ class ArkdSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):
     #: Send GetInfo's digest as ``x-digest`` (needed when arkd sets
     #: ARKD_DIGEST_HEADER_REQUIRED).
     send_digest: bool = False
+    #: arkd's REST URL as wallets reach it (e.g. "https://ark.example.com"), handed to
+    #: them in get_info; with the simulator, its own REST URL is used.
+    public_url: str | None = None
     inventory: InventorySettings = InventorySettings()
     simulator: SimulatorSettings = SimulatorSettings()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import httpx
 import trio
 
 from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
@@ -23,7 +24,10 @@ ARKRELAY = Path(sys.executable).parent / "arkrelay"
 async def test_sim_arkd_serves_a_boarded_key_until_interrupted(nursery: trio.Nursery) -> None:
     alice = Key()
     async with running(
-        [str(ARKRELAY), "sim", "arkd", "--port", "0", "--board", f"{alice.pub}:25000"]
+        [
+            *(str(ARKRELAY), "sim", "arkd", "--port", "0", "--rest-port", "0"),
+            *("--board", f"{alice.pub}:25000"),
+        ]
     ) as command:
         with trio.fail_after(60):
             await command.wait_for(b"simulator ready on")
@@ -38,6 +42,14 @@ async def test_sim_arkd_serves_a_boarded_key_until_interrupted(nursery: trio.Nur
             await nursery.start(backend.serve)
             [vtxo] = await backend.list_vtxos(alice.pub)
         assert (vtxo.owner, vtxo.amount, vtxo.status) == (alice.pub, 25000, "spendable")
+
+        # The same VTXO through arkd's REST interface, on the port the command printed.
+        rest_url = re.search(r"REST on (http://127\.0\.0\.1:\d+)", text)[1]
+        async with httpx.AsyncClient(base_url=rest_url, timeout=10) as client:
+            found = await client.get("/v1/indexer/vtxos", params={"scripts": vtxo.script})
+        [listed] = found.json()["vtxos"]
+        assert listed["outpoint"]["txid"] == vtxo.vtxo_id.split(":")[0]
+        assert listed["amount"] == "25000"
     assert command.process.returncode == 0, command.text
     assert "stopped" in command.text
 
@@ -46,7 +58,8 @@ async def test_sim_arkd_takes_arkds_settings_from_flags() -> None:
     async with running(
         [
             str(ARKRELAY),
-            *("sim", "arkd", "--port", "0", "--exit-delay", "1100", "--vtxo-min-amount", "1"),
+            *("sim", "arkd", "--port", "0", "--rest-port", "0", "--exit-delay", "1100"),
+            *("--vtxo-min-amount", "1"),
             *("--max-op-return-outputs", "5", "--intent-fee", "onchain_input=amount * 0.01"),
         ]
     ) as command:
@@ -68,7 +81,10 @@ async def test_sim_arkd_takes_arkds_settings_from_flags() -> None:
 
 async def test_sim_arkd_refuses_a_fee_program_arkd_would_refuse() -> None:
     async with running(
-        [str(ARKRELAY), "sim", "arkd", "--port", "0", "--intent-fee", "offchain_output=42"]
+        [
+            *(str(ARKRELAY), "sim", "arkd", "--port", "0", "--rest-port", "0"),
+            *("--intent-fee", "offchain_output=42"),
+        ]
     ) as command:
         with trio.fail_after(60):
             await command.wait_for(b"expected return type double")

@@ -163,7 +163,11 @@ class Ledger:
         self._pending: dict[str, _Pending] = {}
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
+        self._observers: list[Callable[[SimTxEvent], None]] = []
         self.batches = 0
+        #: Which of these outpoints an intent holds for a batch (the batch engine answers):
+        #: arkd refuses to spend those offchain.
+        self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
             self._pending = {p.ark_txid: p for p in saved.pending}
@@ -193,6 +197,11 @@ class Ledger:
             f.flush()
             os.fsync(f.fileno())
         os.replace(scratch, self.state_file)
+
+    @property
+    def signer_secret(self) -> bytes:
+        """The signer key's secret: the batch engine cosigns trees and boarding inputs."""
+        return self._signer_secret
 
     # ------------------------------------------------------------------ info and funding
 
@@ -299,6 +308,62 @@ class Ledger:
             vtxo.expires_at = int(self.clock()) - 1
             self._save()
 
+    # ------------------------------------------------------------------ batches
+
+    def find_vtxo(self, outpoint: str) -> SimVtxo | None:
+        with self._lock:
+            vtxo = self._vtxos.get(outpoint)
+            return vtxo.copy() if vtxo is not None else None
+
+    def settle_batch(
+        self,
+        commitment_txid: str,
+        commitment_hex: str,
+        created: Sequence[tuple[str, int, bytes, int]],
+        settled: Sequence[tuple[str, str]],
+        expires_at: int,
+    ) -> list[SimVtxo]:
+        """A batch made it on chain: its tree leaves' outputs ``created`` (txid, vout,
+        script, sats) become VTXOs, and the VTXOs it ``settled`` ((outpoint, forfeit txid or
+        "") are spent, settled by the commitment tx. Refuses (changing nothing) if one of
+        them was spent meanwhile."""
+        now = int(self.clock())
+        with self._lock:
+            for outpoint, _ in settled:
+                vtxo = self._vtxos.get(outpoint)
+                if vtxo is None or vtxo.spent or vtxo.pending:
+                    raise code.VTXO_ALREADY_SPENT(
+                        f"input {outpoint} already spent", vtxo_outpoint=outpoint
+                    )
+            spent: list[SimVtxo] = []
+            for outpoint, forfeit_txid in settled:
+                vtxo = self._vtxos[outpoint]
+                vtxo.spent = True
+                vtxo.spent_by = forfeit_txid
+                vtxo.settled_by = commitment_txid
+                spent.append(vtxo.copy())
+            fresh = []
+            for txid, vout, script, amount in created:
+                vtxo = SimVtxo(
+                    txid=txid,
+                    vout=vout,
+                    amount=amount,
+                    script=script.hex(),
+                    created_at=now,
+                    expires_at=expires_at,
+                    commitment_txids=[commitment_txid],
+                )
+                self._vtxos[vtxo.outpoint] = vtxo
+                fresh.append(vtxo.copy())
+            self.batches += 1
+            self._save()
+            self._publish(
+                SimTxEvent(
+                    "commitment_tx", commitment_txid, commitment_hex, tuple(spent), tuple(fresh)
+                )
+            )
+            return fresh
+
     # ------------------------------------------------------------------ indexer
 
     def get_vtxos(
@@ -354,6 +419,11 @@ class Ledger:
                     raise code.VTXO_ALREADY_SPENT(
                         f"{outpoint} already spent", vtxo_outpoint=outpoint
                     )
+            registered = self.registered(list(by_vtxo))
+            if registered is not None:
+                raise code.VTXO_ALREADY_REGISTERED(
+                    f"{registered} already registered", vtxo_outpoint=registered
+                )
             spends, expires_at = rules.check_inputs(
                 ark,
                 checkpoints,
@@ -414,10 +484,14 @@ class Ledger:
             ark = arktx.decode_psbt(pending.final_ark_tx)
             now = int(self.clock())
             spent: list[SimVtxo] = []
+            # As arkd (application/utils.go): an ark tx's outputs name the commitment txs
+            # their inputs rest on.
+            roots: dict[str, None] = {}
             for outpoint in pending.spent:
                 vtxo = self._vtxos[outpoint]
                 vtxo.pending = False
                 spent.append(vtxo.copy())
+                roots.update(dict.fromkeys(vtxo.commitment_txids))
             created: list[SimVtxo] = []
             for out in arktx.vtxo_outputs(ark):
                 vtxo = SimVtxo(
@@ -427,7 +501,7 @@ class Ledger:
                     script=out.script.hex(),
                     created_at=now,
                     expires_at=pending.expires_at,
-                    commitment_txids=[],
+                    commitment_txids=list(roots),
                     preconfirmed=True,
                     # arkd marks a sub-dust VTXO swept at once: an OP_RETURN output can be
                     # neither spent offchain nor exited, only settled with others in a batch.
@@ -498,7 +572,15 @@ class Ledger:
                 _offer(q, None)
             self._subscribers.clear()
 
+    def observe(self, observer: Callable[[SimTxEvent], None]) -> None:
+        """Call ``observer`` with every transaction event, under the ledger's lock (so in
+        order, and before any stream sees it); it must be quick and must not block."""
+        with self._lock:
+            self._observers.append(observer)
+
     def _publish(self, event: SimTxEvent) -> None:
+        for observer in self._observers:
+            observer(event)
         for q in list(self._subscribers):
             if not _offer(q, event):
                 log.warning("sim: dropping a transaction-stream subscriber that fell behind")
