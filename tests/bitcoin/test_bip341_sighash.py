@@ -16,12 +16,7 @@ from arkrelay_core.bitcoin import (
 )
 from arkrelay_core.bitcoin._wire import read_tx
 from arkrelay_core.nostr import schnorr_verify
-from tests.bitcoin.vectors import SPENDS, spent_outputs, unsigned_tx
-
-#: SigMsg: epoch, hash_type, version, locktime, then the five input/output sha256s
-#: (prevouts, amounts, scriptPubKeys, sequences unless ANYONECANPAY; outputs unless NONE or
-#: SINGLE), then spend_type.
-_HEADER = 1 + 1 + 4 + 4
+from tests.bitcoin.vectors import SPENDS, spent_outputs, tapscript_sig_message, unsigned_tx
 
 
 def _ids(case: dict) -> str:
@@ -63,17 +58,11 @@ def test_tapscript_message_extends_the_vectors_key_path_message(case: dict) -> N
     appended, whatever the hash type."""
     index, hash_type = case["given"]["txinIndex"], case["given"]["hashType"]
     leaf = bytes.fromhex("20" + "11" * 32 + "ad20" + "22" * 32 + "ac")
-    expected = bytearray.fromhex(case["intermediary"]["sigMsg"])
-    at = _HEADER + (0 if hash_type & 0x80 else 4 * 32) + (32 if hash_type & 3 in (0, 1) else 0)
-    assert expected[at] == 0  # key path, no annex
-    expected[at] = 2
-    expected += tagged_hash("TapLeaf", b"\xc0" + bytes([len(leaf)]) + leaf)
-    expected += b"\x00" + b"\xff\xff\xff\xff"
+    expected = tapscript_sig_message(case, leaf)
     got = taproot_sig_message(unsigned_tx(), index, spent_outputs(), hash_type, leaf=leaf)
-    assert got == bytes(expected)
-    assert taproot_sighash(
-        unsigned_tx(), index, spent_outputs(), hash_type, leaf=leaf
-    ) == tagged_hash("TapSighash", bytes(expected))
+    assert got == expected
+    digest = taproot_sighash(unsigned_tx(), index, spent_outputs(), hash_type, leaf=leaf)
+    assert digest == tagged_hash("TapSighash", expected)
 
 
 def test_a_segwit_serialization_gives_the_same_digest() -> None:

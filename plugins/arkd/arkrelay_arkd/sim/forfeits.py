@@ -8,6 +8,10 @@
   batch's connectors in, the server's forfeit output (both amounts) and the P2A anchor
   out, version 3; the server rebuilds it and compares txids. The owner's signatures are
   checked at finalization (``verifyForfeitTxsSigs``), where a bad one fails the batch.
+
+Both accept a signature of any BIP341 hash type, hashed as its 65th byte says (btcd's
+``CalcTapscriptSignaturehash`` with the PSBT signature's own type); a type BIP341 does not
+define, or SIGHASH_SINGLE without its output, is refused with btcd's text.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ def check_boarding_signatures(
         mine = PSBT.parse(txs.commitment.serialize())
         mine.inputs[index].taproot_scripts = {control: script + bytes([LEAF_VERSION])}
         mine.inputs[index].taproot_sigs = dict(inp.taproot_sigs)
+        refusal = _hash_type_refusal(mine, index)
+        if refusal is not None:
+            raise refuse(refusal)
         valid = arktx.verify_input_signatures(mine, index)
         owners = [k for k in (multisig_keys(script) or []) if k != signer_xonly]
         if not owners:
@@ -82,6 +89,19 @@ def check_boarding_signatures(
     if not found:
         raise refuse("no signed inputs found")
     return found
+
+
+def _hash_type_refusal(psbt: PSBT, index: int) -> str | None:
+    """arkd's error for the first signature on input ``index`` whose hash type has no
+    BIP341 digest (any BIP341 type is accepted: btcd hashes the signature's own)."""
+    for n, raw in enumerate(psbt.inputs[index].taproot_sigs.values()):
+        if len(raw) != 65:
+            continue  # 64 bytes is DEFAULT; any other length fails verification
+        try:
+            arktx.tapscript_sighash(psbt, index, raw[64])
+        except arktx.SighashRefused as exc:
+            return f"failed to compute hash for signature {n} of input {index}: {exc}"
+    return None
 
 
 def _sig(inp: PSBTInput, key: bytes) -> bytes:
@@ -173,6 +193,9 @@ def check_forfeit_signatures(forfeit: Forfeit, signer_xonly: bytes) -> str | Non
     control, script = arktx.spend_leaf(forfeit.psbt, vtxo_at)
     if not _commits_to(control, script, bytes.fromhex(forfeit.vtxo.script)):
         return f"forfeit tx {forfeit.txid} spends a leaf its vtxo does not have"
+    refusal = _hash_type_refusal(forfeit.psbt, vtxo_at)
+    if refusal is not None:
+        return refusal
     valid = arktx.verify_input_signatures(forfeit.psbt, vtxo_at)
     for key in multisig_keys(script) or []:
         if key != signer_xonly and not valid.get(key):
