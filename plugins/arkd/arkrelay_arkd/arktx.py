@@ -283,9 +283,7 @@ def add_signature(psbt: PSBT, index: int, xonly: bytes, signature: bytes) -> Non
     sigs[(ec.PublicKey.from_xonly(xonly), leaf)] = signature
 
 
-def sign_input(
-    psbt: PSBT, index: int, secret: bytes, hash_type: int = SIGHASH_DEFAULT
-) -> bytes:
+def sign_input(psbt: PSBT, index: int, secret: bytes, hash_type: int = SIGHASH_DEFAULT) -> bytes:
     """Sign input ``index`` with ``secret`` and place the signature; returns it (with its
     hash type byte unless SIGHASH_DEFAULT)."""
     digest = tapscript_sighash(psbt, index, hash_type)
@@ -321,9 +319,7 @@ def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
             except SighashRefused:
                 digests[hash_type] = None
         digest = digests[hash_type]
-        result[xonly] = digest is not None and bip340.schnorr_verify(
-            xonly, digest, signature[:64]
-        )
+        result[xonly] = digest is not None and bip340.schnorr_verify(xonly, digest, signature[:64])
     return result
 
 
