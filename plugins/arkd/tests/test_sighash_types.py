@@ -3,8 +3,9 @@ v0.9.15 judges them: it hashes each PSBT signature under the type the signature 
 (btcd's ``CalcTapscriptSignaturehash``, from ark-lib's ``VerifyTapscriptSigs`` for
 ownership proofs and boarding inputs and the tx builder's ``verifyTapscriptPartialSigs``
 for forfeits), so any BIP341 type is accepted and a type with no digest is refused with
-btcd's text. A wallet built on embit 0.8 signs SINGLE and ANYONECANPAY over a wrong
-digest; the simulator must refuse those signatures."""
+btcd's text; so for the owner's signatures on an offchain tx and its checkpoints
+(``verifyTapscriptPartialSigs`` again). A wallet built on embit 0.8 signs SINGLE and
+ANYONECANPAY over a wrong digest; the simulator must refuse those signatures."""
 
 from __future__ import annotations
 
@@ -13,12 +14,19 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+import trio
 
+from arkrelay_arkd import arktx
+from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
+from arkrelay_arkd.client import ArkdBackend
 from arkrelay_arkd.sim import ArkdSimulator
 from arkrelay_arkd.sim.batch import BatchConfig
 from arkrelay_core.bitcoin import SIGHASH_ALL, SIGHASH_ANYONECANPAY, SIGHASH_SINGLE
+from arkrelay_core.interfaces import TxOutputSpec
+from arkrelay_core.nostr import bip340
 
-from .batch_client import Coin, Tamper, Wallet, settle
+from .batch_client import Coin, Tamper, Wallet, embit_leaf_sighash, settle
+from .conftest import Key
 from .fakechain import FakeChain
 from .test_batch import arkd_error, board, vtxos_of
 
@@ -163,3 +171,61 @@ def test_a_boarding_signature_of_an_undefined_hash_type_carries_btcds_text(
         "input \\d+: invalid taproot sighash type: 132",
         details.message,
     ), details.message
+
+
+# ------------------------------------------------------------------ offchain txs
+
+
+def _signed(psbt_b64: str, index: int, key: Key, hash_type: int, *, embit: bool = False) -> str:
+    packet = arktx.decode_psbt(psbt_b64)
+    if embit:
+        digest = embit_leaf_sighash(packet, index, hash_type)
+        signature = bip340.schnorr_sign(key.secret, digest) + bytes([hash_type])
+        arktx.add_signature(packet, index, bytes.fromhex(key.pub), signature)
+    else:
+        arktx.sign_input(packet, index, key.secret, hash_type)
+    return arktx.encode_psbt(packet)
+
+
+async def test_an_offchain_tx_signed_single_anyonecanpay_is_accepted(
+    sim: ArkdSimulator, backend: ArkdBackend
+) -> None:
+    """arkd's SubmitOffchainTx and FinalizeOffchainTx check the owner's signatures with
+    the tx builder's ``verifyTapscriptPartialSigs``: the signature's own hash type."""
+    alice, bob = Key(), Key()
+    sim.board(alice.pub, 5_000)
+    [funded] = await backend.list_vtxos(alice.pub)
+    built = await backend.build_offchain_tx([funded], [TxOutputSpec(bob.pub, 5_000)])
+
+    signed = _signed(built.ark_tx, 0, alice, SINGLE_ACP)
+    submitted = await backend.submit_tx(signed, built.checkpoint_txs)
+    finals = [_signed(s.psbt, 0, alice, SINGLE_ACP) for s in submitted.to_sign]
+    done = await backend.finalize_tx(submitted.ark_txid, finals)
+
+    assert done.spent == (funded.vtxo_id,)
+    assert [v.amount for v in await backend.list_vtxos(bob.pub)] == [5_000]
+
+
+async def test_an_offchain_tx_signed_over_embits_digest_is_refused(
+    sim: ArkdSimulator, backend: ArkdBackend
+) -> None:
+    alice, bob = Key(), Key()
+    sim.board(alice.pub, 5_000)
+    [funded] = await backend.list_vtxos(alice.pub)
+    built = await backend.build_offchain_tx([funded], [TxOutputSpec(bob.pub, 5_000)])
+    signed = _signed(built.ark_tx, 0, alice, SINGLE_ACP, embit=True)
+
+    request = service_pb2.SubmitTxRequest(
+        signed_ark_tx=signed, checkpoint_txs=list(built.checkpoint_txs)
+    )
+    with grpc.insecure_channel(sim.target) as ch:
+        stub = service_pb2_grpc.ArkServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as refused:
+            await trio.to_thread.run_sync(lambda: stub.SubmitTx(request, timeout=5))
+    details = arkd_error(refused.value)
+    txid = arktx.txid(arktx.decode_psbt(signed))
+    assert (details.name, details.message) == (
+        "INVALID_SIGNATURE",
+        f"invalid signature in ark tx {txid}",
+    )
+    assert [v.vtxo_id for v in await backend.list_vtxos(alice.pub)] == [funded.vtxo_id]
