@@ -120,17 +120,18 @@ def test_a_forfeit_signed_single_anyonecanpay_renews_the_vtxo(
     assert vtxos[coin.txid].spent_by not in ("", renewed.commitment_txid)  # the forfeit
 
 
-def test_a_forfeit_signed_over_embits_digest_fails_the_batch(
-    fake_chain: FakeChain, channel: grpc.Channel
+@pytest.mark.parametrize(
+    "tamper",
+    [Tamper(forfeit_hash_type=SINGLE_ACP, embit_digest=True), Tamper(forfeit_hash_type=0x84)],
+    ids=["embit-digest", "undefined-type"],
+)
+def test_a_forfeit_signed_over_a_wrong_digest_fails_the_batch(
+    fake_chain: FakeChain, channel: grpc.Channel, tamper: Tamper
 ) -> None:
     wallet = Wallet(channel)
     coin = _vtxo(channel, fake_chain, wallet, 40_000)
 
-    outcome = settle(
-        Wallet(channel, wallet.secret),
-        [coin],
-        Tamper(forfeit_hash_type=SINGLE_ACP, embit_digest=True),
-    )
+    outcome = settle(Wallet(channel, wallet.secret), [coin], tamper)
 
     assert outcome.failed == "invalid forfeit txs signature"
     [still] = vtxos_of(channel, wallet)

@@ -123,19 +123,6 @@ def _verify_leaf_signatures(psbt: PSBT, index: int, script: bytes, owners: list[
             raise _Refused(f"missing signature for {key.hex()}")
 
 
-def _hash_type_refusal(psbt: PSBT, index: int) -> str | None:
-    """arkd's error for the first signature on input ``index`` whose hash type has no
-    BIP341 digest (any BIP341 type is accepted: btcd hashes the signature's own)."""
-    for n, raw in enumerate(psbt.inputs[index].taproot_sigs.values()):
-        if len(raw) != 65:
-            continue  # 64 bytes is DEFAULT; any other length fails verification
-        try:
-            arktx.tapscript_sighash(psbt, index, raw[64])
-        except arktx.SighashRefused as exc:
-            return f"failed to compute hash for signature {n} of input {index}: {exc}"
-    return None
-
-
 def _sig(inp: PSBTInput, key: bytes) -> bytes:
     return next(sig for (pub, _), sig in inp.taproot_sigs.items() if pub.xonly() == key)
 
@@ -225,9 +212,6 @@ def check_forfeit_signatures(forfeit: Forfeit, signer_xonly: bytes) -> str | Non
     control, script = arktx.spend_leaf(forfeit.psbt, vtxo_at)
     if not _commits_to(control, script, bytes.fromhex(forfeit.vtxo.script)):
         return f"forfeit tx {forfeit.txid} spends a leaf its vtxo does not have"
-    refusal = _hash_type_refusal(forfeit.psbt, vtxo_at)
-    if refusal is not None:
-        return refusal
     valid = arktx.verify_input_signatures(forfeit.psbt, vtxo_at)
     for key in multisig_keys(script) or []:
         if key != signer_xonly and not valid.get(key):
