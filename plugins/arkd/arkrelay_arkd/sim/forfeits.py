@@ -11,7 +11,8 @@
 
 Both accept a signature of any BIP341 hash type, hashed as its 65th byte says (btcd's
 ``CalcTapscriptSignaturehash`` with the PSBT signature's own type); a type BIP341 does not
-define, or SIGHASH_SINGLE without its output, is refused with btcd's text.
+define, or SIGHASH_SINGLE without its output, refuses a boarding input with btcd's text
+and fails a forfeit like any bad signature.
 """
 
 from __future__ import annotations
