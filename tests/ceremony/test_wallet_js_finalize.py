@@ -30,7 +30,16 @@ from .harness import board, running_gateway
 from .outcomes import action_id, transfer_params
 from .tamper import ATTACKER
 from .test_third_parties import challenge_for
-from .test_wallet_js import WALLET_DIR, JsWallet
+from .test_wallet_js import (
+    WALLET_DIR,
+    JsWallet,
+    Keys,
+    Scene,
+    _output,
+    build,
+    js,
+    transfer_to,
+)
 from .wallet import ScriptedWallet
 
 pytestmark = pytest.mark.node
@@ -195,3 +204,104 @@ async def test_the_finalize_command_recovers_through_get_pending_tx(tmp_path: Pa
         again = await alice.run("finalize")
         assert again.returncode == EXIT_OK, again
         assert again.one("finalize")["pending_vtxos"] == []
+
+
+# ------------------------------------------------------------------ the checks, case by case
+#
+# Pending txs built by the Python reference (arktx), honest and not, put in front of
+# checkPendingTx / signCheckpoints through test/checks_driver.mjs.
+
+
+def pending_of(txs: arktx.OffchainTxs, **changes: Any) -> dict[str, Any]:
+    pending = {
+        "ark_txid": arktx.txid(txs.ark_tx),
+        "final_ark_tx": arktx.encode_psbt(txs.ark_tx),
+        "checkpoint_txs": [arktx.encode_psbt(c) for c in txs.checkpoints],
+    }
+    return {**pending, **changes}
+
+
+def signed_by(keys: Keys, owner: str, txs: arktx.OffchainTxs, *inputs: int) -> arktx.OffchainTxs:
+    for index in inputs:
+        arktx.sign_input(txs.ark_tx, index, keys.secrets[owner])
+    return txs
+
+
+def test_the_checks_finalize_only_what_the_wallet_consented_to() -> None:
+    keys = Keys()
+
+    def pays(recipient: str) -> list[Any]:
+        return [
+            _output(keys, recipient, 1_000),
+            _output(keys, "gateway", 10),
+            _output(keys, "alice", 3_990),
+        ]
+
+    honest = signed_by(keys, "alice", build(keys, [("alice", 5_000)], pays("bob")), 0)
+    unsigned = build(keys, [("alice", 5_000)], pays("bob"))
+    redirected = signed_by(keys, "alice", build(keys, [("alice", 5_000)], pays("carol")), 0)
+    other = signed_by(keys, "alice", build(keys, [("alice", 5_000)], pays("bob")), 0)
+    shared = signed_by(
+        keys,
+        "alice",
+        build(
+            keys,
+            [("alice", 5_000), ("carol", 2_000)],
+            [*pays("bob"), _output(keys, "carol", 2_000)],
+        ),
+        0,
+    )
+    # A hand-over with every signature in: the wallet's own checkpoint signature is replaced.
+    complete = signed_by(keys, "alice", build(keys, [("alice", 5_000)], pays("bob")), 0)
+    arktx.sign_input(complete.checkpoints[0], 0, keys.secrets["alice"])
+
+    def scene(approved: arktx.OffchainTxs) -> Scene:
+        return Scene(keys, "ark:transfer", transfer_to(keys)).sign_tx(
+            approved.ark_tx, 0, "ark_tx", step=1
+        )
+
+    def case(pending: dict[str, Any], session: Scene | None = None) -> dict[str, Any]:
+        found = {"op": "pending", "pending": pending, "secret": keys.secrets["alice"].hex()}
+        if session is None:
+            return {**found, "wallet": Scene(keys, "ark:transfer", {}).case()["wallet"]}
+        full = session.case()
+        return {
+            **found,
+            "wallet": full["wallet"],
+            "intent": full["intent"],
+            "challenges": full["challenges"],
+        }
+
+    cases = {
+        "honest, no session": case(pending_of(honest)),
+        "honest, in its session": case(pending_of(honest), scene(honest)),
+        "every signature already in": case(pending_of(complete)),
+        "ark tx without the wallet's signature": case(pending_of(unsigned)),
+        "a txid other than the tx's": case(pending_of(honest, ark_txid=arktx.txid(other.ark_tx))),
+        "someone else's VTXO spent too": case(pending_of(shared)),
+        "a checkpoint of another tx": case(
+            pending_of(honest, checkpoint_txs=[arktx.encode_psbt(other.checkpoints[0])])
+        ),
+        "signed, but paying someone else": case(pending_of(redirected), scene(honest)),
+        "signed, but not in this session": case(pending_of(other), scene(honest)),
+    }
+    results = dict(zip(cases, js(list(cases.values())), strict=True))
+    for name in ("honest, no session", "honest, in its session", "every signature already in"):
+        assert isinstance(results[name], dict), (name, results[name])
+        [signed] = results[name]["signed"]
+        verdicts = arktx.verify_input_signatures(arktx.decode_psbt(signed), 0)
+        assert verdicts == {keys["alice"]: True}, name
+    refusals = {
+        "ark tx without the wallet's signature": "input 0 does not carry this wallet's signature",
+        "a txid other than the tx's": "not the tx named",
+        "someone else's VTXO spent too": "input 1 spends a VTXO that is not this wallet's",
+        "a checkpoint of another tx": "is not spent by the ark tx",
+        "signed, but paying someone else": "no output pays 1000 sats to the recipient",
+        "signed, but not in this session": "not the ark tx this wallet signed in session",
+    }
+    for name, why in refusals.items():
+        assert isinstance(results[name], str) and results[name].startswith("refused: "), (
+            name,
+            results[name],
+        )
+        assert why in results[name], (name, results[name])
