@@ -47,7 +47,7 @@ pytestmark = pytest.mark.node
 DRIVER = WALLET_DIR / "test" / "handover_driver.mjs"
 #: Short enough that the hand-over comes quickly, long enough for a loaded machine to
 #: collect the ark tx's signature and submit it first.
-TIMING = '[ceremony]\nstep_timeout = "2s"\nsession_timeout = "8s"\n'
+TIMING = '[ceremony]\nstep_timeout = "2s"\nsession_timeout = "10s"\n'
 EXIT_OK, EXIT_REFUSED = 0, 3
 
 
@@ -69,11 +69,9 @@ def ids(vtxo: dict[str, Any]) -> str:
     return f"{vtxo['outpoint']['txid']}:{vtxo['outpoint']['vout']}"
 
 
-async def handed_over(gateway, alice: JsWallet, bob: str) -> Any:
+async def handed_over(alice: JsWallet, bob: str) -> Any:
     """Run alice's quiet-after-submit transfer of 1,000 sats to ``bob``."""
-    return await alice.node(
-        [str(DRIVER), alice.relay_url, alice.gateway, bob, "1000", "10"],
-    )
+    return await alice.node([str(DRIVER), alice.relay_url, alice.gateway, bob, "1000", "10"])
 
 
 async def test_a_handed_over_tx_is_finalized_by_the_js_wallet_over_rest(
@@ -86,7 +84,7 @@ async def test_a_handed_over_tx_is_finalized_by_the_js_wallet_over_rest(
         alice, bob = JsWallet(relay.url, gw), JsWallet(relay.url, gw)
         funded = await board(gateway, alice.pubkey, 5_000)
 
-        run = await handed_over(gateway, alice, bob.pubkey)
+        run = await handed_over(alice, bob.pubkey)
         assert run.returncode == EXIT_OK, str(run)
         assert [e["step"] for e in run.of("signed")] == [1]
         assert run.of("withheld"), run  # the checkpoint went unanswered
@@ -154,7 +152,7 @@ async def test_a_tampered_pending_tx_is_refused_and_nothing_is_signed(
         signer = bytes.fromhex(info.signer_pubkey)
         replaced = lie_about_outputs(gateway, signer, info.unilateral_exit_delay, 1_000)
 
-        run = await handed_over(gateway, alice, bob.pubkey)
+        run = await handed_over(alice, bob.pubkey)
         assert run.returncode == EXIT_REFUSED, str(run)
         pending = run.one("outcome")["pending_tx"]
         assert replaced and pending["ark_txid"] != replaced[0]
