@@ -21,6 +21,9 @@ commands:
   server                        this wallet's VTXOs from the Ark server's own indexer,
                                 compared with sync_state (exit 1 when they disagree)
   status <action_id>            get_status of one of this wallet's intents
+  finalize                      finalize at the Ark server what it holds pending for this
+                                wallet's VTXOs (GetPendingTx, FinalizeTx); exit 3 if one
+                                fails the checks
   lift <amount>                 a Lightning invoice that lifts <amount> into a VTXO
   transfer <recipient> <amount> an ark:transfer to the x-only key <recipient>
   land <bolt11> <amount>        a lightning:land paying <bolt11> from this wallet's VTXOs
@@ -80,8 +83,10 @@ function landFee(fees, asset, amount) {
 }
 
 async function ceremony(wallet, type, params, deadline) {
-  const { outcome, refusal } = await wallet.runIntent(type, params, { deadline })
+  const { outcome, refusal, finalized } = await wallet.runIntent(type, params, { deadline })
   if (refusal !== null) return EXIT.REFUSED
+  // The gateway handed the submitted tx over and the wallet finalized it: the spend landed.
+  if (finalized !== null) return EXIT.OK
   return outcome.event.kind === 31340 ? EXIT.OK : EXIT.FAILED
 }
 
@@ -112,6 +117,12 @@ async function run(options, wallet, deadline) {
         problems: view.problems,
       })
       return view.problems.length === 0 ? EXIT.OK : EXIT.FAILED
+    }
+    case 'finalize': {
+      arity(args, 0, 'no arguments')
+      const report = await wallet.finalizePending(within)
+      emit({ event: 'finalize', ...report })
+      return report.refused.length === 0 ? EXIT.OK : EXIT.REFUSED
     }
     case 'status': {
       arity(args, 1, 'status <action_id>')

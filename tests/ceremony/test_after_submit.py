@@ -141,3 +141,30 @@ async def test_arkd_down_until_the_deadline_hands_over_a_fully_signed_tx(
             assert [v.amount for v in await amounts_once_up(ark, bob.pubkey)] == [1_000]
             assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
             assert session_state(gateway, session_id_for(intent.id)) == "expired"
+
+
+async def test_a_quiet_wallet_finalizes_the_handed_over_tx_over_rest(tmp_path: Path, relay) -> None:
+    """The wallet signs the ark tx and goes quiet: at the deadline the gateway hands the
+    submitted tx over, and the Python wallet finalizes it with only the Ark server's URL
+    (arkd's REST interface, get_info ``ark.server_url``), no gRPC."""
+    timing = '[ceremony]\nstep_timeout = "2s"\nsession_timeout = "7s"\n'
+    async with running_gateway(tmp_path / "gw", relay.url, extra=timing) as gateway:
+        gw = gateway.identity.pubkey
+        ark = gateway.components.backends["ark"]
+        async with ScriptedWallet(relay.url, gw) as alice, ScriptedWallet(relay.url, gw) as bob:
+            await board(gateway, alice.pubkey, 5_000)
+            intent = alice.intent("ark:transfer", transfer_params(bob.pubkey))
+            await alice.publish(intent)
+            await alice.answer(await challenge_for(alice, intent, 1))
+            outcome = await alice.wait_outcome(action_id(intent), intent.id, timeout=30)
+            assert outcome.content["code"] == ErrorCode.SIGNING_TIMEOUT
+            assert await ark.list_vtxos(alice.pubkey) == []  # locked by the pending tx
+
+            done = await alice.finalize_handed_over(outcome, timeout=10)
+            assert done.ark_txid == outcome.content["pending_tx"]["ark_txid"]
+            assert sorted(v.amount for v in done.created) == [10, 1_000, 3_990]
+            assert ark.simulator.ledger.pending_txs() == []
+            assert [v.amount for v in await ark.list_vtxos(bob.pubkey)] == [1_000]
+            assert [v.amount for v in await ark.list_vtxos(alice.pubkey)] == [3_990]
+            # Nothing is left for the recovery path to find.
+            assert await alice.finalize_at_server(timeout=10) == []

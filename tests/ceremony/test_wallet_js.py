@@ -101,7 +101,6 @@ class JsWallet:
         on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> CliRun:
         command = [
-            "node",
             str(CLI),
             "--relay",
             self.relay_url,
@@ -111,6 +110,16 @@ class JsWallet:
             str(CLI_TIMEOUT),
             *args,
         ]
+        return await self.node(command, on_event=on_event)
+
+    async def node(
+        self,
+        argv: list[str],
+        *,
+        on_event: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> CliRun:
+        """Run ``node argv...`` with this wallet's key, reading its JSON lines."""
+        command = ["node", *argv]
         # The key goes by environment, not argv, as a real user's should.
         env = {**os.environ, "ARKRELAY_WALLET_SECRET": self.secret.hex()}
         events: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ PACKAGES = [
     "arkrelay_core.hookspecs",
     "arkrelay_core.ceremony",
     "arkrelay_core.grpcutil",
+    "arkrelay_core.bitcoin",
 ]
 
 

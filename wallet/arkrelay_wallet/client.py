@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import trio
 
+from arkrelay_core.interfaces import FinalizedTx
 from arkrelay_core.nostr import (
     Event,
     Scheme,
@@ -33,6 +34,7 @@ from arkrelay_core.nostr import (
 from arkrelay_core.protocol import (
     ArkServerInfo,
     Kind,
+    PendingArkTx,
     challenge_d,
     service_response_d,
     session_id_for,
@@ -52,6 +54,8 @@ from .link import (
     deadline_left,
     find_error,
 )
+from .recovery import finalize_handed_over, finalize_pending
+from .restark import ArkServerRest
 
 __all__ = [
     "OMIT",
@@ -272,6 +276,26 @@ class Wallet(RelayLink):
         state = await self.call("sync_state", timeout=timeout)
         server = await self.server_vtxos(timeout=deadline_left(deadline))
         return SyncCheck(state, server, compare(server, state))
+
+    async def finalize_handed_over(
+        self, outcome: Received, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> FinalizedTx:
+        """Finalize at the Ark server, over its REST interface, the submitted tx a 31341
+        handed over (``pending_tx``): only a spend this wallet signed, its checkpoints
+        signed here (``recovery.finalize_submitted``'s checks)."""
+        try:
+            pending = msgspec.convert(outcome.content.get("pending_tx"), PendingArkTx)
+        except msgspec.ValidationError as exc:
+            raise WalletError(f"{self}: the outcome hands over no pending_tx: {exc}") from exc
+        terms = self.careful.terms or await self.load_terms(timeout=timeout)
+        server = ArkServerRest(terms.server_url, timeout=timeout)
+        return await finalize_handed_over(server, self.secret, pending)
+
+    async def finalize_at_server(self, *, timeout: float = DEFAULT_TIMEOUT) -> list[FinalizedTx]:
+        """Finalize whatever the Ark server holds pending for this wallet's VTXOs
+        (GetPendingTx with an ownership proof, over REST; ``recovery.finalize_pending``)."""
+        terms = self.careful.terms or await self.load_terms(timeout=timeout)
+        return await finalize_pending(ArkServerRest(terms.server_url, timeout=timeout), self.secret)
 
     def _is_outcome(self, action_id: str | None, intent_id: str) -> Callable[[Received], bool]:
         def outcome(received: Received) -> bool:

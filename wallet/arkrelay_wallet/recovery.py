@@ -10,6 +10,10 @@ The wallet signs only what it can check itself: the ownership proof is rebuilt f
 message and its own VTXOs before any signature, and a pending tx is finalized only if its
 ark tx carries the wallet's own valid signature on every input it spends of the wallet's
 (so finalizing completes a spend the wallet approved, nothing else).
+
+The Ark server is reached through anything with the few calls of ``ArkServer``: the arkd
+plugin's gRPC backend (``ArkdBackend``), or arkd's REST interface (``restark.
+ArkServerRest``) when the wallet knows only the server's URL; the checks are the same.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from arkrelay_arkd import arktx, intentproof
 
 from arkrelay_core.interfaces import (
-    ArkBackend,
     FinalizedTx,
     InputSignature,
     OwnershipProof,
@@ -29,10 +33,18 @@ from arkrelay_core.interfaces import (
     Vtxo,
 )
 from arkrelay_core.nostr import bip340
+from arkrelay_core.protocol import PendingArkTx
 
 from .checks import ChallengeRefused
+from .restark import ArkServerRest
 
-__all__ = ["check_ownership_proof", "finalize_pending", "finalize_submitted"]
+__all__ = [
+    "ArkServer",
+    "check_ownership_proof",
+    "finalize_handed_over",
+    "finalize_pending",
+    "finalize_submitted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +52,30 @@ log = logging.getLogger(__name__)
 PROOF_LIFETIME = 60
 
 
+class ArkServer(Protocol):
+    """The Ark server calls finishing a spend takes (a subset of ``ArkBackend``)."""
+
+    async def list_vtxos(self, owner: str, *, spendable_only: bool = True) -> list[Vtxo]: ...
+
+    async def build_ownership_proof(
+        self, vtxos: Sequence[Vtxo], *, expire_at: int
+    ) -> OwnershipProof: ...
+
+    def add_proof_signatures(
+        self, proof: OwnershipProof, signatures: Sequence[InputSignature]
+    ) -> str: ...
+
+    async def get_pending_txs(self, proof: str, message: str) -> list[SubmittedTx]: ...
+
+    def add_signatures(self, psbt: str, signatures: Sequence[InputSignature]) -> str: ...
+
+    async def finalize_tx(
+        self, ark_txid: str, final_checkpoint_txs: Sequence[str]
+    ) -> FinalizedTx: ...
+
+
 async def finalize_pending(
-    ark: ArkBackend,
+    ark: ArkServer,
     secret: bytes,
     *,
     held: Sequence[SubmittedTx] = (),
@@ -80,7 +114,15 @@ async def finalize_pending(
     return done
 
 
-async def finalize_submitted(ark: ArkBackend, secret: bytes, submitted: SubmittedTx) -> FinalizedTx:
+async def finalize_handed_over(
+    server: ArkServerRest, secret: bytes, pending: PendingArkTx
+) -> FinalizedTx:
+    """Finalize a 31341's ``pending_tx`` at the Ark server over REST: the server's own
+    signatures checked as on a SubmitTx answer, then ``finalize_submitted``'s checks."""
+    return await finalize_submitted(server, secret, await server.submitted_from(pending))
+
+
+async def finalize_submitted(ark: ArkServer, secret: bytes, submitted: SubmittedTx) -> FinalizedTx:
     """Sign the checkpoints of ``submitted`` and call FinalizeTx, if its ark tx is one this
     wallet signed (refuses with ChallengeRefused otherwise)."""
     owner = bip340.xonly_public_key(secret)

@@ -11,7 +11,7 @@ export class ArkTxError extends Error {}
 // Ark txs are version 3 with a P2A anchor and sub-dust OP_RETURN outputs, and carry Ark's
 // own `taptree` input field: none of that is a reason to refuse parsing. (Version 3 needs no
 // `allowUnknownVersion`; in btc-signer 2.0.1 that option rejects every numeric version.)
-const PARSE_OPTIONS = {
+export const TX_OPTIONS = {
   allowUnknownOutputs: true,
   allowUnknownInputs: true,
   disableScriptCheck: true,
@@ -20,7 +20,7 @@ const PARSE_OPTIONS = {
 
 export function decodePsbt(b64) {
   try {
-    return Transaction.fromPSBT(base64.decode(b64), PARSE_OPTIONS)
+    return Transaction.fromPSBT(base64.decode(b64), TX_OPTIONS)
   } catch (err) {
     throw new ArkTxError(`cannot parse PSBT: ${err.message}`)
   }

@@ -58,6 +58,8 @@ export class Session {
     this.type = canonicalType(content.type)
     /** {txid, vout, script, amount} of each checkpoint output an approved ark tx spends. */
     this.approvedInputs = []
+    /** The txids of the ark txs this wallet signed in this session. */
+    this.approvedArkTxids = new Set()
   }
 }
 
@@ -276,6 +278,25 @@ function intentFee(params) {
 
 /** Hold the ark tx's outputs to the intent, then remember which checkpoints it spends. */
 function approveArkTx(tx, wallet, session, fail) {
+  const mine = holdToIntent(tx, wallet, session, fail)
+  session.approvedArkTxids.add(arktx.txid(tx))
+  for (const i of mine) {
+    const { txid, vout } = arktx.prevOutpoint(tx, i)
+    const utxo = arktx.witnessUtxo(tx, i)
+    if (!session.approvedInputs.some((a) => a.txid === txid && a.vout === vout)) {
+      const script = bytesToHex(utxo.script)
+      session.approvedInputs.push({ txid, vout, script, amount: utxo.amount })
+    }
+  }
+}
+
+/**
+ * The rules an ark tx must meet for `session`'s intent (README "What it checks"): what the
+ * wallet loses is at most amount + fee, and the recipient (or, for a land, the gateway) is
+ * paid in arkd's form. Returns the indexes of the wallet's own inputs; `fail(condition,
+ * reason)` refuses. Also what a handed-over pending tx is held to (./finalize.mjs).
+ */
+export function holdToIntent(tx, wallet, session, fail) {
   const { signer, exitDelay, dust } = wallet.ark
   const params = session.intent.params ?? {}
   fail(
@@ -286,7 +307,7 @@ function approveArkTx(tx, wallet, session, fail) {
   const amount = BigInt(params.amount)
   const fee = intentFee(params)
   const outs = arktx.outputs(tx)
-  const mine = arktx.inputs(tx).flatMap((_, i) => (ownsInput(tx, i, wallet.pubkey) ? [i] : []))
+  const mine = ownInputs(tx, wallet.pubkey)
   const spent = sum(mine.map((i) => arktx.witnessUtxo(tx, i).amount))
   const kept = paidTo(outs, vtxoOutputKey(wallet.pubkey, signer, exitDelay), dust)
   const outflow = spent - kept
@@ -310,14 +331,12 @@ function approveArkTx(tx, wallet, session, fail) {
       `no output pays ${amount} sats to the recipient ${recipient}`,
     )
   }
-  for (const i of mine) {
-    const { txid, vout } = arktx.prevOutpoint(tx, i)
-    const utxo = arktx.witnessUtxo(tx, i)
-    if (!session.approvedInputs.some((a) => a.txid === txid && a.vout === vout)) {
-      const script = bytesToHex(utxo.script)
-      session.approvedInputs.push({ txid, vout, script, amount: utxo.amount })
-    }
-  }
+  return mine
+}
+
+/** The indexes of the inputs of `tx` whose spending leaf needs `pubkey`'s signature. */
+export function ownInputs(tx, pubkey) {
+  return arktx.inputs(tx).flatMap((_, i) => (ownsInput(tx, i, pubkey) ? [i] : []))
 }
 
 /** A checkpoint must be one an approved ark tx spends, and hand its whole value on. */
@@ -325,6 +344,15 @@ function checkCheckpoint(tx, session, fail) {
   const id = arktx.txid(tx)
   const fed = session.approvedInputs.filter((a) => a.txid === id)
   fail(fed.length > 0, `checkpoint ${id} is not an input of an ark tx this wallet approved`)
+  checkpointFeeds(tx, fed, fail)
+}
+
+/**
+ * `tx` (a checkpoint) hands its whole value on, through the outputs `fed` ({vout, script
+ * (hex), amount}) that an ark tx spends, and has no other output but the anchor.
+ */
+export function checkpointFeeds(tx, fed, fail) {
+  const id = arktx.txid(tx)
   const outs = arktx.outputs(tx)
   for (const a of fed) {
     const out = outs[a.vout]

@@ -1,5 +1,6 @@
 // The ArkRelay reference wallet as a library: the wire (wallet.mjs), the careful checks
-// (checks.mjs) and the Bitcoin pieces they rest on (arktx.mjs, tapscript.mjs, digest.mjs).
+// (checks.mjs), the Ark server over REST (arkserver.mjs, finalize.mjs) and the Bitcoin
+// pieces they rest on (arktx.mjs, tapscript.mjs, digest.mjs).
 export {
   ArkRelayWallet,
   Kind,
@@ -8,7 +9,16 @@ export {
   WalletTimeout,
   outcomeReport,
 } from './wallet.mjs'
-export { compareWithGateway, defaultScript, fetchVtxos } from './arkserver.mjs'
+export {
+  ArkServerError,
+  compareWithGateway,
+  defaultScript,
+  fetchVtxos,
+  finalizeTx,
+  getPendingTxs,
+} from './arkserver.mjs'
+export { checkPendingTx, finalizePendingTx, recoverPending, signCheckpoints } from './finalize.mjs'
+export { buildProof, getPendingTxMessage, signProof } from './proof.mjs'
 export { Backoff, Pacer, Verdict, judge, reasonPrefix } from './delivery.mjs'
 export {
   ACTION_ALIASES,

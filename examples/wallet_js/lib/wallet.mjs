@@ -19,6 +19,7 @@ import {
   checkChallenge,
 } from './checks.mjs'
 import { compareWithGateway, defaultScript, fetchVtxos } from './arkserver.mjs'
+import { finalizePendingTx, recoverPending } from './finalize.mjs'
 import { Backoff, Pacer, Verdict, publishOutcome, reasonPrefix } from './delivery.mjs'
 
 // node 20 has no global WebSocket.
@@ -151,7 +152,7 @@ export class ArkRelayWallet {
   }
 
   static async connect(options, { deadline } = {}) {
-    const wallet = new ArkRelayWallet(options)
+    const wallet = new this(options)
     await wallet.open(deadline ?? Date.now() + 30_000)
     return wallet
   }
@@ -520,6 +521,56 @@ export class ArkRelayWallet {
     return { serverUrl: this.arkServerUrl, state, server, problems: compareWithGateway(server, state) }
   }
 
+  /**
+   * The recovery path: finalize whatever the Ark server holds pending for this wallet's
+   * VTXOs (GetPendingTx with an ownership proof, then FinalizeTx over REST), each only if
+   * it passes ./finalize.mjs checkPendingTx. {server_url, pending_vtxos, finalized, refused}.
+   */
+  async finalizePending({ deadline = Date.now() + 30_000 } = {}) {
+    await this.info({ deadline })
+    if (this._ark === null) throw new Error('the gateway announced no Ark server (get_info.ark)')
+    const report = await recoverPending(this.arkServerUrl, {
+      wallet: this._walletView(),
+      secret: this.secret,
+      deadline,
+    })
+    for (const { ark_txid, reason } of report.refused) {
+      this.onEvent({ event: 'finalize_refused', ark_txid, reason })
+    }
+    for (const done of report.finalized) this.onEvent({ event: 'finalized', ...done })
+    return { server_url: this.arkServerUrl, ...report }
+  }
+
+  /**
+   * A 31341 handed over `pending_tx` (the gateway submitted the session's ark tx and could
+   * not finish it): finalize it at the Ark server if it is the tx this wallet approved in
+   * `session`. Returns {finalized} or {refusal}; an unreachable Ark server is reported and
+   * left to finalizePending later.
+   */
+  async _finishHandedOver(pending, session, deadline) {
+    const ark_txid = pending?.ark_txid
+    const session_id = session.id
+    this.onEvent({ event: 'finalizing', ark_txid, session_id, server_url: this.arkServerUrl })
+    try {
+      const finalized = await finalizePendingTx(this.arkServerUrl, pending, {
+        wallet: this._walletView(),
+        secret: this.secret,
+        session,
+        deadline,
+      })
+      this.onEvent({ event: 'finalized', session_id, ...finalized })
+      return { finalized, refusal: null }
+    } catch (err) {
+      if (err instanceof Refusal) {
+        this.onEvent({ event: 'finalize_refused', ark_txid, session_id, reason: err.message })
+        return { finalized: null, refusal: err.message }
+      }
+      if (err instanceof WalletTimeout) throw err
+      this.onEvent({ event: 'finalize_failed', ark_txid, session_id, reason: err.message })
+      return { finalized: null, refusal: null }
+    }
+  }
+
   buildIntent(type, params, { actionId = crypto.randomUUID(), expiresIn = INTENT_LIFETIME_S } = {}) {
     const content = {
       action_id: actionId,
@@ -555,8 +606,10 @@ export class ArkRelayWallet {
 
   /**
    * Publish an intent and see its session through: check and answer each challenge, and
-   * return {outcome, refusal}. `outcome` is the 31340/31341 message, or null if none came
-   * before `deadline` after a refusal; without a refusal running out throws WalletTimeout.
+   * return {outcome, refusal, finalized}. `outcome` is the 31340/31341 message, or null if
+   * none came before `deadline` after a refusal; without a refusal running out throws
+   * WalletTimeout. A 31341 that hands over `pending_tx` is finalized at the Ark server
+   * (`finalized` = {ark_txid, signed}) unless it fails the checks (`refusal` says why).
    */
   async runIntent(type, params, { deadline, actionId } = {}) {
     if (this._ark === null) await this.info({ deadline })
@@ -579,12 +632,19 @@ export class ArkRelayWallet {
           { session: session.id },
         )
       } catch (err) {
-        if (err instanceof WalletTimeout && refusal !== null) return { outcome: null, refusal }
+        if (err instanceof WalletTimeout && refusal !== null) {
+          return { outcome: null, refusal, finalized: null }
+        }
         throw err
       }
       if (isOutcome(message)) {
         this.onEvent(outcomeReport(message))
-        return { outcome: message, refusal }
+        const failed = message.event.kind === Kind.FAILURE
+        const pending = failed ? message.content.pending_tx : undefined
+        if (pending === undefined || pending === null || refusal !== null) {
+          return { outcome: message, refusal, finalized: null }
+        }
+        return { outcome: message, ...(await this._finishHandedOver(pending, session, deadline)) }
       }
       if (refusal !== null) continue
       if (message.event.pubkey !== this.gateway) {

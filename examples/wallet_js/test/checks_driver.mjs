@@ -8,10 +8,12 @@ import {
   arkParams,
   arktx,
   checkChallenge,
+  checkPendingTx,
+  signCheckpoints,
   signPayloadDigest,
   tapscript,
 } from '../lib/index.mjs'
-import { bytesToHex } from '../lib/bytes.mjs'
+import { bytesToHex, hexToBytes } from '../lib/bytes.mjs'
 
 const ops = {
   digest: ({ domain, payload }) => signPayloadDigest(domain, payload),
@@ -39,6 +41,22 @@ const ops = {
         throw err
       }
     })
+  },
+  // A pending tx handed to the wallet: the checkpoints it signs, or why it refuses. With
+  // `intent`, inside that session after its `challenges` (all of which must pass).
+  pending: ({ pending, wallet, secret, intent, challenges = [] }) => {
+    const view = { pubkey: wallet.pubkey, gateway: wallet.gateway, ark: arkParams(wallet.ark) }
+    const session = intent === undefined ? null : new Session(intent)
+    for (const { event, content, now } of challenges) {
+      checkChallenge({ event, content, wallet: view, session, now })
+    }
+    try {
+      const checked = checkPendingTx(pending, view, session)
+      return { signed: signCheckpoints(pending, checked, hexToBytes(secret)) }
+    } catch (err) {
+      if (err instanceof Refusal) return `refused: ${err.message}`
+      throw err
+    }
   },
 }
 

@@ -6,7 +6,8 @@ output (tree [server unroll closure, the same collaborative leaf]) plus the P2A 
 the ark tx spending every checkpoint output through that leaf, paying the receivers with the
 anchor last. A receiver below the dust limit is paid with arkd's sub-dust form,
 ``OP_RETURN <output key>`` instead of ``OP_1 <output key>`` (PINS.md §1.3). PSBT parsing,
-serialization and the BIP341 sighash are embit's; signatures are BIP340 via coincurve
+serialization are embit's; the BIP341 sighash is ``arkrelay_core.bitcoin``'s (embit's is
+wrong for SINGLE and ANYONECANPAY); signatures are BIP340 via coincurve
 (``arkrelay_core.nostr.bip340``).
 
 Both the client and the simulator use this module, so a tx the client builds is the tx the
@@ -23,13 +24,19 @@ from embit import ec
 from embit.psbt import PSBT, PSBTError
 from embit.script import Script
 from embit.transaction import (
-    SIGHASH,
     Transaction,
     TransactionError,
     TransactionInput,
     TransactionOutput,
 )
 
+from arkrelay_core.bitcoin import (
+    SIGHASH_DEFAULT,
+    InvalidHashType,
+    SighashError,
+    SingleWithoutOutput,
+    taproot_sighash,
+)
 from arkrelay_core.nostr import bip340
 
 from .tapscript import (
@@ -47,6 +54,7 @@ from .tapscript import (
 __all__ = [
     "ArkTxError",
     "OffchainTxs",
+    "SighashRefused",
     "VtxoOutput",
     "VtxoSpend",
     "add_signature",
@@ -54,7 +62,9 @@ __all__ = [
     "decode_psbt",
     "encode_psbt",
     "input_outpoint",
+    "leaf_sighash",
     "sign_input",
+    "signature_hash_type",
     "signature_keys",
     "spend_leaf",
     "sub_dust_key",
@@ -64,6 +74,7 @@ __all__ = [
     "txid",
     "verify_input_signatures",
     "vtxo_outputs",
+    "witness_prevouts",
 ]
 
 TX_VERSION = 3
@@ -77,6 +88,11 @@ _PUSHDATA_WIDTH = {0x4C: 1, 0x4D: 2, 0x4E: 4}
 
 class ArkTxError(ValueError):
     """A PSBT is malformed or does not have the shape an ark or checkpoint tx must have."""
+
+
+class SighashRefused(ArkTxError):
+    """A signature's hash type has no BIP341 digest here; the text is btcd's
+    (txscript ``calcTaprootSignatureHashRaw``), which arkd passes on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,14 +217,49 @@ def taptree_leaves(psbt: PSBT, index: int) -> list[bytes]:
         raise ArkTxError(f"input {index}: bad taptree field: {exc}") from exc
 
 
-def tapscript_sighash(psbt: PSBT, index: int) -> bytes:
-    """BIP341 sighash (SIGHASH_DEFAULT, script path) of input ``index`` over its leaf."""
-    _, script = spend_leaf(psbt, index)
+def leaf_sighash(
+    tx: bytes, index: int, spent: Sequence[tuple[bytes, int]], script: bytes, hash_type: int
+) -> bytes:
+    """BIP341 script-path sighash of input ``index`` of the serialized ``tx`` over ``script``
+    (base leaf version), ``spent`` the (pkScript, amount) of every input's prevout.
+
+    Every taproot digest of this plugin, client and simulator, comes from here and so from
+    ``arkrelay_core.bitcoin`` (embit 0.8's is wrong for SINGLE and ANYONECANPAY). A hash
+    type with no digest raises :class:`SighashRefused` with btcd's text, as arkd reports it.
+    """
+    try:
+        return taproot_sighash(tx, index, spent, hash_type, leaf=script)
+    except InvalidHashType as exc:
+        raise SighashRefused(f"invalid taproot sighash type: {hash_type}") from exc
+    except SingleWithoutOutput as exc:
+        raise SighashRefused("invalid sighash type for input") from exc
+    except SighashError as exc:
+        raise ArkTxError(str(exc)) from exc
+
+
+def witness_prevouts(psbt: PSBT) -> list[tuple[bytes, int]]:
+    """(pkScript, amount) of every input's witness utxo."""
     if any(inp.witness_utxo is None for inp in psbt.inputs):
         raise ArkTxError("every input needs its witness utxo to be signed")
-    return psbt.sighash(
-        index, sighash=SIGHASH.DEFAULT, ext_flag=1, script=Script(script), leaf_version=LEAF_VERSION
-    )
+    return [(i.witness_utxo.script_pubkey.data, i.witness_utxo.value) for i in psbt.inputs]
+
+
+def tapscript_sighash(psbt: PSBT, index: int, hash_type: int = SIGHASH_DEFAULT) -> bytes:
+    """BIP341 sighash (script path, SIGHASH_DEFAULT unless told) of input ``index`` over
+    its leaf, prevouts from the witness utxos."""
+    _, script = spend_leaf(psbt, index)
+    spent = witness_prevouts(psbt)
+    return leaf_sighash(psbt.tx.serialize(), index, spent, script, hash_type)
+
+
+def signature_hash_type(signature: bytes) -> int:
+    """The hash type a PSBT tap script signature declares: 64 bytes SIGHASH_DEFAULT, 65 its
+    last byte (btcd's PSBT reader keeps a 0 there, which arkd then hashes as DEFAULT)."""
+    if len(signature) == 64:
+        return SIGHASH_DEFAULT
+    if len(signature) == 65:
+        return signature[64]
+    raise ArkTxError("a BIP340 signature is 64 bytes, or 65 with its hash type")
 
 
 def signature_keys(psbt: PSBT, index: int) -> list[bytes]:
@@ -221,9 +272,9 @@ def signature_keys(psbt: PSBT, index: int) -> list[bytes]:
 
 
 def add_signature(psbt: PSBT, index: int, xonly: bytes, signature: bytes) -> None:
-    """Put a BIP340 signature in PSBT_IN_TAP_SCRIPT_SIG of input ``index`` (replacing any)."""
-    if len(signature) != 64:
-        raise ArkTxError("a SIGHASH_DEFAULT signature is 64 bytes")
+    """Put a BIP340 signature in PSBT_IN_TAP_SCRIPT_SIG of input ``index`` (replacing any):
+    64 bytes for SIGHASH_DEFAULT, 65 with any other hash type."""
+    signature_hash_type(signature)
     _, script = spend_leaf(psbt, index)
     sigs = psbt.inputs[index].taproot_sigs
     leaf = leaf_hash(script)
@@ -232,24 +283,43 @@ def add_signature(psbt: PSBT, index: int, xonly: bytes, signature: bytes) -> Non
     sigs[(ec.PublicKey.from_xonly(xonly), leaf)] = signature
 
 
-def sign_input(psbt: PSBT, index: int, secret: bytes) -> bytes:
-    """Sign input ``index`` with ``secret`` and place the signature; returns it."""
-    signature = bip340.schnorr_sign(secret, tapscript_sighash(psbt, index))
+def sign_input(psbt: PSBT, index: int, secret: bytes, hash_type: int = SIGHASH_DEFAULT) -> bytes:
+    """Sign input ``index`` with ``secret`` and place the signature; returns it (with its
+    hash type byte unless SIGHASH_DEFAULT)."""
+    digest = tapscript_sighash(psbt, index, hash_type)
+    signature = bip340.schnorr_sign(secret, digest)
+    if hash_type != SIGHASH_DEFAULT:
+        signature += bytes([hash_type])
     add_signature(psbt, index, bip340.xonly_public_key(secret), signature)
     return signature
 
 
 def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
-    """For every signature on input ``index``'s leaf: x-only key -> whether it is valid."""
+    """For every signature on input ``index``'s leaf: x-only key -> whether it is valid,
+    each over the digest of the hash type it declares (arkd's ``CalcTapscriptSignaturehash``
+    with the signature's own type: every BIP341 type is accepted, a signature whose type
+    has no digest is not valid)."""
     _, script = spend_leaf(psbt, index)
     leaf = leaf_hash(script)
-    digest = tapscript_sighash(psbt, index)
+    tx, spent = psbt.tx.serialize(), witness_prevouts(psbt)
+    digests: dict[int, bytes | None] = {}
     result: dict[bytes, bool] = {}
     for (pub, sig_leaf), signature in psbt.inputs[index].taproot_sigs.items():
         if sig_leaf != leaf:
             continue
         xonly = pub.xonly()
-        result[xonly] = len(signature) == 64 and bip340.schnorr_verify(xonly, digest, signature)
+        try:
+            hash_type = signature_hash_type(signature)
+        except ArkTxError:
+            result[xonly] = False
+            continue
+        if hash_type not in digests:
+            try:
+                digests[hash_type] = leaf_sighash(tx, index, spent, script, hash_type)
+            except SighashRefused:
+                digests[hash_type] = None
+        digest = digests[hash_type]
+        result[xonly] = digest is not None and bip340.schnorr_verify(xonly, digest, signature[:64])
     return result
 
 

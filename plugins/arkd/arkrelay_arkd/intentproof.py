@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from embit import ec
 from embit.psbt import PSBT, InputScope, PSBTError
 from embit.script import Script
-from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
+from arkrelay_core.bitcoin import SIGHASH_ALL
 from arkrelay_core.nostr import bip340
 
 from . import arktx
@@ -59,7 +60,7 @@ GET_PENDING_TX = "get-pending-tx"
 GLOBAL_MESSAGE_KEY = b"\x09"
 OP_RETURN_EMPTY = b"\x6a"
 #: arkd's New asks for SIGHASH_ALL on every input (a 65-byte signature).
-PROOF_SIGHASH = SIGHASH.ALL
+PROOF_SIGHASH = SIGHASH_ALL
 _TO_SPEND_PREVOUT = (b"\x00" * 32, 0xFFFFFFFF)
 
 
@@ -212,16 +213,9 @@ def prevouts(psbt: PSBT, to_spend: Transaction | None = None) -> list[tuple[byte
 def tapscript_sighash(
     psbt: PSBT, index: int, spent: Sequence[tuple[bytes, int]], script: bytes, sighash: int
 ) -> bytes:
-    """BIP341 script-path sighash of input ``index`` over ``script`` (base leaf version)."""
-    return psbt.tx.sighash_taproot(
-        index,
-        script_pubkeys=[Script(s) for s, _ in spent],
-        values=[v for _, v in spent],
-        sighash=sighash,
-        ext_flag=1,
-        script=Script(script),
-        leaf_version=LEAF_VERSION,
-    )
+    """BIP341 script-path sighash of input ``index`` over ``script`` (base leaf version);
+    ``arktx.leaf_sighash``, so any hash type is hashed as BIP341 says."""
+    return arktx.leaf_sighash(psbt.tx.serialize(), index, spent, script, sighash)
 
 
 def proof_sighashes(psbt: PSBT, message: str) -> list[ProofSighash]:

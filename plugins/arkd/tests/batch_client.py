@@ -21,11 +21,18 @@ import coincurve
 import grpc
 from embit.psbt import PSBT
 from embit.script import Script, address_to_scriptpubkey
-from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
 from arkrelay_arkd import arktx, musig2
 from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc, types_pb2
-from arkrelay_arkd.intentproof import ProofInput, build_proof, sign_proof
+from arkrelay_arkd.intentproof import (
+    ProofInput,
+    build_proof,
+    prevouts,
+    sign_proof,
+    tapscript_sighash,
+    to_spend_tx,
+)
 from arkrelay_arkd.sim.txtree import cosigners_of, sweep_root
 from arkrelay_arkd.tapscript import (
     ANCHOR_SCRIPT,
@@ -33,6 +40,7 @@ from arkrelay_arkd.tapscript import (
     TapTree,
     default_vtxo_tree,
 )
+from arkrelay_core.bitcoin import SIGHASH_ALL, SIGHASH_DEFAULT
 from arkrelay_core.nostr import bip340
 
 CALL_TIMEOUT = 10.0
@@ -69,6 +77,13 @@ class Tamper:
     expire_at: int = 0
     #: Leave the batch on chain instead (a collaborative exit): the output's script.
     offboard_to: bytes = b""
+    #: The BIP341 hash types the wallet signs with (the SDK's: ALL for the proof, DEFAULT
+    #: for forfeits and boarding inputs); any other is a 65-byte signature ending with it.
+    proof_hash_type: int = SIGHASH_ALL
+    forfeit_hash_type: int = SIGHASH_DEFAULT
+    boarding_hash_type: int = SIGHASH_DEFAULT
+    #: Sign over embit 0.8's digest, which is wrong for SINGLE and ANYONECANPAY.
+    embit_digest: bool = False
 
 
 HONEST = Tamper()
@@ -112,7 +127,22 @@ class Wallet:
             [ProofInput(c.txid, c.vout, c.amount, c.tree, c.collaborative_leaf()) for c in coins],
             [(tamper.offboard_to or self.vtxo_tree().pk_script, amount)],
         )
-        sign_proof(proof, message, self.secret)
+        if tamper.proof_hash_type == SIGHASH_ALL and not tamper.embit_digest:
+            sign_proof(proof, message, self.secret)
+        else:
+            spent = prevouts(proof, to_spend_tx(message, coins[0].tree.pk_script))
+            for index in range(len(proof.inputs)):
+                _, script = arktx.spend_leaf(proof, index)
+                hash_type = tamper.proof_hash_type
+                try:
+                    if tamper.embit_digest:
+                        digest = embit_leaf_sighash(proof, index, hash_type)
+                    else:
+                        digest = tapscript_sighash(proof, index, spent, script, hash_type)
+                    signature = bip340.schnorr_sign(self.secret, digest)
+                except (arktx.SighashRefused, IndexError):  # embit: SINGLE without output
+                    signature = bytes(64)  # no digest to sign: the type is all it declares
+                arktx.add_signature(proof, index, self.xonly, _with_type(signature, hash_type))
         reply = self.stub.RegisterIntent(
             service_pb2.RegisterIntentRequest(
                 intent=types_pb2.Intent(proof=proof.to_string(), message=message)
@@ -296,7 +326,7 @@ def _partial_signatures(
             0,
             script_pubkeys=[prevout.script_pubkey],
             values=[prevout.value],
-            sighash=SIGHASH.DEFAULT,
+            sighash=SIGHASH_DEFAULT,
         )
         session = musig2.tree_session(aggnonces[txid], cosigners_of(psbt), root, msg)
         sigs[txid] = musig2.sign(secnonce, wallet.cosigner_secret, session).hex()
@@ -329,7 +359,7 @@ def _sign_finalization(
                 if arktx.input_outpoint(commitment, i) == coin.outpoint
             )
             commitment.inputs[index].taproot_scripts[control] = leaf + bytes([LEAF_VERSION])
-            arktx.sign_input(commitment, index, wallet.secret)
+            _sign_leaf(commitment, index, wallet, tamper.boarding_hash_type, tamper.embit_digest)
             signed_boarding = True
             continue
         connector = leaves.pop(0)
@@ -351,9 +381,13 @@ def _sign_finalization(
         for inp in forfeit.inputs:
             inp.unknown = {}
         forfeit.inputs[0].taproot_scripts[control] = leaf + bytes([LEAF_VERSION])
-        secret = bip340.generate_secret_key() if tamper.bad_forfeit_signature else wallet.secret
-        signature = bip340.schnorr_sign(secret, arktx.tapscript_sighash(forfeit, 0))
-        arktx.add_signature(forfeit, 0, wallet.xonly, signature)
+        if tamper.bad_forfeit_signature:
+            signature = bip340.schnorr_sign(
+                bip340.generate_secret_key(), arktx.tapscript_sighash(forfeit, 0)
+            )
+            arktx.add_signature(forfeit, 0, wallet.xonly, signature)
+        else:
+            _sign_leaf(forfeit, 0, wallet, tamper.forfeit_hash_type, tamper.embit_digest)
         forfeits.append(forfeit.to_string())
     if forfeits or signed_boarding:
         wallet.stub.SubmitSignedForfeitTxs(
@@ -365,4 +399,43 @@ def _sign_finalization(
         )
 
 
-__all__ = ["Coin", "EventReader", "Outcome", "Tamper", "Wallet", "follow", "settle"]
+def _with_type(signature: bytes, hash_type: int) -> bytes:
+    return signature + (bytes([hash_type]) if hash_type != SIGHASH_DEFAULT else b"")
+
+
+def embit_leaf_sighash(psbt: PSBT, index: int, hash_type: int) -> bytes:
+    """embit 0.8's script-path digest of input ``index`` (what a wallet built on it signs)."""
+    _, script = arktx.spend_leaf(psbt, index)
+    return psbt.tx.sighash_taproot(
+        index,
+        script_pubkeys=[i.witness_utxo.script_pubkey for i in psbt.inputs],
+        values=[i.witness_utxo.value for i in psbt.inputs],
+        sighash=hash_type,
+        ext_flag=1,
+        script=Script(script),
+        leaf_version=LEAF_VERSION,
+    )
+
+
+def _sign_leaf(psbt: PSBT, index: int, wallet: Wallet, hash_type: int, embit: bool) -> None:
+    try:
+        if embit:
+            digest = embit_leaf_sighash(psbt, index, hash_type)
+        else:
+            digest = arktx.tapscript_sighash(psbt, index, hash_type)
+        signature = bip340.schnorr_sign(wallet.secret, digest)
+    except (arktx.SighashRefused, IndexError):  # embit: SINGLE without output
+        signature = bytes(64)  # no digest to sign: the type is all it declares
+    arktx.add_signature(psbt, index, wallet.xonly, _with_type(signature, hash_type))
+
+
+__all__ = [
+    "Coin",
+    "EventReader",
+    "Outcome",
+    "Tamper",
+    "Wallet",
+    "embit_leaf_sighash",
+    "follow",
+    "settle",
+]

@@ -22,8 +22,9 @@ from arkrelay_arkd.sim import ArkdSimulator
 from arkrelay_arkd.sim.batch import BatchConfig
 from arkrelay_arkd.sim.esplora import EsploraChain
 from arkrelay_arkd.sim.wallet import address_of
+from arkrelay_core.bitcoin import SIGHASH_ALL, SIGHASH_ANYONECANPAY
 
-from .batch_client import Coin, Wallet, settle
+from .batch_client import Coin, Tamper, Wallet, settle
 from .test_batch import vtxos_of
 
 ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
@@ -127,6 +128,31 @@ def test_board_then_renew_on_the_real_chain(sim: ArkdSimulator, esplora: Esplora
         [fresh] = [v for v in vtxos_of(channel, wallet) if not v.is_spent]
         assert list(fresh.commitment_txids) == [renewed.commitment_txid]
         assert time.time() < fresh.expires_at
+
+
+def test_a_boarding_input_signed_all_anyonecanpay_is_accepted_by_both(
+    sim: ArkdSimulator, esplora: EsploraChain
+) -> None:
+    """The owner's 65-byte ALL|ANYONECANPAY signature is checked by the arkd simulator and
+    again, in the commitment tx's witness, by the chain's script interpreter: both hash it
+    with arkrelay_core.bitcoin, as bitcoind and btcd would."""
+    with grpc.insecure_channel(sim.target) as channel:
+        wallet = Wallet(channel)
+        tree = wallet.boarding_tree()
+        txid, vout = esplora.faucet(address_of(tree.pk_script, "regtest"), 60_000)
+        esplora.mine(1)
+
+        boarded = settle(
+            wallet,
+            [Coin(txid, vout, 60_000, tree, boarding=True)],
+            Tamper(boarding_hash_type=SIGHASH_ALL | SIGHASH_ANYONECANPAY),
+        )
+
+        assert boarded.failed == ""
+        assert esplora.tx_status(boarded.commitment_txid) is not None
+        assert esplora.is_spent(txid, vout)
+        [vtxo] = vtxos_of(channel, wallet)
+        assert vtxo.amount == 60_000
 
 
 def test_the_two_simulator_processes_run_a_batch(chain_url: str, esplora: EsploraChain) -> None:

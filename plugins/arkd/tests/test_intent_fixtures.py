@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 from embit.script import Script
-from embit.transaction import SIGHASH, TransactionOutput
+from embit.transaction import TransactionOutput
 
 from arkrelay_arkd import arktx, intentmessage, intentproof, tapscript
 from arkrelay_arkd.sim import intentcheck
 from arkrelay_arkd.tapscript import TapTree, default_vtxo_tree
+from arkrelay_core.bitcoin import SIGHASH_DEFAULT
 from arkrelay_core.nostr import bip340
 
 DATA = Path(__file__).parent / "data" / "arkd-v0.9.15"
@@ -88,7 +89,7 @@ MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         intentcheck, "to_spend_tx", lambda msg, script: _orig_to_spend(msg + " ", script)
     ),
     # the sighash type comes from the signature's 65th byte
-    "SIGHASH_DEFAULT only": lambda m: m.setattr(intentcheck, "_TAPROOT_SIGHASHES", frozenset({0})),
+    "SIGHASH_DEFAULT only": lambda m: m.setattr(intentcheck, "_declared_hash_type", lambda _: 0),
     # the control block commits to the prevout's key with the NUMS internal key
     "another internal key": lambda m: m.setattr(intentcheck, "NUMS_XONLY", b"\x02" * 32),
     # the keys in ``skip`` (arkd's signer) need not sign
@@ -258,7 +259,7 @@ def test_a_64_byte_signature_is_sighash_default() -> None:
     )
     for i, inp in enumerate(psbt.inputs):
         script = next(iter(inp.taproot_scripts.values()))[:-1]
-        digest = intentproof.tapscript_sighash(psbt, i, spent, script, SIGHASH.DEFAULT)
+        digest = intentproof.tapscript_sighash(psbt, i, spent, script, SIGHASH_DEFAULT)
         intentproof.add_proof_signature(psbt, i, OWNER_X, bip340.schnorr_sign(OWNER, digest))
         (key,) = inp.taproot_sigs
         inp.taproot_sigs[key] = inp.taproot_sigs[key][:64]

@@ -1,81 +1,119 @@
-"""embit's BIP341 sighash, checked against the official BIP341 test vectors.
+"""The arkd plugin's taproot sighashes, client and simulator, against BIP 341's vectors
+for every hash type, and what becomes of a signature over embit's digest.
 
-The client and the simulator both compute sighashes with embit, so they cannot catch an
-embit error in each other; these vectors can. The gateway signs only SIGHASH_DEFAULT over
-a tapscript leaf (ext_flag 1). The official vectors cover key-path spends, so the
-script-path digest is derived from their published SigMsg: BIP341 script-path SigMsg is
-the key-path one with spend_type 2 and the leaf hash, key_version 0 and codesep_pos
-0xffffffff appended.
+Every script-path digest of the plugin goes through ``arktx.leaf_sighash`` and so through
+``arkrelay_core.bitcoin``; these tests drive it from a PSBT as the plugin holds one, so
+the plumbing (the unsigned tx, the witness utxos as prevouts, the leaf) is checked too.
+The expected tapscript messages are derived from the vectors' published key-path
+messages (tests/bitcoin/vectors.py). embit 0.8 gets SIGHASH_SINGLE and ANYONECANPAY
+wrong; a signature over its digest must be worth nothing here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import pytest
+from embit.psbt import PSBT
 from embit.script import Script
-from embit.transaction import Transaction
+from embit.transaction import Transaction, TransactionOutput
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "bip341_keypath_vectors.json").read_text())
-SPEND = VECTORS["keyPathSpending"][0]
-TX = Transaction.parse(bytes.fromhex(SPEND["given"]["rawUnsignedTx"]))
-SCRIPT_PUBKEYS = [Script(bytes.fromhex(u["scriptPubKey"])) for u in SPEND["given"]["utxosSpent"]]
-AMOUNTS = [u["amountSats"] for u in SPEND["given"]["utxosSpent"]]
-# embit 0.8 gets SIGHASH_SINGLE (it hashes the raw output, not its sha256) and
-# ANYONECANPAY (it serializes the whole input, not the outpoint) wrong. The gateway only
-# ever signs and checks SIGHASH_DEFAULT; ALL and NONE share its code path.
-SOUND_IN_EMBIT = {0, 1, 2}
-USED = [v for v in SPEND["inputSpending"] if v["given"]["hashType"] in SOUND_IN_EMBIT]
-# The published SigMsg starts with the epoch byte, then hash_type, version, locktime and
-# five sha256s; spend_type follows.
-SPEND_TYPE_OFFSET = 1 + 1 + 4 + 4 + 5 * 32
+from arkrelay_arkd import arktx, intentproof
+from arkrelay_arkd.tapscript import LEAF_VERSION
+from arkrelay_core.bitcoin import tagged_hash
+from arkrelay_core.nostr import bip340
+from tests.bitcoin.vectors import SPENDS, spent_outputs, tapscript_sig_message, unsigned_tx
 
-
-def _tagged(tag: str, data: bytes) -> bytes:
-    tag_hash = hashlib.sha256(tag.encode()).digest()
-    return hashlib.sha256(tag_hash + tag_hash + data).digest()
+OWNER = bip340.generate_secret_key()
+SERVER = bip340.generate_secret_key()
+#: A 2-of-2 collaborative closure, as a VTXO's: <owner> CHECKSIGVERIFY <server> CHECKSIG.
+LEAF = (
+    b"\x20" + bip340.xonly_public_key(OWNER) + b"\xad"
+    b"\x20" + bip340.xonly_public_key(SERVER) + b"\xac"
+)
+CONTROL = b"\xc0" + b"\x50" * 32  # spend_leaf reads it; the sighash does not
+#: The hash types embit 0.8 hashes wrongly.
+EMBIT_WRONG = [c for c in SPENDS if c["given"]["hashType"] in (0x03, 0x81, 0x82, 0x83)]
 
 
-def _ids(vectors):
-    return [f"input{v['given']['txinIndex']}-hashtype{v['given']['hashType']}" for v in vectors]
+def _ids(case: dict) -> str:
+    return f"input{case['given']['txinIndex']}-type{case['given']['hashType']:#04x}"
 
 
-@pytest.mark.parametrize("vector", USED, ids=_ids(USED))
-def test_key_path_sighash_matches_the_official_vector(vector):
-    given, expected = vector["given"], vector["intermediary"]
-    sighash = TX.sighash_taproot(
-        given["txinIndex"], SCRIPT_PUBKEYS, AMOUNTS, sighash=given["hashType"]
-    )
-    assert sighash.hex() == expected["sigHash"]
-    # The published SigMsg (epoch byte included) hashes to the published SigHash.
-    assert _tagged("TapSighash", bytes.fromhex(expected["sigMsg"])) == sighash
+def _psbt() -> PSBT:
+    # ProofPSBT keeps a sequence of 0 (several vector inputs have one); embit's PSBT does not.
+    psbt = intentproof.ProofPSBT(Transaction.parse(unsigned_tx()))
+    for inp, (script, amount) in zip(psbt.inputs, spent_outputs(), strict=True):
+        inp.witness_utxo = TransactionOutput(amount, Script(script))
+    return psbt
 
 
-DEFAULT = [v for v in USED if v["given"]["hashType"] == 0]
+def _with_leaf(psbt: PSBT, index: int) -> PSBT:
+    psbt.inputs[index].taproot_scripts = {CONTROL: LEAF + bytes([LEAF_VERSION])}
+    return psbt
 
 
-@pytest.mark.parametrize("vector", DEFAULT, ids=_ids(DEFAULT))
-def test_script_path_sighash_extends_the_official_sigmsg(vector):
-    leaf = Script(bytes.fromhex("20" + "11" * 32 + "ad20" + "22" * 32 + "ac"))
-    message = bytearray(bytes.fromhex(vector["intermediary"]["sigMsg"]))
-    assert message[SPEND_TYPE_OFFSET] == 0  # key path, no annex
-    message[SPEND_TYPE_OFFSET] = 2  # ext_flag 1: script path
-    leaf_hash = _tagged("TapLeaf", bytes([0xC0]) + leaf.serialize())
-    expected = _tagged("TapSighash", bytes(message) + leaf_hash + b"\x00" + b"\xff" * 4)
-
-    sighash = TX.sighash_taproot(
-        vector["given"]["txinIndex"],
-        SCRIPT_PUBKEYS,
-        AMOUNTS,
-        sighash=0,
+def _embit_digest(psbt: PSBT, index: int, hash_type: int) -> bytes:
+    return psbt.tx.sighash_taproot(
+        index,
+        script_pubkeys=[i.witness_utxo.script_pubkey for i in psbt.inputs],
+        values=[i.witness_utxo.value for i in psbt.inputs],
+        sighash=hash_type,
         ext_flag=1,
-        script=leaf,
-        leaf_version=0xC0,
+        script=Script(LEAF),
+        leaf_version=LEAF_VERSION,
     )
-    assert sighash == expected
 
 
-def test_the_vectors_exercise_what_the_gateway_uses():
-    assert [v["given"]["hashType"] for v in USED] == [1, 0, 2]
+@pytest.mark.parametrize("case", SPENDS, ids=_ids)
+def test_ark_and_proof_sighashes_are_bip341s_for_every_hash_type(case: dict) -> None:
+    index, hash_type = case["given"]["txinIndex"], case["given"]["hashType"]
+    expected = tagged_hash("TapSighash", tapscript_sig_message(case, LEAF))
+    psbt = _with_leaf(_psbt(), index)
+    assert arktx.tapscript_sighash(psbt, index, hash_type) == expected
+    spent = arktx.witness_prevouts(psbt)
+    assert intentproof.tapscript_sighash(psbt, index, spent, LEAF, hash_type) == expected
+
+
+@pytest.mark.parametrize("case", EMBIT_WRONG, ids=_ids)
+def test_a_signature_over_embits_digest_is_not_valid(case: dict) -> None:
+    index, hash_type = case["given"]["txinIndex"], case["given"]["hashType"]
+    psbt = _with_leaf(_psbt(), index)
+    wrong = _embit_digest(psbt, index, hash_type)
+    assert wrong != arktx.tapscript_sighash(psbt, index, hash_type)  # embit's error persists
+    owner = bip340.xonly_public_key(OWNER)
+    arktx.add_signature(psbt, index, owner, bip340.schnorr_sign(OWNER, wrong) + bytes([hash_type]))
+    assert arktx.verify_input_signatures(psbt, index) == {owner: False}
+
+    arktx.sign_input(psbt, index, OWNER, hash_type)
+    assert arktx.verify_input_signatures(psbt, index) == {owner: True}
+    (signature,) = psbt.inputs[index].taproot_sigs.values()
+    assert signature[64] == hash_type
+
+
+def test_a_signature_is_valid_only_under_the_type_it_declares() -> None:
+    psbt = _with_leaf(_psbt(), 1)
+    owner = bip340.xonly_public_key(OWNER)
+    signature = arktx.sign_input(psbt, 1, OWNER, 0x83)
+    for declared in (0x00, 0x01, 0x03, 0x81):
+        body = signature[:64] + (bytes([declared]) if declared else b"")
+        arktx.add_signature(psbt, 1, owner, body)
+        assert arktx.verify_input_signatures(psbt, 1) == {owner: False}
+
+
+@pytest.mark.parametrize("hash_type", [0x04, 0x20, 0x80, 0x84])
+def test_hash_types_without_a_digest_carry_btcds_text(hash_type: int) -> None:
+    psbt = _with_leaf(_psbt(), 1)
+    with pytest.raises(arktx.SighashRefused) as caught:
+        arktx.tapscript_sighash(psbt, 1, hash_type)
+    assert str(caught.value) == f"invalid taproot sighash type: {hash_type}"
+    owner = bip340.xonly_public_key(OWNER)
+    arktx.add_signature(psbt, 1, owner, b"\x01" * 64 + bytes([hash_type]))
+    assert arktx.verify_input_signatures(psbt, 1) == {owner: False}
+
+
+def test_single_without_its_output_carries_btcds_text() -> None:
+    psbt = _psbt()
+    index = len(psbt.tx.vout)
+    _with_leaf(psbt, index)
+    with pytest.raises(arktx.SighashRefused, match=r"^invalid sighash type for input$"):
+        arktx.tapscript_sighash(psbt, index, 0x83)
+    arktx.tapscript_sighash(psbt, index, 0x81)  # ANYONECANPAY alone is fine there

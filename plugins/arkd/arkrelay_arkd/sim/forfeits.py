@@ -8,6 +8,11 @@
   batch's connectors in, the server's forfeit output (both amounts) and the P2A anchor
   out, version 3; the server rebuilds it and compares txids. The owner's signatures are
   checked at finalization (``verifyForfeitTxsSigs``), where a bad one fails the batch.
+
+Both accept a signature of any BIP341 hash type, hashed as its 65th byte says (btcd's
+``CalcTapscriptSignaturehash`` with the PSBT signature's own type); a type BIP341 does not
+define, or SIGHASH_SINGLE without its output, refuses a boarding input with btcd's text
+and fails a forfeit like any bad signature.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from embit.psbt import InputScope as PSBTInput
 from embit.script import Script
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
+from arkrelay_core.nostr import bip340
+
 from .. import arktx
-from ..tapscript import ANCHOR_SCRIPT, LEAF_VERSION, TapTree, multisig_keys
+from ..tapscript import ANCHOR_SCRIPT, LEAF_VERSION, TapTree, leaf_hash, multisig_keys
 from . import intentcheck
 from .commitment import BatchTxs, LeafSignatures
 from .errors import code
@@ -71,17 +78,50 @@ def check_boarding_signatures(
         mine = PSBT.parse(txs.commitment.serialize())
         mine.inputs[index].taproot_scripts = {control: script + bytes([LEAF_VERSION])}
         mine.inputs[index].taproot_sigs = dict(inp.taproot_sigs)
-        valid = arktx.verify_input_signatures(mine, index)
         owners = [k for k in (multisig_keys(script) or []) if k != signer_xonly]
         if not owners:
             raise refuse(f"input {index}: the leaf has no owner key")
-        for key in owners:
-            if not valid.get(key):
-                raise refuse(f"invalid signature for input {index} and key {key.hex()}")
+        try:
+            _verify_leaf_signatures(mine, index, script, owners)
+        except _Refused as exc:
+            raise refuse(str(exc)) from exc
         found[index] = LeafSignatures(control, script, {k: _sig(inp, k) for k in owners})
     if not found:
         raise refuse("no signed inputs found")
     return found
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _verify_leaf_signatures(psbt: PSBT, index: int, script: bytes, owners: list[bytes]) -> None:
+    """ark-lib ``VerifyTapscriptSigs`` for one input, its texts included: every signature
+    on this leaf, in order, hashed under the type it declares and verified; then every
+    owner key must have signed (the server's key is skipped)."""
+    leaf = leaf_hash(script)
+    outpoint = arktx.input_outpoint(psbt, index)
+    signed = set()
+    for n, ((pub, sig_leaf), raw) in enumerate(psbt.inputs[index].taproot_sigs.items()):
+        if sig_leaf != leaf:
+            raise _Refused(
+                f"invalid leaf hash for tapscript sig {n} of input {index}: "
+                f"expected {leaf.hex()}, got {sig_leaf.hex()}"
+            )
+        try:
+            digest = arktx.tapscript_sighash(psbt, index, arktx.signature_hash_type(raw))
+        except arktx.SighashRefused as exc:
+            raise _Refused(
+                f"failed to compute hash for signature {n} of input {index}: {exc}"
+            ) from exc
+        except arktx.ArkTxError as exc:
+            raise _Refused(f"failed to parse signature {n} for input {index}") from exc
+        if not bip340.schnorr_verify(pub.xonly(), digest, raw[:64]):
+            raise _Refused(f"invalid sig {n} for input {index} with prevout {outpoint}")
+        signed.add(pub.xonly())
+    for key in owners:
+        if key not in signed:
+            raise _Refused(f"missing signature for {key.hex()}")
 
 
 def _sig(inp: PSBTInput, key: bytes) -> bytes:

@@ -23,8 +23,6 @@ from typing import Any
 
 import coincurve
 from embit.hashes import tagged_hash
-from embit.script import Script
-from embit.transaction import TransactionError
 
 from arkrelay_core.nostr import bip340
 
@@ -51,8 +49,6 @@ _HASH_OPS = {
     0xA9: lambda b: hashlib.new("ripemd160", hashlib.sha256(b).digest()).digest(),
     0xAA: lambda b: hashlib.sha256(hashlib.sha256(b).digest()).digest(),
 }
-#: BIP341's valid hash types; btcd refuses any other ("invalid taproot sighash type").
-_TAPROOT_SIGHASHES = frozenset({0x00, 0x01, 0x02, 0x03, 0x81, 0x82, 0x83})
 
 
 class ProofRefused(ValueError):
@@ -183,28 +179,18 @@ def _verify_tapscript_sigs(
                     f"invalid leaf hash for tapscript sig {n} of input {index}: "
                     f"expected {leaf.hex()}, got {sig_leaf.hex()}"
                 )
-            sighash_type = raw[64] if len(raw) == 65 else 0
-            if sighash_type not in _TAPROOT_SIGHASHES:
-                raise ProofRefused(
-                    f"failed to compute hash for signature {n} of input {index}: "
-                    "invalid taproot sighash type"
-                )
-            if len(raw) not in (64, 65):
-                raise ProofRefused(f"failed to parse signature {n} for input {index}")
+            # btcd's PSBT reader takes a 65th byte as the hash type whatever it is; the
+            # digest (calcTaprootSignatureHashRaw) refuses one BIP341 does not define.
             try:
-                digest = psbt.tx.sighash_taproot(
-                    index,
-                    script_pubkeys=[Script(s) for s, _ in spent],
-                    values=[v for _, v in spent],
-                    sighash=sighash_type,
-                    ext_flag=1,
-                    script=Script(script),
-                    leaf_version=0xC0,
+                digest = arktx.leaf_sighash(
+                    psbt.tx.serialize(), index, spent, script, _declared_hash_type(raw)
                 )
-            except (TransactionError, ValueError, IndexError) as exc:
+            except arktx.ArkTxError as exc:
                 raise ProofRefused(
                     f"failed to compute hash for signature {n} of input {index}: {exc}"
                 ) from exc
+            if len(raw) not in (64, 65):
+                raise ProofRefused(f"failed to parse signature {n} for input {index}")
             xonly = pub.xonly()
             if not bip340.schnorr_verify(xonly, digest, raw[:64]):
                 raise ProofRefused(f"invalid sig {n} for input {index} with prevout {outpoint}")
@@ -212,6 +198,10 @@ def _verify_tapscript_sigs(
         for key, signed in expected.items():
             if key not in skip and not signed:
                 raise ProofRefused(f"missing signature for {key.hex()}")
+
+
+def _declared_hash_type(raw: bytes) -> int:
+    return raw[64] if len(raw) == 65 else 0
 
 
 def check_control_block(

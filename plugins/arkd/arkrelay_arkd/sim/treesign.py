@@ -12,8 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from embit.script import Script
-from embit.transaction import SIGHASH
+from arkrelay_core.bitcoin import SIGHASH_DEFAULT, taproot_sighash
 
 from .. import musig2
 from .txtree import TreeTx, cosigners_of, tree_tweak
@@ -46,9 +45,7 @@ class TxSession:
 
 
 def _sighash(tx: TreeTx, prevout: tuple[bytes, int]) -> bytes:
-    return tx.psbt.tx.sighash_taproot(
-        0, script_pubkeys=[Script(prevout[0])], values=[prevout[1]], sighash=SIGHASH.DEFAULT
-    )
+    return taproot_sighash(tx.psbt.tx.serialize(), 0, [prevout], SIGHASH_DEFAULT)
 
 
 class Coordinator:

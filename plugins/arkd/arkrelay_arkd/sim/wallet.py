@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from embit import ec
 from embit.networks import NETWORKS
 from embit.script import Script
-from embit.transaction import SIGHASH, Transaction
+from embit.transaction import Transaction
 
+from arkrelay_core.bitcoin import SIGHASH_DEFAULT, taproot_sighash
 from arkrelay_core.nostr import bip340
 
 from .esplora import Chain, Utxo
@@ -95,12 +96,7 @@ class ServerWallet:
         self, tx: Transaction, index: int, prevouts: Sequence[tuple[bytes, int]]
     ) -> bytes:
         """BIP341 key-path signature (SIGHASH_DEFAULT) of input ``index`` of ``tx``."""
-        digest = tx.sighash_taproot(
-            index,
-            script_pubkeys=[Script(s) for s, _ in prevouts],
-            values=[v for _, v in prevouts],
-            sighash=SIGHASH.DEFAULT,
-        )
+        digest = taproot_sighash(tx.serialize(), index, prevouts, SIGHASH_DEFAULT)
         return bip340.schnorr_sign(self._tweaked.secret, digest)
 
 

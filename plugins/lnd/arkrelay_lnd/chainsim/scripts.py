@@ -1,12 +1,12 @@
 """Input script verification for the outputs the simulated chain pays: p2wpkh, p2wsh,
 taproot key path and script path, pay-to-anchor.
 
-Sighashes are embit's for segwit v0 (BIP 143) and ``sighash.py``'s for taproot (BIP 341,
-every hash type; embit's is wrong for SINGLE and ANYONECANPAY); signatures are checked by
-libsecp256k1 through coincurve (ECDSA, BIP 340). Scripts run in a small interpreter that
-knows the opcodes Ark's tapscripts are made of (signature checks including
-OP_CHECKSIGADD, OP_CHECKSEQUENCEVERIFY, OP_CHECKLOCKTIMEVERIFY, hash locks, OP_DROP,
-OP_VERIFY, equality); any other opcode is refused as not modelled, never assumed to pass.
+Sighashes are embit's for segwit v0 (BIP 143) and ``arkrelay_core.bitcoin``'s for
+taproot (BIP 341, every hash type; embit's is wrong for SINGLE and ANYONECANPAY);
+signatures are checked by libsecp256k1 through coincurve (ECDSA, BIP 340). Scripts run in
+a small interpreter that knows the opcodes Ark's tapscripts are made of (signature checks
+including OP_CHECKSIGADD, OP_CHECKSEQUENCEVERIFY, OP_CHECKLOCKTIMEVERIFY, hash locks,
+OP_DROP, OP_VERIFY, equality); any other opcode is refused as not modelled, never assumed to pass.
 Error texts are bitcoind's (script/script_error.cpp).
 """
 
@@ -21,9 +21,10 @@ from embit import hashes
 from embit.script import Script
 from embit.transaction import Transaction, TransactionOutput
 
+from arkrelay_core.bitcoin import InvalidHashType, SingleWithoutOutput, taproot_sighash
+
 from .errors import ScriptFailure
 from .outputs import P2A_SCRIPT, iter_ops, witness_program
-from .sighash import taproot_sighash
 
 __all__ = [
     "LOCKTIME_THRESHOLD",
@@ -47,7 +48,6 @@ LOCKTIME_THRESHOLD = 500_000_000
 TAPSCRIPT_LEAF = 0xC0
 _MAX_ELEMENT = 520
 _SIGHASH_TYPES = {0x01, 0x02, 0x03, 0x81, 0x82, 0x83}
-_SIGHASH_SINGLE = 0x03
 
 # script/script_error.cpp texts.
 EVAL_FALSE = "Script evaluated without error but finished with a false/empty top stack element"
@@ -56,6 +56,7 @@ STACK_OP = "Operation not valid with the current stack size"
 PROGRAM_MISMATCH = "Witness program hash mismatch"
 UNSATISFIED_LOCKTIME = "Locktime requirement not satisfied"
 SCHNORR_SIG = "Invalid Schnorr signature"
+SCHNORR_HASHTYPE = "Invalid Schnorr signature hash type"
 
 
 def verify_input(tx: Transaction, index: int, spent: list[TransactionOutput]) -> None:
@@ -208,15 +209,17 @@ def _schnorr_digest(
     """The BIP 341 message ``sig`` signs (64 bytes: SIGHASH_DEFAULT; 65: its last byte)."""
     if len(sig) == 64:
         hash_type = 0
-    elif len(sig) == 65 and sig[64] in _SIGHASH_TYPES:
+    elif len(sig) == 65 and sig[64] != 0:
         hash_type = sig[64]
     elif len(sig) == 65:
-        raise ScriptFailure("Invalid Schnorr signature hash type")
+        raise ScriptFailure(SCHNORR_HASHTYPE)
     else:
         raise ScriptFailure("Invalid Schnorr signature size")
-    if hash_type & 0x03 == _SIGHASH_SINGLE and index >= len(tx.vout):
-        raise ScriptFailure("Invalid Schnorr signature hash type")
-    return taproot_sighash(tx, index, spent, hash_type, leaf=leaf)
+    prevouts = [(o.script_pubkey.data, o.value) for o in spent]
+    try:
+        return taproot_sighash(tx.serialize(), index, prevouts, hash_type, leaf=leaf)
+    except (InvalidHashType, SingleWithoutOutput) as exc:
+        raise ScriptFailure(SCHNORR_HASHTYPE) from exc
 
 
 # ---------------------------------------------------------------------------- interpreter

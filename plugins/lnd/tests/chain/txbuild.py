@@ -1,5 +1,7 @@
-"""Transactions the tests sign themselves, with embit alone (its own taproot tweak and
-sighashes), so the chain's checks are judged by code that is not the chain's."""
+"""Transactions the tests sign themselves, with embit (its own taproot tweak and the
+sighashes it gets right), so the chain's checks are judged by code that is not the chain's.
+The taproot hash types embit gets wrong are signed over ``arkrelay_core.bitcoin``'s
+digest, which BIP 341's vectors pin."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from embit.script import Script, p2tr, p2wpkh, witness_p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 from embit.util import secp256k1
 
-from arkrelay_lnd.chainsim.sighash import taproot_sighash
+from arkrelay_core.bitcoin import taproot_sighash
 
 __all__ = ["Coin", "Key", "Leaf", "build", "csv_leaf", "sign_keypath"]
 
@@ -93,11 +95,11 @@ def build(
 
 def sign_keypath(tx: Transaction, coins: list[Coin], index: int, key: Key, hash_type: int = 0):
     """A BIP 86 key-path signature (64 bytes for SIGHASH_DEFAULT, else 65). DEFAULT digests
-    are embit's; other types use the chain's ``taproot_sighash``, which BIP 341's vectors
-    pin (embit 0.8's is wrong for SINGLE and ANYONECANPAY)."""
+    are embit's; other types use the shared ``taproot_sighash`` (embit 0.8's is wrong for
+    SINGLE and ANYONECANPAY)."""
     if hash_type:
-        spent = [TransactionOutput(c.value, Script(c.script)) for c in coins]
-        digest = taproot_sighash(tx, index, spent, hash_type)
+        spent = [(c.script, c.value) for c in coins]
+        digest = taproot_sighash(tx.serialize(), index, spent, hash_type)
     else:
         scripts = [Script(c.script) for c in coins]
         digest = tx.sighash_taproot(index, scripts, [c.value for c in coins])
