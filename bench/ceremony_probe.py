@@ -25,6 +25,7 @@ from typing import Any
 
 import ceremony  # bench/ceremony.py: this script's directory is first on sys.path
 import trio
+from arkrelay_arkd.sim import indexer as sim_indexer
 from arkrelay_arkd.sim import ledger as sim_ledger
 from arkrelay_arkd.sim import service as sim_service
 from sqlalchemy import event
@@ -126,7 +127,7 @@ def install(tally: Tally) -> None:
 
     for method in ("SubmitTx", "FinalizeTx"):
         wrap(sim_service.ArkServicer, method, f"arkd sim {method}")
-    wrap(sim_service.IndexerServicer, "GetVtxos", "arkd sim GetVtxos")
+    wrap(sim_indexer.SimIndexerServicer, "GetVtxos", "arkd sim GetVtxos")
     wrap(sim_ledger.Ledger, "_save", f"{NESTED}arkd sim writing its state file")
 
 

@@ -19,10 +19,10 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from .._proto.ark.v1 import indexer_pb2
+from .._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc
 from .errors import ArkdError, _Code, code
 from .ledger import Ledger
-from .service import HEARTBEAT_SECONDS, IndexerServicer, _abort
+from .service import HEARTBEAT_SECONDS, _abort
 from .subscriptions import NotFound, Subscriptions, indexer_vtxo
 from .txhistory import TxHistory
 from .vtxos import SimVtxo, recoverable
@@ -40,9 +40,9 @@ _CHAIN = indexer_pb2.IndexerChainedTxType
 _HEX = set(string.hexdigits)
 
 
-class SimIndexerServicer(IndexerServicer):
+class SimIndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
     def __init__(self, ledger: Ledger) -> None:
-        super().__init__(ledger)
+        self.ledger = ledger
         self.history = TxHistory(ledger.clock)
         self.subscriptions = Subscriptions()
         ledger.observe(self.history.record)

@@ -14,8 +14,6 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from .._proto.ark.v1 import (
-    indexer_pb2,
-    indexer_pb2_grpc,
     service_pb2,
     service_pb2_grpc,
     types_pb2,
@@ -26,7 +24,7 @@ from .batchrpc import BatchRpcs
 from .errors import ArkdError
 from .ledger import Ledger, SimTxEvent, SimVtxo
 
-__all__ = ["ArkServicer", "IndexerServicer"]
+__all__ = ["ArkServicer"]
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +72,6 @@ def _vtxo(v: SimVtxo) -> types_pb2.Vtxo:
         is_swept=v.swept,
         is_spent=v.spent,
         spent_by=v.spent_by,
-        settled_by=v.settled_by,
-        ark_txid=v.ark_txid,
-    )
-
-
-def _indexer_vtxo(v: SimVtxo) -> indexer_pb2.IndexerVtxo:
-    return indexer_pb2.IndexerVtxo(
-        outpoint=indexer_pb2.IndexerOutpoint(txid=v.txid, vout=v.vout),
-        created_at=v.created_at,
-        expires_at=v.expires_at,
-        amount=v.amount,
-        script=v.script,
-        is_preconfirmed=v.preconfirmed,
-        is_swept=v.swept,
-        is_spent=v.spent,
-        spent_by=v.spent_by,
-        commitment_txids=v.commitment_txids,
         settled_by=v.settled_by,
         ark_txid=v.ark_txid,
     )
@@ -194,30 +175,3 @@ def _wake(events: queue.Queue[SimTxEvent | None]) -> None:
     # A full queue wakes the reader anyway; it then sees the call is no longer active.
     with contextlib.suppress(queue.Full):
         events.put_nowait(None)
-
-
-class IndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-
-    def GetVtxos(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if request.scripts and request.outpoints:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "scripts and outpoints are exclusive")
-        if not request.scripts and not request.outpoints:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing scripts or outpoints")
-        vtxos = self.ledger.get_vtxos(
-            scripts=list(request.scripts),
-            outpoints=list(request.outpoints),
-            spendable_only=request.spendable_only,
-            spent_only=request.spent_only,
-            pending_only=request.pending_only,
-        )
-        size = request.page.size if request.HasField("page") and request.page.size > 0 else 0
-        index = request.page.index if size else 0
-        page_items = vtxos[index * size : (index + 1) * size] if size else vtxos
-        total_pages = (len(vtxos) + size - 1) // size if size else 1
-        next_index = index + 1 if size and index + 1 < total_pages else -1
-        return indexer_pb2.GetVtxosResponse(
-            vtxos=[_indexer_vtxo(v) for v in page_items],
-            page=indexer_pb2.IndexerPageResponse(current=index, next=next_index, total=total_pages),
-        )
