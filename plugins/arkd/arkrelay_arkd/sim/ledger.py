@@ -30,6 +30,7 @@ from .. import arktx
 from ..tapscript import csv_closure, default_vtxo_tree
 from . import rules
 from .errors import code
+from .journal import JournalEntry, journal_entry
 from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
 __all__ = ["Ledger", "PendingAnswer", "SimTxEvent", "SimVtxo"]
@@ -68,6 +69,7 @@ class _Snapshot(msgspec.Struct):
     pending: list[_Pending]
     finalized: list[str]
     batches: int
+    journal: list[JournalEntry] = []
 
 
 class Ledger:
@@ -111,12 +113,14 @@ class Ledger:
         self._pending: dict[str, _Pending] = {}
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
+        self._journal: list[JournalEntry] = []
         self.batches = 0
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
             self._pending = {p.ark_txid: p for p in saved.pending}
             self._finalized = set(saved.finalized)
             self.batches = saved.batches
+            self._journal = list(saved.journal)
             log.info("arkd simulator resumed from %s: %d VTXOs", state_file, len(self._vtxos))
         elif state_file is not None:
             with self._lock:
@@ -134,6 +138,7 @@ class Ledger:
             list(self._pending.values()),
             sorted(self._finalized),
             self.batches,
+            self._journal,
         )
         scratch = self.state_file.with_name(self.state_file.name + ".tmp")
         with open(scratch, "wb") as f:
@@ -326,6 +331,18 @@ class Ledger:
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
             final = arktx.encode_psbt(ark)
             self._pending[txid] = _Pending(txid, final, signed_checkpoints, spent, expires_at)
+            self._journal.append(
+                journal_entry(
+                    txid,
+                    signed_ark_tx,
+                    checkpoint_txs,
+                    spends,
+                    outputs,
+                    checkpoint_tapscript=self.checkpoint_tapscript,
+                    signer=self.signer_xonly,
+                    accepted_at=int(self.clock()),
+                )
+            )
             self._save()
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
@@ -401,6 +418,11 @@ class Ledger:
                 )
                 found.append((vtxo.copy(), answer))
         return sorted(found, key=lambda item: -item[0].created_at)
+
+    def journal(self) -> list[JournalEntry]:
+        """Every offchain tx accepted, oldest first, as submitted and as understood."""
+        with self._lock:
+            return list(self._journal)
 
     def pending_txs(self) -> list[tuple[str, str, list[str]]]:
         with self._lock:
