@@ -222,18 +222,16 @@ class ArkdBackend:
     async def _get_vtxos(self, request: indexer_pb2.GetVtxosRequest) -> list[Any]:
         _, indexer = self._stubs()
         out: list[Any] = []
-        index = 0
+        # arkd numbers pages from 1 (an index of 0 reads as 1) and answers next as
+        # min(current + 1, total) (internal/core/application/indexer.go paginate).
+        index = 1
         while True:
             request.page.CopyFrom(indexer_pb2.IndexerPageRequest(size=_PAGE, index=index))
             resp = await self.caller.call("GetVtxos", indexer.GetVtxos, request, idempotent=True)
             out.extend(resp.vtxos)
-            if (
-                not resp.HasField("page")
-                or resp.page.next <= index
-                or resp.page.next >= resp.page.total
-            ):
+            if not resp.HasField("page") or not resp.vtxos or resp.page.current >= resp.page.total:
                 return out
-            index = resp.page.next
+            index = resp.page.current + 1
 
     async def board(self, owner: str, amount: int) -> Vtxo:
         if self.simulator is None:

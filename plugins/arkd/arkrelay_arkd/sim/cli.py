@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 @click.command("arkd")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=7070, show_default=True, help="0 picks a free port")
+@click.option(
+    "--rest-port",
+    type=int,
+    default=7071,
+    show_default=True,
+    help="arkd's REST interface (arkd serves it on its gRPC port; grpcio cannot share "
+    "one); 0 picks a free port, -1 turns it off",
+)
 @click.option("--network", default="regtest", show_default=True)
 @click.option(
     "--exit-delay", type=int, default=512, show_default=True, help="unilateral exit delay"
@@ -31,8 +39,11 @@ log = logging.getLogger(__name__)
     metavar="PUBKEY:SATS",
     help="fund an x-only key at start (repeatable)",
 )
-def arkd(host: str, port: int, network: str, exit_delay: int, board: tuple[str, ...]) -> None:
-    """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT."""
+def arkd(
+    host: str, port: int, rest_port: int, network: str, exit_delay: int, board: tuple[str, ...]
+) -> None:
+    """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT over gRPC, and on
+    HOST:REST_PORT over arkd's REST interface."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -44,12 +55,13 @@ def arkd(host: str, port: int, network: str, exit_delay: int, board: tuple[str, 
             raise click.BadParameter(f"{item!r} is not PUBKEY:SATS", param_hint="--board")
         vtxo = sim.board(owner, int(amount))
         click.echo(f"boarded {amount} sats for {owner}: {vtxo.txid}:{vtxo.vout}")
-    trio.run(_serve, sim, port)
+    trio.run(_serve, sim, port, None if rest_port < 0 else rest_port)
     click.echo("stopped")
 
 
-async def _serve(sim: ArkdSimulator, port: int) -> None:
+async def _serve(sim: ArkdSimulator, port: int, rest_port: int | None) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(cancel_on_signals, nursery.cancel_scope)
-        bound = await nursery.start(functools.partial(sim.serve, port=port))
-        click.echo(f"arkd simulator ready on {sim.host}:{bound} (ArkService, IndexerService)")
+        bound = await nursery.start(functools.partial(sim.serve, port=port, rest_port=rest_port))
+        rest = f", REST on {sim.rest_url}" if rest_port is not None else ""
+        click.echo(f"arkd simulator ready on {sim.host}:{bound} (ArkService, IndexerService){rest}")

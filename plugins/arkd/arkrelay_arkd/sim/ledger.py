@@ -114,6 +114,7 @@ class Ledger:
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
         self._journal: list[JournalEntry] = []
+        self._observers: list[Callable[[SimTxEvent], None]] = []
         self.batches = 0
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
@@ -450,7 +451,15 @@ class Ledger:
                 _offer(q, None)
             self._subscribers.clear()
 
+    def observe(self, observer: Callable[[SimTxEvent], None]) -> None:
+        """Call ``observer`` with every transaction event, under the ledger's lock (so in
+        order, and before any stream sees it); it must be quick and must not block."""
+        with self._lock:
+            self._observers.append(observer)
+
     def _publish(self, event: SimTxEvent) -> None:
+        for observer in self._observers:
+            observer(event)
         for q in list(self._subscribers):
             if not _offer(q, event):
                 log.warning("sim: dropping a transaction-stream subscriber that fell behind")
