@@ -37,6 +37,8 @@ def arkrelay_register_backends() -> list[PluginSpec]:
 
 @hookimpl
 def arkrelay_register_sim_commands(sim: Any) -> None:
+    from .chainsim.cli import chain
     from .sim.cli import ln
 
     sim.add_command(ln)
+    sim.add_command(chain)
