@@ -34,6 +34,7 @@ from ..tapscript import NUMS_XONLY, _read_int, leaf_hash, multisig_keys
 
 __all__ = [
     "ProofRefused",
+    "check_control_block",
     "declares_no_inputs",
     "decode_get_pending_tx",
     "encode_get_pending_tx",
@@ -170,7 +171,7 @@ def _verify_tapscript_sigs(
         if condition is not None and not (index == 0 and is_intent):
             _check_condition(psbt, index, condition)
         expected = dict.fromkeys(keys, False)
-        _check_control_block(index, control, script, pk_script)
+        check_control_block(index, control, script, pk_script)
         if not inp.taproot_sigs:
             if any(k not in skip for k in expected):
                 raise ProofRefused(f"input {index} has no tapscript signatures")
@@ -214,7 +215,7 @@ def _verify_tapscript_sigs(
                 raise ProofRefused(f"missing signature for {key.hex()}")
 
 
-def _check_control_block(
+def check_control_block(
     index: int, control: bytes, script: bytes, pk_script: bytes, *, note: bool = False
 ) -> None:
     if len(control) < 33 or len(control) > 33 + 32 * 128 or (len(control) - 33) % 32:
@@ -362,7 +363,7 @@ def _check_condition(psbt: ProofPSBT, index: int, condition: bytes) -> None:
 def _verify_note(
     psbt: ProofPSBT, index: int, spent: list[tuple[bytes, int]], control: bytes, script: bytes
 ) -> None:
-    _check_control_block(index, control, script, spent[index][0], note=True)
+    check_control_block(index, control, script, spent[index][0], note=True)
     witness = _condition_witness(psbt, index)
     if not witness or not witness[0]:
         raise ProofRefused(f"missing preimage for note input {index}")

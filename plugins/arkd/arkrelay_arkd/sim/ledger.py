@@ -148,6 +148,11 @@ class Ledger:
             os.fsync(f.fileno())
         os.replace(scratch, self.state_file)
 
+    @property
+    def signer_secret(self) -> bytes:
+        """The signer key's secret: the batch engine cosigns trees and boarding inputs."""
+        return self._signer_secret
+
     # ------------------------------------------------------------------ info and funding
 
     def info(self) -> dict[str, object]:
@@ -236,6 +241,62 @@ class Ledger:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
             self._save()
+
+    # ------------------------------------------------------------------ batches
+
+    def find_vtxo(self, outpoint: str) -> SimVtxo | None:
+        with self._lock:
+            vtxo = self._vtxos.get(outpoint)
+            return vtxo.copy() if vtxo is not None else None
+
+    def settle_batch(
+        self,
+        commitment_txid: str,
+        commitment_hex: str,
+        created: Sequence[tuple[str, int, bytes, int]],
+        settled: Sequence[tuple[str, str]],
+        expires_at: int,
+    ) -> list[SimVtxo]:
+        """A batch made it on chain: its tree leaves' outputs ``created`` (txid, vout,
+        script, sats) become VTXOs, and the VTXOs it ``settled`` ((outpoint, forfeit txid or
+        "") are spent, settled by the commitment tx. Refuses (changing nothing) if one of
+        them was spent meanwhile."""
+        now = int(self.clock())
+        with self._lock:
+            for outpoint, _ in settled:
+                vtxo = self._vtxos.get(outpoint)
+                if vtxo is None or vtxo.spent or vtxo.pending:
+                    raise code.VTXO_ALREADY_SPENT(
+                        f"input {outpoint} already spent", vtxo_outpoint=outpoint
+                    )
+            spent: list[SimVtxo] = []
+            for outpoint, forfeit_txid in settled:
+                vtxo = self._vtxos[outpoint]
+                vtxo.spent = True
+                vtxo.spent_by = forfeit_txid
+                vtxo.settled_by = commitment_txid
+                spent.append(vtxo.copy())
+            fresh = []
+            for txid, vout, script, amount in created:
+                vtxo = SimVtxo(
+                    txid=txid,
+                    vout=vout,
+                    amount=amount,
+                    script=script.hex(),
+                    created_at=now,
+                    expires_at=expires_at,
+                    commitment_txids=[commitment_txid],
+                )
+                self._vtxos[vtxo.outpoint] = vtxo
+                fresh.append(vtxo.copy())
+            self.batches += 1
+            self._save()
+            self._publish(
+                SimTxEvent(
+                    "commitment_tx", commitment_txid, commitment_hex, tuple(spent), tuple(fresh)
+                )
+            )
+            return fresh
 
     # ------------------------------------------------------------------ indexer
 
