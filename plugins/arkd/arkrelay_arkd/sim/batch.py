@@ -182,6 +182,22 @@ class BatchEngine:
                 raise code.INVALID_INTENT_PROOF("no matching intents found for intent proof")
             self._queue = keep
 
+    def estimate_fee(self, proof: str, message: str) -> int:
+        """EstimateIntentFee: the simulator charges no intent fees (arkd's default fee
+        programs are empty), so a well-formed estimate is 0."""
+        try:
+            doc = json.loads(message)
+            kind = doc.get("type")
+        except (ValueError, AttributeError) as exc:
+            raise code.INVALID_INTENT_MESSAGE(f"failed to parse message: {exc}") from exc
+        if kind != "estimate-intent-fee":
+            raise code.INVALID_INTENT_MESSAGE(f"invalid intent message type: {kind}")
+        try:
+            intentcheck.parse(proof)
+        except intentcheck.ProofRefused as exc:
+            raise code.INVALID_INTENT_PSBT(str(exc)) from exc
+        return 0
+
     def find(self, *, txid: str = "", proof: str = "", message: str = "") -> list[Intent]:
         """GetIntent: the queued intents whose proof has ``txid``, or that spend what a
         ``get-intent`` proof proves."""

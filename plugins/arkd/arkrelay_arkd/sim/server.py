@@ -21,6 +21,8 @@ from hypercorn.config import Config as HypercornConfig
 
 from .._proto.ark.v1 import indexer_pb2_grpc, service_pb2_grpc
 from ..tapscript import default_vtxo_tree
+from .batch import BatchConfig, BatchEngine
+from .esplora import Chain
 from .indexer import SimIndexerServicer
 from .ledger import Ledger, SimVtxo
 from .rest import RestApp
@@ -31,22 +33,31 @@ __all__ = ["ArkdSimulator"]
 log = logging.getLogger(__name__)
 
 #: Each open stream holds a worker thread, so leave room for unary calls beside them.
-_WORKERS = 16
+_WORKERS = 32
 
 
 class ArkdSimulator:
     """arkd's public API (ArkService + IndexerService) served from an in-memory ledger."""
 
-    def __init__(self, ledger: Ledger | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        ledger: Ledger | None = None,
+        *,
+        host: str = "127.0.0.1",
+        chain: Chain | None = None,
+        batch_config: BatchConfig | None = None,
+    ) -> None:
         self.ledger = ledger or Ledger()
         self.host = host
+        #: Without a chain the batch RPCs answer, but no batch can be funded or broadcast.
+        self.batches = BatchEngine(self.ledger, chain, batch_config)
         self.port: int | None = None
         self.rest_port: int | None = None
         self._server: grpc.Server | None = None
         # One servicer pair for both interfaces: REST and gRPC see the same ledger and
         # the same per-servicer state (subscriptions).
         self.servicers: dict[str, Any] = {
-            "ArkService": ArkServicer(self.ledger),
+            "ArkService": ArkServicer(self.ledger, self.batches),
             "IndexerService": SimIndexerServicer(self.ledger),
         }
 
@@ -81,6 +92,7 @@ class ArkdSimulator:
         if bound == 0:
             raise OSError(f"cannot listen on {self.host}:{wanted}")
         server.start()
+        self.batches.start()
         self._server, self.port = server, bound
         log.info("arkd simulator listening on %s:%d", self.host, bound)
         return bound
@@ -91,6 +103,7 @@ class ArkdSimulator:
         if server is None:
             return
         self.ledger.close_subscribers()
+        self.batches.stop()
         server.stop(grace).wait()
         log.info("arkd simulator on port %s stopped", self.port)
 

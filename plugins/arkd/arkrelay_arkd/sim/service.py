@@ -21,6 +21,8 @@ from .._proto.ark.v1 import (
     types_pb2,
 )
 from . import pendingtx
+from .batch import BatchEngine
+from .batchrpc import BatchRpcs
 from .errors import ArkdError
 from .ledger import Ledger, SimTxEvent, SimVtxo
 
@@ -106,12 +108,20 @@ def _notification(event: SimTxEvent) -> types_pb2.TxNotification:
     )
 
 
-class ArkServicer(service_pb2_grpc.ArkServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
+class ArkServicer(BatchRpcs, service_pb2_grpc.ArkServiceServicer):
+    def __init__(self, ledger: Ledger, batches: BatchEngine) -> None:
         self.ledger = ledger
+        self.batches = batches
+
+    def _run(self, context: grpc.ServicerContext, fn: Callable[[], T]) -> T:
+        return _guard(context, fn)
 
     def GetInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return service_pb2.GetInfoResponse(**self.ledger.info())
+        info = self.ledger.info()
+        info["session_duration"] = int(self.batches.config.session_duration)
+        if self.batches.wallet is not None:
+            info["forfeit_address"] = self.batches.wallet.address
+        return service_pb2.GetInfoResponse(**info)
 
     def SubmitTx(self, request: Any, context: grpc.ServicerContext) -> Any:
         txid, final, checkpoints = _guard(

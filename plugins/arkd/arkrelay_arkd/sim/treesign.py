@@ -81,7 +81,7 @@ class Coordinator:
         mine: dict[str, bytes] = {}
         for txid in self.txs:
             secnonce, pubnonce = musig2.nonce_gen(server_secret, server_key, None, None, None)
-            self._secnonces[txid] = bytearray(secnonce)
+            self._secnonces[txid] = secnonce
             mine[txid] = pubnonce
         self.nonces[server_key[1:].hex()] = mine
 
