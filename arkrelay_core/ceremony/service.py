@@ -124,7 +124,12 @@ class ServiceDesk:
         ark = None
         if engine.ark is not None:
             server = await engine.ark.get_info()
-            ark = ArkServerInfo(server.signer_pubkey, server.unilateral_exit_delay, server.dust)
+            ark = ArkServerInfo(
+                server.signer_pubkey,
+                server.unilateral_exit_delay,
+                server.dust,
+                server_url=server.server_url,
+            )
         return InfoResponse(
             **base,
             action="get_info",

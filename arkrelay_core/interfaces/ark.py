@@ -44,6 +44,9 @@ class ArkInfo(msgspec.Struct, frozen=True):
     vtxo_min_amount: int = 0
     vtxo_max_amount: int = -1
     digest: str = ""
+    #: The Ark server's REST base URL for wallets (arkd's REST interface), or "" when
+    #: the backend does not know one.
+    server_url: str = ""
 
 
 class Vtxo(msgspec.Struct, frozen=True):

@@ -129,6 +129,9 @@ class ArkServerInfo(msgspec.Struct):
     signer_pubkey: str
     unilateral_exit_delay: int
     dust: int
+    #: Where a wallet reaches the Ark server itself (arkd's REST interface: its own
+    #: VTXOs from the indexer, GetPendingTx, ...); "" when the gateway knows none.
+    server_url: str = ""
 
 
 class InfoResponse(ServiceResponse, kw_only=True):

@@ -36,6 +36,9 @@ def test_the_demo_command_completes_every_flow(tmp_path: Path) -> None:
     for kind in ("31510 intent", "31511 challenge", "31512 signature", "31340 confirmation"):
         assert kind in out
     assert "5 confirmations, every balance as expected" in out
+    # Each wallet read its VTXOs from the Ark server's REST indexer too, and they agreed.
+    for name in demo.EXPECTED:
+        assert f"    {name}: the Ark server lists the same " in out
     assert out.rstrip().endswith("demo complete")
     for name, want in demo.EXPECTED.items():
         line = next(line for line in out.splitlines() if line.startswith(f"  {name} "))

@@ -38,6 +38,7 @@ from arkrelay_core.protocol import (
     session_id_for,
 )
 
+from .arkserver import ServerVtxo, compare, default_script, fetch_vtxos
 from .checks import Careful, ChallengeRefused, check_challenge
 from .link import (
     DEFAULT_TIMEOUT,
@@ -59,6 +60,7 @@ __all__ = [
     "PublishRefused",
     "Received",
     "RelayError",
+    "SyncCheck",
     "Wallet",
     "WalletError",
     "find_error",
@@ -74,6 +76,19 @@ class _Omit:
 
 #: In ``content_overrides``: remove that key from the intent content.
 OMIT: Any = _Omit()
+
+
+class SyncCheck(msgspec.Struct, frozen=True):
+    """The gateway's sync_state beside the Ark server's own list of the wallet's VTXOs."""
+
+    state: dict[str, Any]
+    server: list[ServerVtxo]
+    #: Where they disagree; empty when they agree.
+    problems: list[str]
+
+    @property
+    def server_balance(self) -> int:
+        return sum(v.amount for v in self.server)
 
 
 def _json(value: Any) -> str:
@@ -239,6 +254,24 @@ class Wallet(RelayLink):
             raise WalletError(f"{self}: get_info gave no usable Ark server terms: {exc}") from exc
         self.careful.terms = terms
         return terms
+
+    async def server_vtxos(self, *, timeout: float = DEFAULT_TIMEOUT) -> list[ServerVtxo]:
+        """This wallet's spendable VTXOs as the Ark server itself lists them (its REST
+        indexer, at the URL get_info names), not as the gateway reports them."""
+        deadline = trio.current_time() + timeout
+        terms = self.careful.terms or await self.load_terms(timeout=timeout)
+        return await fetch_vtxos(
+            terms.server_url,
+            [default_script(self.pubkey, terms)],
+            timeout=deadline_left(deadline),
+        )
+
+    async def check_with_server(self, *, timeout: float = DEFAULT_TIMEOUT) -> SyncCheck:
+        """``sync_state`` from the gateway and the Ark server's own list, compared."""
+        deadline = trio.current_time() + timeout
+        state = await self.call("sync_state", timeout=timeout)
+        server = await self.server_vtxos(timeout=deadline_left(deadline))
+        return SyncCheck(state, server, compare(server, state))
 
     def _is_outcome(self, action_id: str | None, intent_id: str) -> Callable[[Received], bool]:
         def outcome(received: Received) -> bool:

@@ -315,14 +315,25 @@ class Demo:
             raise DemoFailed(f"the outside invoice is {state}, not settled")
 
     async def _balances(self, wallets: dict[str, Wallet]) -> dict[str, dict[str, int]]:
-        self._begin(6, "every wallet asks for its state (sync_state)")
+        self._begin(
+            6, "every wallet asks for its state (sync_state) and checks it with the Ark server"
+        )
         tickers: dict[str, str] = {}
         found: dict[str, dict[str, int]] = {}
         for name, wallet in wallets.items():
             if not tickers:
                 info = await wallet.call("get_info")
                 tickers = {a["asset_id"]: a["ticker"] for a in info["assets"]}
-            state = await wallet.call("sync_state")
+            checked = await wallet.check_with_server(timeout=STEP_TIMEOUT)
+            if checked.problems:
+                raise DemoFailed(
+                    f"{name}: the gateway and the Ark server disagree: {checked.problems}"
+                )
+            self._say(
+                f"    {name}: the Ark server lists the same {len(checked.server)} VTXO(s), "
+                f"{checked.server_balance:,} sat"
+            )
+            state = checked.state
             found[name] = {tickers.get(k, k[:8]): v for k, v in state["balances"].items() if v}
         return found
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
+import msgspec
 import trio
 
 from arkrelay_core.errors import BackendError, BackendUnavailable, UnsupportedOperation
@@ -130,8 +131,9 @@ class ArkdBackend:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (starting the owned simulator first) and stay connected until cancelled."""
-        if self._owns_simulator and self.simulator is not None and not self.simulator.running:
-            self.simulator.start(self.settings.simulator.listen.port)
+        owned = self.simulator if self._owns_simulator else None
+        if owned is not None and not owned.running:
+            owned.start(self.settings.simulator.listen.port)
         settings = self.settings
         self._channel = open_channel(
             self.target,
@@ -144,6 +146,9 @@ class ArkdBackend:
         log.info("arkd backend using %s", self.target)
         try:
             async with trio.open_nursery() as nursery:
+                rest_port = self.settings.simulator.rest_port
+                if owned is not None and owned.rest_port is None and rest_port >= 0:
+                    await nursery.start(owned.serve_rest, rest_port)
                 if self.inventory is not None:
                     nursery.start_soon(self.inventory.monitor)
                 task_status.started()
@@ -180,7 +185,18 @@ class ArkdBackend:
     # ------------------------------------------------------------------ info and scripts
 
     async def get_info(self) -> ArkInfo:
-        return (await self._server_params(refresh=True)).info
+        info = (await self._server_params(refresh=True)).info
+        return msgspec.structs.replace(info, server_url=self.server_url)
+
+    @property
+    def server_url(self) -> str:
+        """arkd's REST URL for wallets: the configured ``public_url``, else the
+        simulator's own REST interface when it serves one; "" when unknown."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        if self.simulator is not None and self.simulator.rest_port is not None:
+            return self.simulator.rest_url
+        return ""
 
     async def _server_params(self, *, refresh: bool = False) -> ServerParams:
         if self._params is not None and not refresh:

@@ -34,6 +34,10 @@ class SimulatorSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     """The in-process arkd simulator, started when no ``target`` is configured."""
 
     listen: HostPort = HostPort("127.0.0.1", 0)
+    #: The port of the simulator's arkd REST interface, on the ``listen`` host (arkd
+    #: serves REST on its gRPC port; grpcio cannot share one). Its URL is the Ark server
+    #: URL wallets get from get_info. 0 picks a free port, -1 serves no REST.
+    rest_port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = 0
     unilateral_exit_delay: Annotated[int, msgspec.Meta(ge=1)] = 512
     vtxo_lifetime: Duration = Duration(7 * 86400)
 
@@ -57,5 +61,8 @@ class ArkdSettings(CallPolicy, forbid_unknown_fields=True, frozen=True):
     #: Send GetInfo's digest as ``x-digest`` (needed when arkd sets
     #: ARKD_DIGEST_HEADER_REQUIRED).
     send_digest: bool = False
+    #: arkd's REST URL as wallets reach it (e.g. "https://ark.example.com"), handed to
+    #: them in get_info; with the simulator, its own REST URL is used.
+    public_url: str | None = None
     inventory: InventorySettings = InventorySettings()
     simulator: SimulatorSettings = SimulatorSettings()

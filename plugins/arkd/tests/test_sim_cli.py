@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import httpx
 import trio
 
 from arkrelay_arkd.client import ArkdBackend
@@ -21,7 +22,10 @@ ARKRELAY = Path(sys.executable).parent / "arkrelay"
 async def test_sim_arkd_serves_a_boarded_key_until_interrupted(nursery: trio.Nursery) -> None:
     alice = Key()
     async with running(
-        [str(ARKRELAY), "sim", "arkd", "--port", "0", "--board", f"{alice.pub}:25000"]
+        [
+            *(str(ARKRELAY), "sim", "arkd", "--port", "0", "--rest-port", "0"),
+            *("--board", f"{alice.pub}:25000"),
+        ]
     ) as command:
         with trio.fail_after(60):
             await command.wait_for(b"simulator ready on")
@@ -36,5 +40,13 @@ async def test_sim_arkd_serves_a_boarded_key_until_interrupted(nursery: trio.Nur
             await nursery.start(backend.serve)
             [vtxo] = await backend.list_vtxos(alice.pub)
         assert (vtxo.owner, vtxo.amount, vtxo.status) == (alice.pub, 25000, "spendable")
+
+        # The same VTXO through arkd's REST interface, on the port the command printed.
+        rest_url = re.search(r"REST on (http://127\.0\.0\.1:\d+)", text)[1]
+        async with httpx.AsyncClient(base_url=rest_url, timeout=10) as client:
+            found = await client.get("/v1/indexer/vtxos", params={"scripts": vtxo.script})
+        [listed] = found.json()["vtxos"]
+        assert listed["outpoint"]["txid"] == vtxo.vtxo_id.split(":")[0]
+        assert listed["amount"] == "25000"
     assert command.process.returncode == 0, command.text
     assert "stopped" in command.text
