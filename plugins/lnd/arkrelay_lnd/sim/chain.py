@@ -6,7 +6,8 @@ A block takes every unconfirmed transaction whose package pays at least
 ancestors, as miners score a CPFP child: ``(fee_parent + fee_child) / (vsize_parent +
 vsize_child)``. A child paying enough therefore confirms its parent with it. Sizes are
 the transactions' own (weight / 4). Faucet coins come from outside the simulation and
-always confirm.
+always confirm. The standalone chain (``arkrelay sim chain``, ``..chainsim``) shares its
+size rule and adds bitcoind's admission rules; this one stays the lnd nodes' own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from embit import ec
 from embit.script import Script, p2pkh, p2wpkh, witness_p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
+
+from ..chainsim.blocks import vsize
 
 __all__ = ["NOT_MINE", "Chain", "Wallet", "WalletError", "WalletTx", "vsize"]
 
@@ -38,16 +41,6 @@ Outpoint = tuple[str, int]
 
 class WalletError(Exception):
     """What lnd's wallet would refuse (insufficient funds, bad output, a foreign outpoint)."""
-
-
-def vsize(tx: Transaction) -> int:
-    """Virtual size in vbytes: weight / 4, rounded up (BIP 141)."""
-    full = len(tx.serialize())
-    if not tx.is_segwit:
-        return full
-    witness = sum(len(inp.witness.serialize()) for inp in tx.vin)
-    stripped = full - 2 - witness  # no marker, flag or witnesses
-    return math.ceil((stripped * 3 + full) / 4)
 
 
 @dataclasses.dataclass
