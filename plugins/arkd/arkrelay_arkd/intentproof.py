@@ -168,11 +168,16 @@ def new_proof(
     return psbt
 
 
-def build_proof(message: str, inputs: Sequence[ProofInput]) -> PSBT:
+def build_proof(
+    message: str, inputs: Sequence[ProofInput], outputs: Sequence[tuple[bytes, int]] = ()
+) -> PSBT:
     """The unsigned proof for ``inputs`` under ``message``, each input (the message input
-    with the first VTXO's) carrying the leaf to sign and the VTXO's taptree."""
+    with the first VTXO's) carrying the leaf to sign and the VTXO's taptree; ``outputs``
+    (script, sats) are what a ``register`` intent asks the batch to pay."""
     psbt = new_proof(
-        message, [(i.txid, i.vout, i.sequence, i.tree.pk_script, i.amount) for i in inputs]
+        message,
+        [(i.txid, i.vout, i.sequence, i.tree.pk_script, i.amount) for i in inputs],
+        outputs,
     )
     for inp, spend in zip(psbt.inputs, [inputs[0], *inputs], strict=True):
         control = spend.tree.control_block(spend.tree.index(spend.leaf))

@@ -30,6 +30,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+import coincurve
+
 from .._proto.ark.v1 import service_pb2, types_pb2
 from . import intentcheck
 from .commitment import BatchTxs, LeafSignatures, build_batch, finalize_commitment, needs_forfeit
@@ -105,7 +107,7 @@ class BatchEngine:
         self.events = EventBus()
         secret = hashlib.sha256(b"arkrelay-sim-wallet" + ledger.signer_secret).digest()
         self.wallet = ServerWallet(secret, chain, ledger.network) if chain is not None else None
-        self.signer_key = b"\x02" + ledger.signer_xonly
+        self.signer_key = coincurve.PrivateKey(ledger.signer_secret).public_key.format()
         self.sweep_root = sweep_root(ledger.forfeit_xonly, self.config.vtxo_tree_expiry)
         self._cond = threading.Condition()
         self._queue: list[Intent] = []
@@ -307,13 +309,7 @@ class BatchEngine:
                     continue
             if self._stop.wait(self.config.session_duration / 6):
                 return
-            try:
-                self._run_batch()
-            except Exception:
-                # The batch thread must outlive one broken batch; say why, loudly.
-                log.exception("sim: batch crashed")
-                with self._cond:
-                    self._round = None
+            self._run_batch()
 
     def _wait(self, round_: _Round, done: Callable[[], bool], share: float) -> bool:
         """Wait (holding the condition) until ``done`` or ``share`` of the remaining
@@ -355,6 +351,11 @@ class BatchEngine:
             self._finalize(round_)
         except _Failed as failed:
             self._fail(round_, failed)
+        except Exception as exc:
+            # A bug must not leave wallets waiting forever nor stop later batches: the
+            # batch fails (its intents are kept) and the traceback goes to the log.
+            log.exception("sim: batch %s crashed", round_.id)
+            self._fail(round_, _Failed(f"internal error: {exc}"))
         finally:
             with self._cond:
                 if self.wallet is not None and round_.txs is not None:

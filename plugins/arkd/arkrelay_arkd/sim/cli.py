@@ -10,6 +10,8 @@ import trio
 
 from arkrelay_core.shutdown import cancel_on_signals
 
+from .batch import ARKD_SESSION_DURATION, BatchConfig
+from .esplora import ChainError, EsploraChain
 from .ledger import Ledger
 from .server import ArkdSimulator
 
@@ -39,8 +41,36 @@ log = logging.getLogger(__name__)
     metavar="PUBKEY:SATS",
     help="fund an x-only key at start (repeatable)",
 )
+@click.option(
+    "--esplora",
+    metavar="URL",
+    help="an Esplora API (e.g. `arkrelay sim chain`): boarding coins and commitment txs "
+    "live there; without it batches cannot run",
+)
+@click.option(
+    "--session-duration",
+    type=float,
+    default=BatchConfig.session_duration,
+    show_default=True,
+    help=f"seconds per batch session (arkd's default is {ARKD_SESSION_DURATION:g})",
+)
+@click.option(
+    "--wallet-funds",
+    type=int,
+    default=100_000_000,
+    show_default=True,
+    help="sats the server wallet asks the chain's faucet for at start (0: none)",
+)
 def arkd(
-    host: str, port: int, rest_port: int, network: str, exit_delay: int, board: tuple[str, ...]
+    host: str,
+    port: int,
+    rest_port: int,
+    network: str,
+    exit_delay: int,
+    board: tuple[str, ...],
+    esplora: str | None,
+    session_duration: float,
+    wallet_funds: int,
 ) -> None:
     """Run an arkd simulator (ArkService, IndexerService) on HOST:PORT over gRPC, and on
     HOST:REST_PORT over arkd's REST interface."""
@@ -48,7 +78,21 @@ def arkd(
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    sim = ArkdSimulator(Ledger(network=network, unilateral_exit_delay=exit_delay), host=host)
+    chain = EsploraChain(esplora) if esplora else None
+    sim = ArkdSimulator(
+        Ledger(network=network, unilateral_exit_delay=exit_delay),
+        host=host,
+        chain=chain,
+        batch_config=BatchConfig(session_duration=session_duration),
+    )
+    if chain is not None and wallet_funds > 0:
+        try:
+            txid, vout = sim.batches.fund_wallet(wallet_funds)
+        except ChainError as exc:
+            raise click.ClickException(
+                f"cannot fund the server wallet at {esplora}: {exc}"
+            ) from exc
+        click.echo(f"server wallet {sim.batches.wallet.address} funded: {txid}:{vout}")
     for item in board:
         owner, sep, amount = item.partition(":")
         if not sep or not amount.isdigit():

@@ -68,12 +68,12 @@ class ServerWallet:
         return sum(u.value for u in self.chain.utxos(self.address))
 
     def reserve(self, amount: int) -> list[Utxo]:
-        """Confirmed coins worth at least ``amount``, largest first, kept from other batches."""
+        """Coins worth at least ``amount``, largest first, kept from other batches. The
+        change of a commitment tx still in the mempool counts: arkd's wallet spends its
+        unconfirmed change too, so back-to-back batches do not wait for a block."""
         with self._lock:
             free = [
-                u
-                for u in self.chain.utxos(self.address)
-                if u.confirmed and (u.txid, u.vout) not in self._reserved
+                u for u in self.chain.utxos(self.address) if (u.txid, u.vout) not in self._reserved
             ]
             picked: list[Utxo] = []
             total = 0
