@@ -11,6 +11,7 @@
 //                                  storage, the Ark server and Esplora URLs given
 //                                  -> {pubkey, address, boarding_address}
 //   balance {name}                 wallet.getBalance()
+//   wait_balance {name, field, value, timeout}  getBalance until balance[field] == value
 //   vtxos   {name}                 wallet.getVtxos(): [{txid, vout, value, state, script}]
 //   settle  {name}                 wallet.settle() (boarding UTXOs and VTXOs) -> {txid}
 //   send    {name, address, amount} wallet.sendBitcoin() -> {txid}
@@ -99,6 +100,23 @@ const ops = {
     },
     async send({ name, address, amount }) {
         return { txid: await wallet(name).sendBitcoin({ address, amount }) };
+    },
+    // Poll getBalance until its `field` equals `value` (the wallet learns of incoming
+    // VTXOs from the indexer's script subscription, so asynchronously).
+    async wait_balance({ name, field, value, timeout = 20 }) {
+        const deadline = Date.now() + timeout * 1000;
+        let balance = await wallet(name).getBalance();
+        while (balance[field] !== value) {
+            if (Date.now() > deadline) {
+                throw new Error(
+                    `${name}'s ${field} balance is ${balance[field]}, not ${value}, after ` +
+                        `${timeout} s: ${JSON.stringify(balance)}`,
+                );
+            }
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            balance = await wallet(name).getBalance();
+        }
+        return balance;
     },
     async faucet({ address, amount }) {
         return chainAdmin("/sim/faucet", { address, amount });
