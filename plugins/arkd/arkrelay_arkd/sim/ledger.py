@@ -153,6 +153,9 @@ class Ledger:
         """The signer key's secret: the batch engine cosigns trees and boarding inputs."""
         return self._signer_secret
 
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
     # ------------------------------------------------------------------ info and funding
 
     def info(self) -> dict[str, object]:
@@ -221,6 +224,7 @@ class Ledger:
             commitment_txid = commitment.txid().hex()
             for v in fresh:
                 v.preconfirmed = False
+                v.updated_at = self._now_ms()
                 v.commitment_txids.append(commitment_txid)
                 v.expires_at = int(now + self.vtxo_lifetime)
             self.batches += 1
@@ -240,6 +244,7 @@ class Ledger:
         with self._lock:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
+            vtxo.updated_at = self._now_ms()
             self._save()
 
     # ------------------------------------------------------------------ batches
@@ -275,6 +280,7 @@ class Ledger:
                 vtxo.spent = True
                 vtxo.spent_by = forfeit_txid
                 vtxo.settled_by = commitment_txid
+                vtxo.updated_at = self._now_ms()
                 spent.append(vtxo.copy())
             fresh = []
             for txid, vout, script, amount in created:
@@ -391,6 +397,7 @@ class Ledger:
                 vtxo = self._vtxos[arktx.input_outpoint(cp, 0)]
                 vtxo.spent, vtxo.pending = True, True
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
+                vtxo.updated_at = self._now_ms()
             final = arktx.encode_psbt(ark)
             self._pending[txid] = _Pending(txid, final, signed_checkpoints, spent, expires_at)
             self._journal.append(
@@ -426,6 +433,7 @@ class Ledger:
             for outpoint in pending.spent:
                 vtxo = self._vtxos[outpoint]
                 vtxo.pending = False
+                vtxo.updated_at = self._now_ms()
                 spent.append(vtxo.copy())
             created: list[SimVtxo] = []
             for out in arktx.vtxo_outputs(ark):
