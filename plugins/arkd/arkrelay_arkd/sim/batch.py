@@ -320,10 +320,23 @@ class BatchEngine:
     def _run_batch(self) -> None:
         started = time.monotonic()
         with self._cond:
-            intents = [i for i in self._queue if not self._boarding_spent(i)]
+            stale = [i for i in self._queue if self._boarding_spent(i)]
+            intents = [i for i in self._queue if i not in stale]
             self._queue = []
             round_ = _Round(str(uuid.uuid4()), intents, started + self.config.session_duration)
             self._round = round_
+        for intent in stale:
+            # arkd would put the coin in a commitment tx the chain refuses, and fail that
+            # batch; its wallet must hear it, or it waits for a batch forever (the SDK
+            # holds its wallet lock meanwhile).
+            self._fail(
+                _Round(str(uuid.uuid4()), [intent], started),
+                _Failed(
+                    "boarding input already spent: "
+                    + ", ".join(b.outpoint for b in intent.boarding),
+                    [intent.id],
+                ),
+            )
         if not intents:
             with self._cond:
                 self._round = None
