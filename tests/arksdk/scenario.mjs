@@ -74,6 +74,9 @@ const ops = {
                 walletRepository: new InMemoryWalletRepository(),
                 contractRepository: new InMemoryContractRepository(),
             },
+            // The scenario settles when it says so: the SDK's background manager would
+            // otherwise settle new boarding coins on its own poll, racing the test.
+            settlementConfig: false,
         });
         wallets.set(name, created);
         return {
