@@ -20,7 +20,7 @@ from arkrelay_arkd.sim.wallet import address_of
 from arkrelay_arkd.tapscript import multisig_keys
 from arkrelay_core.nostr import bip340
 
-from .batch_client import Coin, Tamper, Wallet, settle
+from .batch_client import Coin, EventReader, Tamper, Wallet, settle
 from .fakechain import FakeChain
 
 WALLET_FUNDS = 5_000_000
@@ -218,3 +218,23 @@ def test_the_commitment_tx_pays_the_boarding_wallet_change_back(
     wallet_script = sim.batches.wallet.pk_script  # type: ignore[union-attr]
     assert address_of(wallet_script, "regtest") == wallet.info.forfeit_address
     assert [o.value for o in tx.vout if o.script_pubkey.data == wallet_script] != []
+
+
+def test_an_intent_whose_boarding_coin_was_spent_meanwhile_hears_batch_failed(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    """arkd puts such a coin in a commitment tx the chain refuses and fails that batch;
+    a wallet waiting on its intent (the SDK, holding its wallet lock) must hear it."""
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+    reader = EventReader(wallet.stub, [coin.outpoint])
+    try:
+        assert reader.next().WhichOneof("event") == "stream_started"
+        wallet.register([coin])
+        chain.spent[(coin.txid, coin.vout)] = "ab" * 32  # spent elsewhere before the batch
+        event = reader.next(timeout=15)
+        assert event.WhichOneof("event") == "batch_failed"
+        assert event.batch_failed.reason == f"boarding input already spent: {coin.outpoint}"
+    finally:
+        reader.close()
+    assert chain.broadcasts == []
