@@ -18,6 +18,8 @@ const USAGE = `usage: cli.mjs --relay <ws url> --gateway <hex pubkey> --secret <
 commands:
   info                          the gateway's get_info
   balance                       sync_state: this wallet's VTXOs and balances
+  server                        this wallet's VTXOs from the Ark server's own indexer,
+                                compared with sync_state (exit 1 when they disagree)
   status <action_id>            get_status of one of this wallet's intents
   lift <amount>                 a Lightning invoice that lifts <amount> into a VTXO
   transfer <recipient> <amount> an ark:transfer to the x-only key <recipient>
@@ -96,6 +98,20 @@ async function run(options, wallet, deadline) {
       arity(args, 0, 'no arguments')
       emit({ event: 'balance', ...(await wallet.request('sync_state', {}, within)) })
       return EXIT.OK
+    }
+    case 'server': {
+      arity(args, 0, 'no arguments')
+      const view = await wallet.serverView(within)
+      emit({
+        event: 'server',
+        server_url: view.serverUrl,
+        vtxos: view.server,
+        balance: view.server.reduce((sum, v) => sum + v.amount, 0),
+        gateway_balances: view.state.balances,
+        agrees: view.problems.length === 0,
+        problems: view.problems,
+      })
+      return view.problems.length === 0 ? EXIT.OK : EXIT.FAILED
     }
     case 'status': {
       arity(args, 1, 'status <action_id>')

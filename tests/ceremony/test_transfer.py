@@ -41,6 +41,19 @@ async def test_transfer_confirms_and_moves_the_vtxos(tmp_path: Path, relay) -> N
             status = await alice.call("get_status", action_id=intent_action_id(intent))
             assert status["state"] == "completed"
 
+            # Each wallet reads its own VTXOs from the Ark server (the URL get_info names):
+            # the same VTXOs and balance as the gateway's sync_state.
+            info = await alice.call("get_info")
+            assert info["ark"]["server_url"].startswith("http://127.0.0.1:")
+            gbtc = next(a["asset_id"] for a in info["assets"] if a["ticker"] == GBTC)
+            for wallet, balance in ((alice, 3_990), (bob, 1_000)):
+                checked = await wallet.check_with_server()
+                assert checked.problems == []
+                assert checked.server_balance == checked.state["balances"][gbtc] == balance
+            [bobs] = (await bob.check_with_server()).server
+            created_for_bob = [m for m in content["created"] if m["owner"] == bob.pubkey]
+            assert bobs.vtxo_id == created_for_bob[0]["vtxo_id"]
+
 
 async def test_insufficient_balance_is_2001(tmp_path: Path, relay) -> None:
     async with running_gateway(tmp_path / "gw", relay.url) as gateway:

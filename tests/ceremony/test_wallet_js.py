@@ -212,6 +212,16 @@ async def test_transfer_to_another_key(tmp_path: Path, relay) -> None:
         assert balance.returncode == EXIT_OK, balance
         assert sum(balance.one("balance")["balances"].values()) == 3_990
 
+        # Each wallet's own view from the Ark server's REST indexer agrees with the gateway.
+        for wallet, want in ((alice, 3_990), (bob, 1_000)):
+            server = await wallet.run("server")
+            assert server.returncode == EXIT_OK, server
+            view = server.one("server")
+            assert view["server_url"].startswith("http://127.0.0.1:")
+            assert (view["agrees"], view["problems"]) == (True, [])
+            assert view["balance"] == sum(view["gateway_balances"].values()) == want
+            assert [v["amount"] for v in view["vtxos"]] == [want]
+
 
 async def test_land_pays_an_outside_invoice(tmp_path: Path, relay) -> None:
     async with (

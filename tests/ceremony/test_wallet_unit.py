@@ -577,3 +577,34 @@ def test_an_ownership_proof_for_a_session_never_signed_is_refused(wallet, gatewa
     content = _proof_content(_proof(ark, [wallet.pubkey]), session)
     with pytest.raises(ChallengeRefused, match="never signed"):
         wallet.build_answer(_challenge(gateway.secret, wallet, content))
+
+
+# ---------------------------------------------------------------------------- the Ark server's view
+
+
+def test_the_server_view_comparison_names_each_disagreement() -> None:
+    from arkrelay_wallet.arkserver import ServerVtxo, compare
+
+    def server(vtxo_id: str, amount: int, **flags: bool) -> ServerVtxo:
+        return ServerVtxo(
+            vtxo_id,
+            amount,
+            "5120" + "11" * 32,
+            0,
+            flags.get("spent", False),
+            flags.get("swept", False),
+            False,
+        )
+
+    def entry(vtxo_id: str, amount: int, status: str = "spendable") -> dict[str, Any]:
+        return {"vtxo_id": vtxo_id, "asset_id": "aa" * 32, "amount": amount, "status": status}
+
+    state = {"vtxos": [entry("a:0", 1_000), entry("b:0", 2_000), entry("c:0", 5, "spent")]}
+    assert compare([server("a:0", 1_000), server("b:0", 2_000)], state) == []
+    assert compare(
+        [server("a:0", 999), server("d:1", 7), server("b:0", 2_000, spent=True)], state
+    ) == [
+        "a:0: 1000 sats at the gateway, 999 at the Ark server",
+        "b:0: the gateway lists it, the Ark server does not",
+        "d:1: the Ark server lists it, the gateway does not",
+    ]

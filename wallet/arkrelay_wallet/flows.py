@@ -24,6 +24,7 @@ _PATTERNS = (
     (re.compile(r"cHNidP8[A-Za-z0-9+/=]+"), "<psbt base64>"),
     (re.compile(r"lnbcrt[0-9a-z]+"), "<bolt11>"),
     (re.compile(r"sess_[0-9a-f]{24}"), "sess_<id>"),
+    (re.compile(r"http://127\.0\.0\.1:\d+"), "http://127.0.0.1:<port>"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
     (re.compile(r"\b[0-9a-f]{128}\b"), "<signature>"),
     (re.compile(r"\b[0-9a-f]{64}\b"), "<hex32>"),

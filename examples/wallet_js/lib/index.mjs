@@ -8,6 +8,7 @@ export {
   WalletTimeout,
   outcomeReport,
 } from './wallet.mjs'
+export { compareWithGateway, defaultScript, fetchVtxos } from './arkserver.mjs'
 export { Backoff, Pacer, Verdict, judge, reasonPrefix } from './delivery.mjs'
 export {
   ACTION_ALIASES,

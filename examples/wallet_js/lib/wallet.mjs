@@ -18,6 +18,7 @@ import {
   challengeD,
   checkChallenge,
 } from './checks.mjs'
+import { compareWithGateway, defaultScript, fetchVtxos } from './arkserver.mjs'
 import { Backoff, Pacer, Verdict, publishOutcome, reasonPrefix } from './delivery.mjs'
 
 // node 20 has no global WebSocket.
@@ -501,8 +502,22 @@ export class ArkRelayWallet {
       throw new Error(`the gateway runs on ${info.network}, this wallet on ${this.network}`)
     }
     this._ark = info.ark ? arkParams(info.ark) : null
+    this.arkServerUrl = info.ark?.server_url ?? ''
     this.fees = info.fees
     return info
+  }
+
+  /**
+   * This wallet's VTXOs as the Ark server itself lists them (its REST indexer, at the URL
+   * get_info names), beside the gateway's sync_state and where the two disagree.
+   */
+  async serverView({ deadline = Date.now() + 30_000 } = {}) {
+    await this.info({ deadline })
+    if (this._ark === null) throw new Error('the gateway announced no Ark server (get_info.ark)')
+    const state = await this.request('sync_state', {}, { deadline })
+    const script = defaultScript(this.pubkey, this._ark)
+    const server = await fetchVtxos(this.arkServerUrl, [script], { deadline })
+    return { serverUrl: this.arkServerUrl, state, server, problems: compareWithGateway(server, state) }
   }
 
   buildIntent(type, params, { actionId = crypto.randomUUID(), expiresIn = INTENT_LIFETIME_S } = {}) {

@@ -22,7 +22,13 @@ from collections.abc import Iterable, Sequence
 from embit import ec
 from embit.psbt import PSBT, PSBTError
 from embit.script import Script
-from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
+from embit.transaction import (
+    SIGHASH,
+    Transaction,
+    TransactionError,
+    TransactionInput,
+    TransactionOutput,
+)
 
 from arkrelay_core.nostr import bip340
 
@@ -150,7 +156,14 @@ def _spending_psbt(spends: Sequence[VtxoSpend], outputs: Sequence[tuple[bytes, i
 def decode_psbt(b64: str) -> PSBT:
     try:
         return PSBT.from_string(b64)
-    except (PSBTError, ValueError, binascii.Error, EOFError, IndexError) as exc:
+    except (
+        PSBTError,
+        TransactionError,
+        ValueError,
+        binascii.Error,
+        EOFError,
+        IndexError,
+    ) as exc:
         raise ArkTxError(f"cannot parse PSBT: {exc}") from exc
 
 

@@ -21,10 +21,11 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
 from arkrelay_arkd import offchain
-from arkrelay_arkd._proto.ark.v1 import service_pb2, service_pb2_grpc
+from arkrelay_arkd._proto.ark.v1 import indexer_pb2, service_pb2, service_pb2_grpc
 from arkrelay_arkd.client import ArkdBackend
 from arkrelay_arkd.convert import server_params
 from arkrelay_arkd.sim import ArkdSimulator
+from arkrelay_arkd.sim.routes import ARKD_ROUTES
 from arkrelay_core.interfaces import InputSignature, TxOutputSpec
 
 from .conftest import Key
@@ -101,6 +102,28 @@ async def _sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]
             event = line[len("event: ") :]
         elif line.startswith("data: ") or line == "data:":
             data.append(line[len("data: ") :])
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+def test_every_rpc_has_a_route_and_every_binding_names_a_field() -> None:
+    services = {
+        "ArkService": service_pb2.DESCRIPTOR.services_by_name["ArkService"],
+        "IndexerService": indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"],
+    }
+    routed = {(r.service, r.rpc) for r in ARKD_ROUTES}
+    every = {(name, m.name) for name, s in services.items() for m in s.methods}
+    assert routed == every
+    for route in ARKD_ROUTES:
+        request = route.request_type()
+        for binding in route.bindings:
+            owner = request.DESCRIPTOR
+            for part in binding.split("."):
+                field = owner.fields_by_name[part]
+                owner = field.message_type
+        # A streaming RPC is a GET without a body, as the gateway serves streams.
+        assert not (route.streaming and route.body)
 
 
 # ---------------------------------------------------------------------------- GetInfo
@@ -218,9 +241,11 @@ async def test_bad_requests_unknown_routes_and_unimplemented_rpcs(
 
     not_json = await rest.post("/v1/tx/submit", content=b"{not json")
     assert (not_json.status_code, not_json.json()["code"]) == (400, 3)
-    bad_psbt = await rest.post("/v1/tx/submit", json={"signedArkTx": "AAAA"})
-    assert bad_psbt.status_code == 400
-    assert bad_psbt.json()["details"][0]["name"] == "INVALID_ARK_PSBT"
+    # Not base64 of a PSBT; a PSBT whose unsigned tx does not parse (the SDK found it).
+    for junk in ("AAAA", "cHNidP8BAAoCAAAAAAAAAAAAAAA="):
+        bad_psbt = await rest.post("/v1/tx/submit", json={"signedArkTx": junk})
+        assert bad_psbt.status_code == 400
+        assert bad_psbt.json()["details"][0]["name"] == "INVALID_ARK_PSBT"
 
     # A stream needs an SSE client: the gateway answers others as unimplemented.
     no_sse = await rest.get("/v1/txs")
@@ -257,6 +282,9 @@ async def test_get_vtxos_filters_from_query_parameters(
         "5000",
         "7000",
     ]
+    # Many scripts at once (a wallet's every address): a long query string is fine.
+    many = "&".join(f"scripts=5120{i:064x}" for i in range(300))
+    assert amounts(await vtxos(f"{many}&scripts={b}")) == ["30000", "7000"]
     [received] = await vtxos(f"outpoints={ark_txid}:0")
     assert (received["script"], received["isPreconfirmed"]) == (b, True)
     assert await vtxos(f"scripts={a}&pendingOnly=true") == []
@@ -309,6 +337,9 @@ async def test_chain_virtual_txs_and_commitment_of_a_transfer(
     assert ark["txid"] == ark_txid and ark["spends"] == [checkpoint["txid"]]
     assert checkpoint["spends"] == [boarded.outpoint]
     assert commitment["txid"] == boarded.txid
+
+    [created] = (await rest.get(f"/v1/indexer/vtxos?outpoints={ark_txid}:0")).json()["vtxos"]
+    assert created["commitmentTxids"] == [boarded.txid]  # the batch its input rests on
 
     txs = (await rest.get(f"/v1/indexer/virtualTx/{ark_txid},{checkpoint['txid']}")).json()
     assert [offchain.decode_txid(tx) for tx in txs["txs"]] == [ark_txid, checkpoint["txid"]]
@@ -385,6 +416,17 @@ async def test_a_stream_ends_when_its_client_leaves(
             await _until(lambda: bool(sim.ledger._subscribers))
         # The servicer's thread noticed and unsubscribed from the ledger.
         await _until(lambda: not sim.ledger._subscribers)
+
+
+async def test_a_stream_the_server_ends_closes_with_the_gateways_eos_frame(
+    sim: ArkdSimulator, rest: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(20):
+        async with rest.stream("GET", "/v1/txs", headers=SSE) as response:
+            await _until(lambda: bool(sim.ledger._subscribers))
+            sim.ledger.close_subscribers()  # as when the server stops
+            frames = [line async for line in response.aiter_lines()]
+    assert frames == ["id: EOS", "event: EOS", "data: ", ""]
 
 
 async def _until(condition: Any) -> None:

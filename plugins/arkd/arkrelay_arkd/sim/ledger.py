@@ -430,11 +430,15 @@ class Ledger:
             ark = arktx.decode_psbt(pending.final_ark_tx)
             now = int(self.clock())
             spent: list[SimVtxo] = []
+            # As arkd (application/utils.go): an ark tx's outputs name the commitment txs
+            # their inputs rest on.
+            roots: dict[str, None] = {}
             for outpoint in pending.spent:
                 vtxo = self._vtxos[outpoint]
                 vtxo.pending = False
                 vtxo.updated_at = self._now_ms()
                 spent.append(vtxo.copy())
+                roots.update(dict.fromkeys(vtxo.commitment_txids))
             created: list[SimVtxo] = []
             for out in arktx.vtxo_outputs(ark):
                 vtxo = SimVtxo(
@@ -444,7 +448,7 @@ class Ledger:
                     script=out.script.hex(),
                     created_at=now,
                     expires_at=pending.expires_at,
-                    commitment_txids=[],
+                    commitment_txids=list(roots),
                     preconfirmed=True,
                     # arkd marks a sub-dust VTXO swept at once: an OP_RETURN output can be
                     # neither spent offchain nor exited, only settled with others in a batch.

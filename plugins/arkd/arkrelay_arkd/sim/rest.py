@@ -69,6 +69,16 @@ _HTTP_STATUS = {
 }
 
 
+# The headers arkd's gateway forwards as gRPC metadata (internal/interface/grpc/
+# service.go, customMatcher), lower-cased as ASGI gives them.
+_FORWARDED = {
+    b"x-macaroon": "macaroon",
+    b"x-build-version": "x-build-version",
+    b"x-sdk-version": "x-sdk-version",
+    b"x-digest": "x-digest",
+}
+
+
 def http_status(grpc_code: int) -> int:
     return _HTTP_STATUS.get(grpc_code, 500)
 
@@ -115,7 +125,12 @@ class RestApp:
             await _error(send, status)
             return
         method = getattr(self.servicers[found.route.service], found.route.rpc)
-        ctx = CallContext(peer=_peer(scope))
+        metadata = tuple(
+            (_FORWARDED[name], value.decode("latin-1"))
+            for name, value in scope.get("headers", ())
+            if name in _FORWARDED
+        )
+        ctx = CallContext(peer=_peer(scope), metadata=metadata)
         if found.route.streaming:
             await self._stream(method, request, ctx, scope, receive, send)
             return
@@ -169,15 +184,12 @@ async def _forward(
 ) -> None:
     # Until the servicer sends headers or a first message, an error is an HTTP error,
     # as the gateway's stream.Header() fails for a call that ends before its headers.
-    async for kind, value in items:
-        if kind == "error":
-            await _error(send, value)
-            return
-        if kind == "end":
-            await _respond(send, 200, b"")
-            return
-        break
-    else:
+    first = await _next(items)
+    if first is None:
+        return
+    kind, value = first
+    if kind == "error":
+        await _error(send, value)
         return
     if not wants_sse:
         status = status_pb2.Status(
@@ -195,9 +207,8 @@ async def _forward(
             ],
         }
     )
-    if kind == "message":
-        await _sse(send, data=_json(protojson.message_to_json(value)))
-    async for kind, value in items:
+    while first is not None:
+        kind, value = first
         if kind == "message":
             await _sse(send, data=_json(protojson.message_to_json(value)))
         elif kind == "error":
@@ -206,7 +217,15 @@ async def _forward(
         elif kind == "end":
             await _sse(send, id_=b"EOS", event=b"EOS", data=b"")
             break
+        first = await _next(items)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _next(items: trio.MemoryReceiveChannel[StreamItem]) -> StreamItem | None:
+    try:
+        return await items.receive()
+    except trio.EndOfChannel:
+        return None
 
 
 async def _sse(send: Send, *, data: bytes, event: bytes = b"", id_: bytes = b"") -> None:

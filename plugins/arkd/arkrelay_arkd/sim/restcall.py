@@ -98,7 +98,11 @@ class CallContext:
             self._active = False
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:
+                # grpcio logs a failing termination callback and runs the others.
+                log.exception("sim REST: a servicer's termination callback failed")
 
     def status_after(self, error: BaseException | None) -> status_pb2.Status | None:
         """The status grpcio would send for a call that ended with ``error`` (or none)."""

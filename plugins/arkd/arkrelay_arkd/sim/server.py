@@ -136,7 +136,9 @@ class ArkdSimulator:
         config.accesslog = None
         config.errorlog = logging.getLogger("arkrelay_arkd.sim.rest")
         config.graceful_timeout = 1.0
-        config.h11_max_incomplete_size = 16 * 1024
+        # The request line and headers: GetVtxos takes its scripts in the query string,
+        # 68 characters each, and a wallet may ask for many at once.
+        config.h11_max_incomplete_size = 256 * 1024
         serve = functools.partial(hypercorn.trio.serve, RestApp(self.servicers), config)
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(serve)

@@ -22,10 +22,10 @@ class Refusal(Exception):
         self.reason = reason
         self.code = code
 
-    def esplora_text(self) -> str:
-        """The body Esplora answers with its HTTP 400 (electrs relays the RPC error)."""
+    def esplora_text(self, method: str = "sendrawtransaction") -> str:
+        """The body Esplora answers with its HTTP 400: the bitcoind RPC error it relays."""
         error = json.dumps({"code": self.code, "message": self.reason}, separators=(",", ":"))
-        return f"sendrawtransaction RPC error: {error}"
+        return f"{method} RPC error: {error}"
 
 
 class ScriptFailure(Refusal):

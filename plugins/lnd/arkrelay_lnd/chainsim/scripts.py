@@ -1,7 +1,8 @@
 """Input script verification for the outputs the simulated chain pays: p2wpkh, p2wsh,
 taproot key path and script path, pay-to-anchor.
 
-Sighashes are embit's (BIP 143 and BIP 341, every hash type); signatures are checked by
+Sighashes are embit's for segwit v0 (BIP 143) and ``sighash.py``'s for taproot (BIP 341,
+every hash type; embit's is wrong for SINGLE and ANYONECANPAY); signatures are checked by
 libsecp256k1 through coincurve (ECDSA, BIP 340). Scripts run in a small interpreter that
 knows the opcodes Ark's tapscripts are made of (signature checks including
 OP_CHECKSIGADD, OP_CHECKSEQUENCEVERIFY, OP_CHECKLOCKTIMEVERIFY, hash locks, OP_DROP,
@@ -22,6 +23,7 @@ from embit.transaction import Transaction, TransactionOutput
 
 from .errors import ScriptFailure
 from .outputs import P2A_SCRIPT, iter_ops, witness_program
+from .sighash import taproot_sighash
 
 __all__ = [
     "LOCKTIME_THRESHOLD",
@@ -30,6 +32,7 @@ __all__ = [
     "SEQUENCE_MASK",
     "SEQUENCE_TYPE_TIME",
     "TAPSCRIPT_LEAF",
+    "control_block_commits",
     "taproot_output_key",
     "verify_input",
 ]
@@ -134,6 +137,21 @@ def taproot_output_key(internal: bytes, merkle_root: bytes) -> tuple[bytes, bool
     return key.format(), key.parity
 
 
+def control_block_commits(output_key: bytes, script: bytes, control: bytes) -> bool:
+    """Whether ``control`` proves ``script`` is a leaf of the taproot output ``output_key``
+    (BIP 341): the leaf hash folded with the path gives the merkle root, and the internal
+    key tweaked by it is the output key, with the control block's parity."""
+    node = hashes.tagged_hash("TapLeaf", bytes([control[0] & 0xFE]) + Script(script).serialize())
+    for at in range(33, len(control), 32):
+        sibling = control[at : at + 32]
+        node = hashes.tagged_hash("TapBranch", min(node, sibling) + max(node, sibling))
+    try:
+        key, odd = taproot_output_key(control[1:33], node)
+    except ValueError:  # the internal key is not a point, or the tweak overflows
+        return False
+    return key == output_key and odd == bool(control[0] & 1)
+
+
 def _taproot(
     tx: Transaction,
     index: int,
@@ -145,28 +163,17 @@ def _taproot(
         raise ScriptFailure("Witness program was passed an empty witness")
     if len(witness) >= 2 and witness[-1][:1] == b"\x50":
         raise ScriptFailure("annexes are not relayed (bad-witness-nonstandard)", mandatory=False)
-    scripts = [o.script_pubkey for o in spent]
-    values = [o.value for o in spent]
     if len(witness) == 1:
-        digest = _schnorr_digest(tx, index, scripts, values, witness[0], None)
-        if not PublicKeyXOnly(output_key).verify(witness[0][:64], digest):
+        digest = _schnorr_digest(tx, index, spent, witness[0], None)
+        if not _schnorr_valid(output_key, witness[0][:64], digest):
             raise ScriptFailure(SCHNORR_SIG)
         return
     control, script = witness[-1], witness[-2]
     if len(control) < 33 or (len(control) - 33) % 32 or len(control) > 33 + 128 * 32:
         raise ScriptFailure("Invalid Taproot control block size")
-    leaf_version = control[0] & 0xFE
-    node = hashes.tagged_hash("TapLeaf", bytes([leaf_version]) + Script(script).serialize())
-    for at in range(33, len(control), 32):
-        sibling = control[at : at + 32]
-        node = hashes.tagged_hash("TapBranch", min(node, sibling) + max(node, sibling))
-    try:
-        key, odd = taproot_output_key(control[1:33], node)
-    except ValueError:
-        raise ScriptFailure(PROGRAM_MISMATCH) from None
-    if key != output_key or odd != bool(control[0] & 1):
+    if not control_block_commits(output_key, script, control):
         raise ScriptFailure(PROGRAM_MISMATCH)
-    if leaf_version != TAPSCRIPT_LEAF:
+    if control[0] & 0xFE != TAPSCRIPT_LEAF:
         raise ScriptFailure("Taproot version reserved for soft-fork upgrades", mandatory=False)
 
     def check(sig: bytes, pub: bytes) -> bool:
@@ -176,19 +183,25 @@ def _taproot(
             raise ScriptFailure(
                 "Public key version reserved for soft-fork upgrades", mandatory=False
             )
-        digest = _schnorr_digest(tx, index, scripts, values, sig, script)
-        if not PublicKeyXOnly(pub).verify(sig[:64], digest):
+        digest = _schnorr_digest(tx, index, spent, sig, script)
+        if not _schnorr_valid(pub, sig[:64], digest):
             raise ScriptFailure(SCHNORR_SIG)
         return True
 
     _Machine(tx, index, check, tapscript=True).run(script, witness[:-2])
 
 
+def _schnorr_valid(key: bytes, sig: bytes, digest: bytes) -> bool:
+    try:
+        return PublicKeyXOnly(key).verify(sig, digest)
+    except ValueError:  # not a point on the curve: no signature can be valid for it
+        return False
+
+
 def _schnorr_digest(
     tx: Transaction,
     index: int,
-    scripts: list[Script],
-    values: list[int],
+    spent: list[TransactionOutput],
     sig: bytes,
     leaf: bytes | None,
 ) -> bytes:
@@ -201,10 +214,9 @@ def _schnorr_digest(
         raise ScriptFailure("Invalid Schnorr signature hash type")
     else:
         raise ScriptFailure("Invalid Schnorr signature size")
-    if hash_type & 0x1F == _SIGHASH_SINGLE and index >= len(tx.vout):
+    if hash_type & 0x03 == _SIGHASH_SINGLE and index >= len(tx.vout):
         raise ScriptFailure("Invalid Schnorr signature hash type")
-    extra = {} if leaf is None else {"ext_flag": 1, "script": Script(leaf)}
-    return tx.sighash_taproot(index, scripts, values, sighash=hash_type, **extra)
+    return taproot_sighash(tx, index, spent, hash_type, leaf=leaf)
 
 
 # ---------------------------------------------------------------------------- interpreter

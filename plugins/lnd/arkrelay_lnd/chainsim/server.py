@@ -17,6 +17,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
 from . import esplora
 from .errors import Refusal
@@ -87,10 +88,16 @@ def create_app(ledger: Ledger) -> QuartTrio:
     async def bad_request(exc: _BadRequest) -> Response:
         return _text(str(exc), 400)
 
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        # Plain text like Esplora's, not werkzeug's HTML page.
+        return _text(exc.name, exc.code or 500)
+
     @app.errorhandler(Refusal)
     async def refused(exc: Refusal) -> Response:
-        log.info("refused: %s", exc.reason)
-        return _text(exc.esplora_text(), 400)
+        log.info("refused %s: %s", request.path, exc.reason)
+        package = request.path.startswith("/txs/package")
+        return _text(exc.esplora_text("submitpackage" if package else "sendrawtransaction"), 400)
 
     # ----------------------------------------------------------------- blocks
 

@@ -144,8 +144,12 @@ async def test_a_zero_fee_parent_is_accepted_only_with_a_p2a_child_paying_for_bo
         reply = await esplora.post(
             "/txs/package", json=[parent.serialize().hex(), cheap.serialize().hex()]
         )
-        assert reply.status_code == 400
-        assert "min relay fee not met" in reply.text
+        needed = FLOOR * (vsize(parent) + vsize(cheap))
+        assert (reply.status_code, reply.text) == (
+            400,
+            'submitpackage RPC error: {"code":-26,"message":"min relay fee not met, '
+            f'50 < {needed}"}}',
+        )
         assert (await esplora.get("/mempool/txids")).json() == []
 
         child = build([anchor, fuel], [(18_000, CAROL.p2tr)], version=3)
@@ -183,7 +187,9 @@ async def test_a_package_child_must_spend_the_ephemeral_anchor(
             "/txs/package", json=[parent.serialize().hex(), child.serialize().hex()]
         )
         assert reply.status_code == 400
-        assert "missing-ephemeral-spends" in reply.text
+        assert f"missing-ephemeral-spends, tx {child.txid().hex()} (wtxid=" in reply.text, (
+            reply.text
+        )
 
 
 async def test_a_csv_locked_script_path_spend_waits_for_maturity(
@@ -288,3 +294,27 @@ async def test_the_chain_survives_a_restart_with_its_state_file(tmp_path) -> Non
             assert [u["value"] for u in bob] == [69_000]
     finally:
         await chain.stop()
+
+
+async def test_malformed_requests_get_esplora_errors_not_crashes(
+    esplora: httpx.AsyncClient,
+) -> None:
+    with trio.fail_after(30):
+        assert (await esplora.post("/tx", content="zz")).text == "Invalid hex string"
+        undecodable = await esplora.post("/tx", content="0200000000")
+        assert refusal(undecodable) == (
+            "TX decode failed. Make sure the tx has at least one input."
+        )
+        for body in ("{}", "[1]", "not json"):
+            reply = await esplora.post("/txs/package", content=body)
+            assert reply.status_code == 400, (body, reply.text)
+        assert (await esplora.post("/sim/faucet", content="{}")).status_code == 400
+        assert (await esplora.get("/address/bcrt1qqqqq/utxo")).status_code == 400
+        assert (await esplora.get("/block-height/99999")).status_code == 404
+        # An output key that is not a point: nothing can spend it, and the chain says so.
+        coin = await faucet(esplora, b"\x51\x20" + b"\xff" * 32, 10_000)
+        tx = build([coin], [(9_000, ALICE.p2tr)])
+        tx.vin[0].witness.items = [b"\x01" * 64]
+        assert refusal(await broadcast(esplora, tx)) == (
+            "mandatory-script-verify-flag-failed (Invalid Schnorr signature)"
+        )

@@ -180,3 +180,31 @@ def test_anchor_spend_needs_an_empty_witness_and_standard_outputs() -> None:
     odd = build([other], [(49_000, b"\x00\x05" + bytes(5))])  # v0 program of 5 bytes
     sign_keypath(odd, [other], 0, A)
     assert refused(ledger, odd) == "scriptpubkey"
+
+
+def test_time_based_csv_matures_with_the_median_time_of_mined_blocks() -> None:
+    """Ark's exit delays are in seconds (BIP 68 type flag, 512 s units): blocks are stamped
+    600 s apart, so they mature by mining, judged on median time past."""
+    ledger = Ledger(clock=lambda: 1_700_000_000)
+    lock = (1 << 22) | 4  # 4 x 512 s
+    leaf = Leaf(C, number(lock) + b"\xb2\x75" + push(A.xonly) + b"\xac")
+    coin = fund(ledger, leaf.output)
+
+    def spend() -> Transaction:
+        tx = build([coin], [(49_000, C.p2tr)], sequence=lock)
+        tx.vin[0].witness.items = [*leaf_sigs(tx, [coin], leaf, A), leaf.script, leaf.control]
+        return tx
+
+    assert refused(ledger, spend()) == "non-BIP68-final"
+    mined = 0
+    while True:
+        ledger.mine(1)
+        mined += 1
+        try:
+            ledger.submit(spend().serialize())
+            break
+        except Refusal as exc:
+            assert exc.reason == "non-BIP68-final"
+    # 2048 s past the median time before the coin's block: the median of eleven blocks
+    # lags five behind the tip, so 4 blocks of 600 s are not enough and 9 are.
+    assert 4 < mined <= 9

@@ -10,6 +10,8 @@ from embit.script import Script, p2tr, p2wpkh, witness_p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 from embit.util import secp256k1
 
+from arkrelay_lnd.chainsim.sighash import taproot_sighash
+
 __all__ = ["Coin", "Key", "Leaf", "build", "csv_leaf", "sign_keypath"]
 
 
@@ -90,9 +92,15 @@ def build(
 
 
 def sign_keypath(tx: Transaction, coins: list[Coin], index: int, key: Key, hash_type: int = 0):
-    """A BIP 86 key-path signature (64 bytes for SIGHASH_DEFAULT, else 65)."""
-    scripts = [Script(c.script) for c in coins]
-    digest = tx.sighash_taproot(index, scripts, [c.value for c in coins], sighash=hash_type)
+    """A BIP 86 key-path signature (64 bytes for SIGHASH_DEFAULT, else 65). DEFAULT digests
+    are embit's; other types use the chain's ``taproot_sighash``, which BIP 341's vectors
+    pin (embit 0.8's is wrong for SINGLE and ANYONECANPAY)."""
+    if hash_type:
+        spent = [TransactionOutput(c.value, Script(c.script)) for c in coins]
+        digest = taproot_sighash(tx, index, spent, hash_type)
+    else:
+        scripts = [Script(c.script) for c in coins]
+        digest = tx.sighash_taproot(index, scripts, [c.value for c in coins])
     sig = key.priv.taproot_tweak(b"").schnorr_sign(digest).serialize()
     tx.vin[index].witness.items = [sig + (bytes([hash_type]) if hash_type else b"")]
 
