@@ -31,7 +31,6 @@ from arkrelay_arkd.tapscript import (
     ANCHOR_SCRIPT,
     LEAF_VERSION,
     TapTree,
-    collaborative_closure,
     default_vtxo_tree,
 )
 from arkrelay_core.nostr import bip340
@@ -62,10 +61,14 @@ class Tamper:
     """What a cheating wallet does wrong."""
 
     skip_confirm: bool = False
+    skip_nonces: bool = False
     bad_partial_signature: bool = False
     skip_signatures: bool = False
     bad_forfeit_signature: bool = False
+    skip_finalization: bool = False
     expire_at: int = 0
+    #: Leave the batch on chain instead (a collaborative exit): the output's script.
+    offboard_to: bytes = b""
 
 
 HONEST = Tamper()
@@ -93,7 +96,7 @@ class Wallet:
         return json.dumps(
             {
                 "type": "register",
-                "onchain_output_indexes": [],
+                "onchain_output_indexes": [0] if tamper.offboard_to else [],
                 "valid_at": 0,
                 "expire_at": tamper.expire_at,
                 "cosigners_public_keys": [self.cosigner.hex()],
@@ -107,7 +110,7 @@ class Wallet:
         proof = build_proof(
             message,
             [ProofInput(c.txid, c.vout, c.amount, c.tree, c.collaborative_leaf()) for c in coins],
-            [(self.vtxo_tree().pk_script, amount)],
+            [(tamper.offboard_to or self.vtxo_tree().pk_script, amount)],
         )
         sign_proof(proof, message, self.secret)
         reply = self.stub.RegisterIntent(
@@ -178,12 +181,12 @@ def settle(
         assert first.WhichOneof("event") == "stream_started"
         intent_id = wallet.register(coins, tamper)
         on_registered(intent_id)
-        return _follow(wallet, coins, tamper, reader, intent_id)
+        return follow(wallet, coins, tamper, reader, intent_id)
     finally:
         reader.close()
 
 
-def _follow(
+def follow(
     wallet: Wallet, coins: list[Coin], tamper: Tamper, reader: EventReader, intent_id: str
 ) -> Outcome:
     outcome = Outcome()
@@ -209,11 +212,13 @@ def _follow(
                     service_pb2.ConfirmRegistrationRequest(intent_id=intent_id),
                     timeout=CALL_TIMEOUT,
                 )
-        elif not batch_id:
-            continue
         elif kind == "batch_failed":
+            # Like the SDK's Batch.join: a BatchFailed reaching this wallet (its topics
+            # are the failed batch's coins) ends the settlement, at any step.
             outcome.failed = event.batch_failed.reason
             return outcome
+        elif not batch_id:
+            continue
         elif kind == "tree_tx":
             psbt = arktx.decode_psbt(event.tree_tx.tx)
             target = chunks if event.tree_tx.batch_index == 0 else connectors
@@ -230,6 +235,8 @@ def _follow(
                     )
                     secnonces[txid] = secnonce
                     nonces[txid] = pubnonce.hex()
+            if tamper.skip_nonces:
+                continue
             wallet.stub.SubmitTreeNonces(
                 service_pb2.SubmitTreeNoncesRequest(
                     batch_id=batch_id, pubkey=wallet.cosigner.hex(), tree_nonces=nonces
@@ -259,6 +266,8 @@ def _follow(
                 )
         elif kind == "batch_finalization":
             outcome.commitment_tx = event.batch_finalization.commitment_tx
+            if tamper.skip_finalization:
+                continue
             _sign_finalization(wallet, coins, tamper, outcome.commitment_tx, connectors)
         elif kind == "batch_finalized":
             outcome.commitment_txid = event.batch_finalized.commitment_txid
@@ -356,4 +365,4 @@ def _sign_finalization(
         )
 
 
-__all__ = ["Coin", "EventReader", "Outcome", "Tamper", "Wallet", "collaborative_closure", "settle"]
+__all__ = ["Coin", "EventReader", "Outcome", "Tamper", "Wallet", "follow", "settle"]

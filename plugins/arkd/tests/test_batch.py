@@ -4,23 +4,26 @@ server answers a wallet that cheats."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
-from embit.transaction import Transaction
+from embit.script import Script
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 from grpc_status import rpc_status
 
 from arkrelay_arkd import arktx
-from arkrelay_arkd._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, types_pb2
+from arkrelay_arkd._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, types_pb2
+from arkrelay_arkd.intentproof import ProofInput, build_proof, sign_proof
 from arkrelay_arkd.sim import ArkdSimulator
 from arkrelay_arkd.sim.batch import BatchConfig
 from arkrelay_arkd.sim.wallet import address_of
 from arkrelay_arkd.tapscript import multisig_keys
 from arkrelay_core.nostr import bip340
 
-from .batch_client import Coin, EventReader, Tamper, Wallet, settle
+from .batch_client import Coin, EventReader, Tamper, Wallet, follow, settle
 from .fakechain import FakeChain
 
 WALLET_FUNDS = 5_000_000
@@ -220,21 +223,192 @@ def test_the_commitment_tx_pays_the_boarding_wallet_change_back(
     assert [o.value for o in tx.vout if o.script_pubkey.data == wallet_script] != []
 
 
-def test_an_intent_whose_boarding_coin_was_spent_meanwhile_hears_batch_failed(
+def test_a_cheater_fails_the_batch_for_everyone_but_only_its_intent_is_dropped(
     sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
 ) -> None:
-    """arkd puts such a coin in a commitment tx the chain refuses and fails that batch;
-    a wallet waiting on its intent (the SDK, holding its wallet lock) must hear it."""
-    wallet = Wallet(channel)
-    coin = board(wallet, chain, 30_000)
-    reader = EventReader(wallet.stub, [coin.outpoint])
+    honest, cheater = Wallet(channel), Wallet(channel)
+    honest_coin, cheater_coin = board(honest, chain, 30_000), board(cheater, chain, 20_000)
+    reader = EventReader(honest.stub, [honest.cosigner.hex(), honest_coin.outpoint])
     try:
         assert reader.next().WhichOneof("event") == "stream_started"
-        wallet.register([coin])
-        chain.spent[(coin.txid, coin.vout)] = "ab" * 32  # spent elsewhere before the batch
-        event = reader.next(timeout=15)
-        assert event.WhichOneof("event") == "batch_failed"
-        assert event.batch_failed.reason == f"boarding input already spent: {coin.outpoint}"
+        intent_id = honest.register([honest_coin])
+        cheating = threading.Thread(
+            target=settle, args=(cheater, [cheater_coin], Tamper(bad_partial_signature=True))
+        )
+        cheating.start()
+
+        first = follow(honest, [honest_coin], Tamper(), reader, intent_id)
+        cheating.join(30)
+        second = follow(honest, [honest_coin], Tamper(), reader, intent_id)
     finally:
         reader.close()
+
+    assert first.failed == "some musig2 signatures are invalid"
+    assert second.failed == "" and chain.broadcasts == [second.commitment_txid]
+    commitment = chain.txs[second.commitment_txid]
+    assert cheater_coin.txid not in {vin.txid.hex() for vin in commitment.vin}
+    [vtxo] = vtxos_of(channel, honest)
+    assert vtxo.amount == 30_000
+    assert vtxos_of(channel, cheater) == []
+
+
+def test_a_deleted_intent_frees_its_coins(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+    wallet.register([coin])
+    message = '{"type":"delete","expire_at":0}'
+    proof = build_proof(
+        message,
+        [ProofInput(coin.txid, coin.vout, coin.amount, coin.tree, coin.collaborative_leaf())],
+    )
+    sign_proof(proof, message, wallet.secret)
+    intent = types_pb2.Intent(proof=proof.to_string(), message=message)
+
+    wallet.stub.DeleteIntent(service_pb2.DeleteIntentRequest(intent=intent), timeout=5)
+
+    with pytest.raises(grpc.RpcError) as refused:
+        wallet.stub.DeleteIntent(service_pb2.DeleteIntentRequest(intent=intent), timeout=5)
+    details = arkd_error(refused.value)
+    assert (details.name, details.message) == (
+        "INVALID_INTENT_PROOF",
+        "no matching intents found for intent proof",
+    )
+    assert settle(wallet, [coin]).commitment_txid in chain.broadcasts
+
+
+def test_tree_events_reach_only_the_listeners_of_their_topics(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    bystander = EventReader(wallet.stub, ["some-other-topic"])
+    try:
+        assert bystander.next().WhichOneof("event") == "stream_started"
+        outcome = settle(wallet, [board(wallet, chain, 30_000)])
+        seen = []
+        while (kind := bystander.next().WhichOneof("event")) != "batch_finalized":
+            seen.append(kind)
+    finally:
+        bystander.close()
+    assert outcome.failed == ""
+    assert seen == [
+        "batch_started",
+        "tree_signing_started",
+        "tree_nonces_aggregated",
+        "batch_finalization",
+    ]
+
+
+def test_topics_of_a_stream_can_be_changed(sim: ArkdSimulator, channel: grpc.Channel) -> None:
+    stub = Wallet(channel).stub
+    reader = EventReader(stub, ["A"])
+    try:
+        stream_id = reader.next().stream_started.id
+        added = stub.UpdateStreamTopics(
+            service_pb2.UpdateStreamTopicsRequest(
+                stream_id=stream_id, modify=service_pb2.ModifyTopics(add_topics=["B"])
+            ),
+            timeout=5,
+        )
+        assert list(added.all_topics) == ["a", "b"]
+        replaced = stub.UpdateStreamTopics(
+            service_pb2.UpdateStreamTopicsRequest(
+                stream_id=stream_id, overwrite=service_pb2.OverwriteTopics(topics=["c"])
+            ),
+            timeout=5,
+        )
+        assert list(replaced.all_topics) == ["c"]
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.UpdateStreamTopics(
+                service_pb2.UpdateStreamTopicsRequest(
+                    stream_id="nope", overwrite=service_pb2.OverwriteTopics(topics=["c"])
+                ),
+                timeout=5,
+            )
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (
+            Tamper(skip_nonces=True),
+            "musig2 signing session timed out (nonce collection), collected 0/1 nonces",
+        ),
+        (
+            Tamper(skip_signatures=True),
+            "musig2 signing session timed out (signatures collection), collected 0/1 signatures",
+        ),
+        (Tamper(skip_finalization=True), "missing boarding inputs signatures"),
+    ],
+)
+def test_a_wallet_that_stops_answering_fails_the_batch_and_loses_its_intent(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel, tamper: Tamper, reason: str
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+
+    outcome = settle(wallet, [coin], tamper)
+
+    assert outcome.failed == reason
     assert chain.broadcasts == []
+    # Dropped, not queued again: the same coin registers anew at once.
+    wallet.register([coin])
+
+
+def test_a_vtxo_leaves_the_batch_on_chain_in_a_collaborative_exit(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    settle(wallet, [board(wallet, chain, 40_000)])
+    [old] = vtxos_of(channel, wallet)
+    coin = Coin(old.outpoint.txid, old.outpoint.vout, old.amount, wallet.vtxo_tree(), False)
+    destination = b"\x51\x20" + bytes(range(32))
+
+    outcome = settle(Wallet(channel, wallet.secret), [coin], Tamper(offboard_to=destination))
+
+    assert outcome.failed == ""
+    assert "tree_signing_started" not in outcome.events  # no VTXO tree to sign
+    tx = chain.txs[outcome.commitment_txid]
+    # arkd: with no batch output the first on-chain output takes slot 0, the connector 1.
+    assert (tx.vout[0].script_pubkey.data, tx.vout[0].value) == (destination, 40_000)
+    assert tx.vout[1].value == sim.ledger.dust
+    [spent] = vtxos_of(channel, wallet)
+    assert spent.is_spent and spent.settled_by == outcome.commitment_txid
+
+
+def test_boarding_coins_cannot_leave_on_chain_in_the_same_intent(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 40_000)
+    with pytest.raises(grpc.RpcError) as refused:
+        wallet.register([coin], Tamper(offboard_to=b"\x51\x20" + bytes(32)))
+    details = arkd_error(refused.value)
+    assert (details.name, details.message) == (
+        "INVALID_INTENT_PROOF",
+        "cannot include onchain inputs and outputs",
+    )
+
+
+def test_an_intent_whose_boarding_coin_was_spent_meanwhile_hears_it(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    coin = board(wallet, chain, 30_000)
+
+    def spend_it(_intent_id: str) -> None:
+        spender = Transaction(
+            version=2,
+            vin=[TransactionInput(bytes.fromhex(coin.txid), coin.vout)],
+            vout=[TransactionOutput(29_000, Script(b"\x51\x20" + bytes(32)))],
+        )
+        chain.broadcast(spender.serialize().hex())
+
+    outcome = settle(wallet, [coin], on_registered=spend_it)
+
+    assert outcome.failed == f"boarding input already spent: {coin.outpoint}"
+    assert outcome.events == ["batch_failed"]

@@ -30,41 +30,64 @@ ARKRELAY = str(Path(sys.executable).parent / "arkrelay")
 READY = re.compile(r"chain simulator ready on (http://\S+)")
 
 
-@pytest.fixture
-def esplora() -> Iterator[EsploraChain]:
-    process = subprocess.Popen(
-        [ARKRELAY, "sim", "chain", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    found = threading.Event()
+class Process:
+    """A CLI process in its own process group; ``wait_for`` a line; ``stop`` the group."""
 
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.append(raw.decode(errors="replace"))
-            if READY.search(lines[-1]):
-                found.set()
+    def __init__(self, *args: str) -> None:
+        self.popen = subprocess.Popen(
+            [ARKRELAY, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert found.wait(60), "".join(lines)
-        url = next(m[1] for line in lines if (m := READY.search(line)))
-        chain = EsploraChain(url)
-        yield chain
-        chain.close()
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            with self._changed:
+                self.lines.append(raw.decode(errors="replace"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float = 60) -> re.Match[str]:
+        def found() -> re.Match[str] | None:
+            return next((m for line in self.lines if (m := pattern.search(line))), None)
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None, timeout)
+            match = found()
+        assert match is not None, "".join(self.lines)
+        return match
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGINT)
         try:
-            process.wait(10)
+            self.popen.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        reader.join(5)
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        self._reader.join(5)
+
+
+@pytest.fixture
+def chain_url() -> Iterator[str]:
+    process = Process("sim", "chain", "--port", "0")
+    try:
+        yield process.wait_for(READY)[1]
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def esplora(chain_url: str) -> Iterator[EsploraChain]:
+    chain = EsploraChain(chain_url)
+    yield chain
+    chain.close()
 
 
 @pytest.fixture
@@ -104,3 +127,26 @@ def test_board_then_renew_on_the_real_chain(sim: ArkdSimulator, esplora: Esplora
         [fresh] = [v for v in vtxos_of(channel, wallet) if not v.is_spent]
         assert list(fresh.commitment_txids) == [renewed.commitment_txid]
         assert time.time() < fresh.expires_at
+
+
+def test_the_two_simulator_processes_run_a_batch(chain_url: str, esplora: EsploraChain) -> None:
+    """What docs/simulators.md tells the SDK's judge to run, as real processes."""
+    arkd = Process("sim", "arkd", "--port", "0", "--esplora", chain_url, "--session-duration", "4")
+    try:
+        funded = arkd.wait_for(re.compile(r"server wallet (\S+) funded: (\w+):(\d+)"))
+        port = arkd.wait_for(re.compile(r"simulator ready on 127\.0\.0\.1:(\d+)"))[1]
+        assert esplora.tx_status(funded[2]).confirmed
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            wallet = Wallet(channel)
+            assert wallet.info.forfeit_address == funded[1]
+            assert wallet.info.session_duration == 4
+            tree = wallet.boarding_tree()
+            txid, vout = esplora.faucet(address_of(tree.pk_script, "regtest"), 70_000)
+            outcome = settle(wallet, [Coin(txid, vout, 70_000, tree, boarding=True)])
+            assert outcome.failed == ""
+            assert esplora.tx_status(outcome.commitment_txid) is not None
+            [vtxo] = vtxos_of(channel, wallet)
+            assert vtxo.amount == 70_000
+    finally:
+        arkd.stop()
+    assert arkd.popen.returncode == 0, "".join(arkd.lines)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 
 import coincurve
 
-from .._proto.ark.v1 import service_pb2, types_pb2
+from . import batchevents as ev
 from . import intentcheck
 from .commitment import BatchTxs, LeafSignatures, build_batch, finalize_commitment, needs_forfeit
 from .errors import ArkdError, code
@@ -42,7 +42,7 @@ from .forfeits import Forfeit, check_boarding_signatures, check_forfeit, check_f
 from .intents import Intent, Settings, check_register, check_time_range, parse_register
 from .ledger import Ledger
 from .treesign import Coordinator, SigningRefused
-from .txtree import TreeTx, cosigners_of, sweep_root
+from .txtree import sweep_root
 from .vtxos import SimVtxo, recoverable
 from .wallet import InsufficientFunds, ServerWallet
 
@@ -80,6 +80,7 @@ class _Round:
     connectors: dict[str, tuple[bytes, int]] = dataclasses.field(default_factory=dict)
     forfeits: dict[str, Forfeit] = dataclasses.field(default_factory=dict)
     boarding_sigs: dict[int, LeafSignatures] = dataclasses.field(default_factory=dict)
+    broadcast: bool = False
     #: x-only hex -> (pubkey, {txid: partial signature}), checked once all are in
     pending_sigs: dict[str, tuple[bytes, dict[str, bytes]]] = dataclasses.field(
         default_factory=dict
@@ -254,6 +255,8 @@ class BatchEngine:
         with self._cond:
             round_ = self._current(batch_id, "nonces")
             assert round_.coordinator is not None
+            if pubkey[1:] == self.signer_key[1:]:
+                raise code.INTERNAL_ERROR("failed to add nonces: the server's key is not yours")
             try:
                 round_.coordinator.add_nonces(pubkey, nonces)
             except SigningRefused as exc:
@@ -307,9 +310,11 @@ class BatchEngine:
                 self._cond.wait_for(lambda: bool(self._queue) or self._stop.is_set(), 1.0)
                 if not self._queue:
                     continue
+            # arkd counts the registration stage in the session: a sixth of it.
+            started = time.monotonic()
             if self._stop.wait(self.config.session_duration / 6):
                 return
-            self._run_batch()
+            self._run_batch(started)
 
     def _wait(self, round_: _Round, done: Callable[[], bool], share: float) -> bool:
         """Wait (holding the condition) until ``done`` or ``share`` of the remaining
@@ -317,46 +322,34 @@ class BatchEngine:
         limit = round_.remaining() * share
         return self._cond.wait_for(lambda: done() or self._stop.is_set(), limit) and done()
 
-    def _run_batch(self) -> None:
-        started = time.monotonic()
+    def _run_batch(self, started: float) -> None:
         with self._cond:
-            stale = [i for i in self._queue if self._boarding_spent(i)]
-            intents = [i for i in self._queue if i not in stale]
-            self._queue = []
-            round_ = _Round(str(uuid.uuid4()), intents, started + self.config.session_duration)
+            queued, self._queue = self._queue, []
+            round_ = _Round(str(uuid.uuid4()), queued, started + self.config.session_duration)
             self._round = round_
+        # arkd leaves out the intents whose boarding coin was spent meanwhile, silently;
+        # their wallets would wait for a batch forever (the SDK holding its wallet lock),
+        # so the simulator tells them with BatchFailed on their coins' topics.
+        stale = [i for i in queued if self._boarding_spent(i)]
+        intents = [i for i in queued if i not in stale]
         for intent in stale:
-            # arkd would put the coin in a commitment tx the chain refuses, and fail that
-            # batch; its wallet must hear it, or it waits for a batch forever (the SDK
-            # holds its wallet lock meanwhile).
-            self._fail(
-                _Round(str(uuid.uuid4()), [intent], started),
-                _Failed(
-                    "boarding input already spent: "
-                    + ", ".join(b.outpoint for b in intent.boarding),
-                    [intent.id],
-                ),
-            )
-        if not intents:
-            with self._cond:
-                self._round = None
-            return
-        log.info("sim: batch %s started with %d intents", round_.id, len(intents))
-        try:
+            spent = ", ".join(b.outpoint for b in intent.boarding)
             self._publish(
                 [
-                    (
-                        _ev(
-                            batch_started=types_pb2.BatchStartedEvent(
-                                id=round_.id,
-                                intent_id_hashes=[i.hash_id for i in intents],
-                                batch_expiry=self.config.vtxo_tree_expiry,
-                            )
-                        ),
-                        (),
+                    ev.batch_failed(
+                        round_.id, f"boarding input already spent: {spent}", intent.outpoints
                     )
                 ]
             )
+        with self._cond:
+            round_.intents = intents
+            if not intents:
+                self._round = None
+                return
+        log.info("sim: batch %s started with %d intents", round_.id, len(intents))
+        try:
+            hashes = [i.hash_id for i in intents]
+            self._publish([ev.batch_started(round_.id, hashes, self.config.vtxo_tree_expiry)])
             self._confirmation(round_)
             self._build(round_)
             if round_.txs is not None and round_.txs.vtxo_tree is not None:
@@ -371,7 +364,7 @@ class BatchEngine:
             self._fail(round_, _Failed(f"internal error: {exc}"))
         finally:
             with self._cond:
-                if self.wallet is not None and round_.txs is not None:
+                if self.wallet is not None and round_.txs is not None and not round_.broadcast:
                     self.wallet.release(round_.txs.wallet_inputs)
                 self._round = None
 
@@ -441,19 +434,8 @@ class BatchEngine:
             self.signer_key,
         )
         cosigners = sorted({k.hex() for i in round_.intents for k in i.cosigners})
-        events = _tree_events(round_.id, txs.vtxo_tree, 0, _cosigner_topics)
-        events.append(
-            (
-                _ev(
-                    tree_signing_started=types_pb2.TreeSigningStartedEvent(
-                        id=round_.id,
-                        cosigners_pubkeys=cosigners,
-                        unsigned_commitment_tx=txs.commitment.to_string(),
-                    )
-                ),
-                (),
-            )
-        )
+        events = ev.tree_txs(round_.id, txs.vtxo_tree, 0, ev.cosigner_topics)
+        events.append(ev.tree_signing_started(round_.id, cosigners, txs.commitment.to_string()))
         with self._cond:
             round_.coordinator = coordinator
             round_.stage = "nonces"
@@ -472,31 +454,8 @@ class BatchEngine:
             except SigningRefused as exc:
                 raise _Failed(str(exc), self._intents_of(round_, {exc.signer})) from exc
             round_.stage = "signatures"
-        nonce_events = []
-        for node in txs.vtxo_tree.walk():
-            by_key = coordinator.nonces_of_tx(node.txid)
-            nonce_events.append(
-                (
-                    _ev(
-                        tree_nonces=types_pb2.TreeNoncesEvent(
-                            id=round_.id,
-                            topic=_cosigner_topics(node),
-                            txid=node.txid,
-                            nonces={k: v.hex() for k, v in by_key.items()},
-                        )
-                    ),
-                    _cosigner_topics(node),
-                )
-            )
-        nonce_events.append(
-            (
-                _ev(
-                    tree_nonces_aggregated=types_pb2.TreeNoncesAggregatedEvent(
-                        id=round_.id, tree_nonces={t: n.hex() for t, n in aggregated.items()}
-                    )
-                ),
-                (),
-            )
+        nonce_events = ev.tree_nonces(
+            round_.id, txs.vtxo_tree, coordinator.nonces_of_tx, aggregated
         )
         self._publish(nonce_events)
         coordinator.sign_as_server()
@@ -528,37 +487,13 @@ class BatchEngine:
     def _finalize(self, round_: _Round) -> None:
         txs = round_.txs
         assert txs is not None and self.wallet is not None and self.chain is not None
-        events: list[tuple[object, Sequence[str]]] = []
+        events: list[ev.Event] = []
         if txs.vtxo_tree is not None:
-            for node in txs.vtxo_tree.walk():
-                sig = node.psbt.inputs[0].unknown.get(b"\x13", b"")
-                events.append(
-                    (
-                        _ev(
-                            tree_signature=types_pb2.TreeSignatureEvent(
-                                id=round_.id,
-                                topic=_cosigner_topics(node),
-                                batch_index=0,
-                                txid=node.txid,
-                                signature=sig.hex(),
-                            )
-                        ),
-                        _cosigner_topics(node),
-                    )
-                )
+            events.extend(ev.tree_signatures(round_.id, txs.vtxo_tree))
         if txs.connector_tree is not None:
             forfeited = sorted(round_.to_forfeit)
-            events.extend(_tree_events(round_.id, txs.connector_tree, 1, lambda _node: forfeited))
-        events.append(
-            (
-                _ev(
-                    batch_finalization=types_pb2.BatchFinalizationEvent(
-                        id=round_.id, commitment_tx=txs.commitment.to_string()
-                    )
-                ),
-                (),
-            )
-        )
+            events.extend(ev.tree_txs(round_.id, txs.connector_tree, 1, lambda _: forfeited))
+        events.append(ev.batch_finalization(round_.id, txs.commitment.to_string()))
         with self._cond:
             round_.stage = "finalization"
         self._publish(events)
@@ -600,6 +535,7 @@ class BatchEngine:
             self.chain.broadcast(raw)
         except ChainError as exc:
             raise _Failed(f"failed to broadcast commitment tx: {exc}") from exc
+        round_.broadcast = True
         created = []
         if txs.vtxo_tree is not None:
             for leaf in txs.vtxo_tree.leaves():
@@ -621,18 +557,7 @@ class BatchEngine:
             log.error("sim: batch %s broadcast but not recorded: %s", round_.id, exc.message)
             raise _Failed(exc.message) from exc
         log.info("sim: batch %s finalized: commitment tx %s", round_.id, txs.txid)
-        self._publish(
-            [
-                (
-                    _ev(
-                        batch_finalized=types_pb2.BatchFinalizedEvent(
-                            id=round_.id, commitment_txid=txs.txid
-                        )
-                    ),
-                    (),
-                )
-            ]
-        )
+        self._publish([ev.batch_finalized(round_.id, txs.txid)])
 
     def _spenders(self, round_: _Round, outpoints: set[str]) -> list[str]:
         return [i.id for i in round_.intents if outpoints & set(i.outpoints)]
@@ -648,49 +573,8 @@ class BatchEngine:
                 except ArkdError:
                     continue
                 self._queue.append(intent)
-        topics = sorted({o for i in round_.intents for o in i.outpoints})
-        self._publish(
-            [
-                (
-                    _ev(
-                        batch_failed=types_pb2.BatchFailedEvent(id=round_.id, reason=failed.reason)
-                    ),
-                    topics,
-                )
-            ]
-        )
+        coins = sorted({o for i in round_.intents for o in i.outpoints})
+        self._publish([ev.batch_failed(round_.id, failed.reason, coins)])
 
-    def _publish(self, events: Sequence[tuple[object, Sequence[str]]]) -> None:
+    def _publish(self, events: Sequence[ev.Event]) -> None:
         self.events.publish(events)
-
-
-def _ev(**kwargs: object) -> service_pb2.GetEventStreamResponse:
-    return service_pb2.GetEventStreamResponse(**kwargs)
-
-
-def _cosigner_topics(node: TreeTx) -> list[str]:
-    return [k.hex() for k in cosigners_of(node.psbt)]
-
-
-def _tree_events(
-    batch_id: str, tree: TreeTx, batch_index: int, topics: Callable[[TreeTx], list[str]]
-) -> list[tuple[object, Sequence[str]]]:
-    out: list[tuple[object, Sequence[str]]] = []
-    for node in tree.walk():
-        topic = topics(node)
-        out.append(
-            (
-                _ev(
-                    tree_tx=types_pb2.TreeTxEvent(
-                        id=batch_id,
-                        topic=topic,
-                        batch_index=batch_index,
-                        txid=node.txid,
-                        tx=node.psbt.to_string(),
-                        children={i: c.txid for i, c in node.children.items()},
-                    )
-                ),
-                topic,
-            )
-        )
-    return out

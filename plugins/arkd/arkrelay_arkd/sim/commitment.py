@@ -30,7 +30,7 @@ from ..tapscript import LEAF_VERSION, multisig_keys
 from .esplora import Utxo
 from .intents import Intent
 from .txtree import CONNECTOR_RADIX, VTXO_RADIX, Leaf, TreeTx, batch_output, build_tree
-from .wallet import ServerWallet, vsize_estimate
+from .wallet import InsufficientFunds, ServerWallet, vsize_estimate
 
 __all__ = ["BatchTxs", "LeafSignatures", "build_batch", "finalize_commitment", "needs_forfeit"]
 
@@ -98,59 +98,75 @@ def build_batch(
     boarding = [b for i in intents for b in i.boarding]
     boarding_total = sum(b.amount for b in boarding)
     target = sum(a for _, a in outputs) - boarding_total
-    change_script = wallet.pk_script
 
-    picked: list[Utxo] = []
-    fee = 0
-    for _ in range(5):
-        fee = math.ceil(
-            fee_rate
-            * vsize_estimate(
-                max(1, len(picked)), len(boarding), [s for s, _ in outputs] + [change_script]
-            )
+    scripts = [s for s, _ in outputs]
+    picked = _fund(wallet, target, fee_rate, len(boarding), scripts)
+    try:
+        fee = _fee(fee_rate, len(picked), len(boarding), scripts, wallet.pk_script)
+        change = sum(u.value for u in picked) - target - fee
+        if change > dust:
+            outputs.append((wallet.pk_script, change))
+        psbt = _psbt(
+            [(u.txid, u.vout, wallet.pk_script, u.value) for u in picked]
+            + [(b.txid, b.vout, b.pk_script, b.amount) for b in boarding],
+            outputs,
         )
+        txid = psbt.tx.txid().hex()
+        return BatchTxs(
+            commitment=psbt,
+            vtxo_tree=build_tree(leaves, sweep_root, VTXO_RADIX, (txid, 0), vtxo_tree_expiry)
+            if leaves
+            else None,
+            connector_tree=build_tree(connector_leaves, None, CONNECTOR_RADIX, (txid, 1), None)
+            if connector_leaves
+            else None,
+            batch_output=vtxo_output,
+            wallet_inputs=picked,
+            boarding_index={b.outpoint: len(picked) + n for n, b in enumerate(boarding)},
+        )
+    except BaseException:
+        wallet.release(picked)
+        raise
+
+
+def _fund(
+    wallet: ServerWallet, target: int, fee_rate: float, boarding: int, scripts: list[bytes]
+) -> list[Utxo]:
+    """Server coins paying ``target`` plus the fee of the tx with them in."""
+    picked: list[Utxo] = []
+    for _ in range(5):
+        fee = _fee(fee_rate, max(1, len(picked)), boarding, scripts, wallet.pk_script)
         if picked and sum(u.value for u in picked) >= target + fee:
-            break
+            return picked
         wallet.release(picked)
         picked = wallet.reserve(max(1, target + fee))
-    change = sum(u.value for u in picked) - target - fee
-    if change > dust:
-        outputs.append((change_script, change))
+    wallet.release(picked)
+    raise InsufficientFunds("cannot settle on a fee for the commitment tx")
 
-    vin = [TransactionInput(bytes.fromhex(u.txid), u.vout, sequence=SEQUENCE_FINAL) for u in picked]
-    vin += [
-        TransactionInput(bytes.fromhex(b.txid), b.vout, sequence=SEQUENCE_FINAL) for b in boarding
-    ]
+
+def _fee(
+    rate: float, wallet_inputs: int, boarding: int, scripts: list[bytes], change: bytes
+) -> int:
+    return math.ceil(rate * vsize_estimate(wallet_inputs, boarding, [*scripts, change]))
+
+
+def _psbt(
+    inputs: Sequence[tuple[str, int, bytes, int]], outputs: Sequence[tuple[bytes, int]]
+) -> PSBT:
+    """The unsigned commitment tx: (txid, vout, script, sats) in, (script, sats) out."""
     tx = Transaction(
         version=COMMITMENT_VERSION,
-        vin=vin,
+        vin=[
+            TransactionInput(bytes.fromhex(t), v, sequence=SEQUENCE_FINAL) for t, v, _, _ in inputs
+        ],
         vout=[TransactionOutput(a, Script(s)) for s, a in outputs],
         locktime=0,
     )
     psbt = PSBT(tx, unknown={})
-    prevouts = [(wallet.pk_script, u.value) for u in picked] + [
-        (b.pk_script, b.amount) for b in boarding
-    ]
-    for inp, (script, amount) in zip(psbt.inputs, prevouts, strict=True):
+    for inp, (_, _, script, amount) in zip(psbt.inputs, inputs, strict=True):
         inp.witness_utxo = TransactionOutput(amount, Script(script))
         inp.unknown = {}
-    txid = tx.txid().hex()
-    vtxo_tree = (
-        build_tree(leaves, sweep_root, VTXO_RADIX, (txid, 0), vtxo_tree_expiry) if leaves else None
-    )
-    connector_tree = (
-        build_tree(connector_leaves, None, CONNECTOR_RADIX, (txid, 1), None)
-        if connector_leaves
-        else None
-    )
-    return BatchTxs(
-        commitment=psbt,
-        vtxo_tree=vtxo_tree,
-        connector_tree=connector_tree,
-        batch_output=vtxo_output,
-        wallet_inputs=picked,
-        boarding_index={b.outpoint: len(picked) + n for n, b in enumerate(boarding)},
-    )
+    return psbt
 
 
 @dataclasses.dataclass(frozen=True)

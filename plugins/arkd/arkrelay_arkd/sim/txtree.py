@@ -29,11 +29,14 @@ from ..tapscript import ANCHOR_SCRIPT, bip68_sequence, csv_closure, leaf_hash, p
 
 __all__ = [
     "ARK_FIELD",
+    "CONNECTOR_RADIX",
     "COSIGNER_KEY",
     "EXPIRY_KEY",
+    "VTXO_RADIX",
     "Leaf",
     "TreeTx",
     "aggregate_output_key",
+    "batch_output",
     "build_tree",
     "cosigners_of",
     "sweep_root",

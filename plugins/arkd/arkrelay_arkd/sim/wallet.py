@@ -20,7 +20,7 @@ from arkrelay_core.nostr import bip340
 
 from .esplora import Chain, Utxo
 
-__all__ = ["NETWORK_PARAMS", "ServerWallet", "address_of", "vsize_estimate"]
+__all__ = ["NETWORK_PARAMS", "InsufficientFunds", "ServerWallet", "address_of", "vsize_estimate"]
 
 #: arkd's network names -> embit's.
 NETWORK_PARAMS = {
@@ -64,17 +64,15 @@ class ServerWallet:
         """Ask the chain's faucet for ``amount`` sats (the simulator's start-up liquidity)."""
         return self.chain.faucet(self.address, amount)
 
-    def balance(self) -> int:
-        return sum(u.value for u in self.chain.utxos(self.address))
-
     def reserve(self, amount: int) -> list[Utxo]:
         """Coins worth at least ``amount``, largest first, kept from other batches. The
         change of a commitment tx still in the mempool counts: arkd's wallet spends its
         unconfirmed change too, so back-to-back batches do not wait for a block."""
         with self._lock:
-            free = [
-                u for u in self.chain.utxos(self.address) if (u.txid, u.vout) not in self._reserved
-            ]
+            listed = self.chain.utxos(self.address)
+            # Forget spent coins once the chain stops listing them: the set stays small.
+            self._reserved &= {(u.txid, u.vout) for u in listed}
+            free = [u for u in listed if (u.txid, u.vout) not in self._reserved]
             picked: list[Utxo] = []
             total = 0
             for utxo in sorted(free, key=lambda u: -u.value):
@@ -88,22 +86,23 @@ class ServerWallet:
             return picked
 
     def release(self, utxos: Sequence[Utxo]) -> None:
+        """Give back coins a batch reserved but did not spend. Coins a broadcast tx spent
+        stay reserved: a chain may list an output spent in its mempool as unspent."""
         with self._lock:
             self._reserved.difference_update((u.txid, u.vout) for u in utxos)
 
     def sign_key_path(
         self, tx: Transaction, index: int, prevouts: Sequence[tuple[bytes, int]]
     ) -> bytes:
-        """BIP341 key-path signature (SIGHASH_DEFAULT) of input ``index``; set as its witness."""
+        """BIP341 key-path signature (SIGHASH_DEFAULT) of input ``index`` of ``tx``."""
         digest = tx.sighash_taproot(
             index,
             script_pubkeys=[Script(s) for s, _ in prevouts],
             values=[v for _, v in prevouts],
             sighash=SIGHASH.DEFAULT,
         )
-        signature = bip340.schnorr_sign(self._tweaked.secret, digest)
-        return signature
+        return bip340.schnorr_sign(self._tweaked.secret, digest)
 
 
 class InsufficientFunds(RuntimeError):
-    pass
+    """The server wallet cannot fund a commitment tx."""
