@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import trio
 from arkrelay_arkd import address
+from arkrelay_arkd.client import SIM_STATE_FILE
+from arkrelay_arkd.sim.journal import read_journal
 from arkrelay_wallet import Wallet
 from arkrelay_wallet.arkserver import default_script, fetch_vtxos
 
@@ -28,7 +30,7 @@ from plugins.nostr.tests.relay_process import NostrRelay, free_port
 from tests.ceremony.harness import running_gateway
 from tests.ceremony.processes import ARKRELAY, Process
 
-from .judge import need_sdk
+from .judge import judge_state_files, need_sdk
 from .sdkdriver import SdkWallets
 
 pytestmark = pytest.mark.node
@@ -66,6 +68,7 @@ def arkd(tmp_path: Path, chain: str) -> Iterator[tuple[str, str]]:
         [
             str(ARKRELAY), "sim", "arkd", "--port", str(port), "--rest-port", str(rest),
             "--esplora", chain, "--session-duration", SESSION,
+            "--state", str(tmp_path / SIM_STATE_FILE),
         ],
         tmp_path / "arkd.log",
     )  # fmt: skip
@@ -163,6 +166,12 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
             assert await _spendable(rest_url, alice_script) == alice_balance["available"]
             assert await _spendable(rest_url, bob_script) == A_TO_B + REF_TO_B
             assert await _spendable(rest_url, ref_script) == ref_left
+
+    # Every ark tx of the scenario, the SDK's own and the gateway's, as the SDK builds it.
+    journal = read_journal(tmp_path / SIM_STATE_FILE)
+    assert len(journal) == 3  # alice -> bob, alice -> ref (SDK), ref -> bob (gateway)
+    assert journal[2].ark_txid == outcome.content["ark_txid"]
+    assert judge_state_files(tmp_path) == 3
 
 
 async def _wait_sync_balance(ref: Wallet, amount: int) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 
 import click
 import trio
@@ -42,6 +43,12 @@ log = logging.getLogger(__name__)
     help="fund an x-only key at start (repeatable)",
 )
 @click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="keep the ledger in FILE (JSON, written on every change, reloaded on start; it "
+    "holds the server keys and every accepted offchain tx); default: in memory",
+)
+@click.option(
     "--esplora",
     metavar="URL",
     help="an Esplora API (e.g. `arkrelay sim chain`): boarding coins and commitment txs "
@@ -68,6 +75,7 @@ def arkd(
     network: str,
     exit_delay: int,
     board: tuple[str, ...],
+    state: Path | None,
     esplora: str | None,
     session_duration: float,
     wallet_funds: int,
@@ -80,7 +88,7 @@ def arkd(
         )
     chain = EsploraChain(esplora) if esplora else None
     sim = ArkdSimulator(
-        Ledger(network=network, unilateral_exit_delay=exit_delay),
+        Ledger(network=network, unilateral_exit_delay=exit_delay, state_file=state),
         host=host,
         chain=chain,
         batch_config=BatchConfig(session_duration=session_duration),
