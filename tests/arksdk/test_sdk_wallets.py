@@ -26,6 +26,7 @@ from arkrelay_arkd.sim.journal import read_journal
 from arkrelay_wallet import Wallet
 from arkrelay_wallet.arkserver import default_script, fetch_vtxos
 
+from arkrelay_core.protocol import Kind
 from plugins.nostr.tests.relay_process import NostrRelay, free_port
 from tests.ceremony.harness import running_gateway
 from tests.ceremony.processes import ARKRELAY, Process
@@ -143,7 +144,7 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
                 },
             )
             outcome = await ref.run_ceremony(intent)
-            assert outcome.event.kind == 31340, outcome.content
+            assert outcome.event.kind == Kind.CONFIRMATION, outcome.content
             bob_script = "5120" + address.decode(bob["address"]).vtxo_key.hex()
             paid = [c for c in outcome.content["created"] if c["owner"] == bob["pubkey"]]
             assert [c["amount"] for c in paid] == [REF_TO_B]
