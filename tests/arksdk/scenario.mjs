@@ -11,7 +11,8 @@
 //                                  storage, the Ark server and Esplora URLs given
 //                                  -> {pubkey, address, boarding_address}
 //   balance {name}                 wallet.getBalance()
-//   wait_balance {name, field, value, timeout}  getBalance until balance[field] == value
+//   wait_balance {name, field, value, within}  getBalance until balance[field] == value
+//                                  (within seconds, 45 by default)
 //   vtxos   {name}                 wallet.getVtxos(): [{txid, vout, value, state, script}]
 //   settle  {name}                 wallet.settle() (boarding UTXOs and VTXOs) -> {txid}
 //   send    {name, address, amount} wallet.sendBitcoin() -> {txid}
@@ -106,14 +107,14 @@ const ops = {
     },
     // Poll getBalance until its `field` equals `value` (the wallet learns of incoming
     // VTXOs from the indexer's script subscription, so asynchronously).
-    async wait_balance({ name, field, value, timeout = 20 }) {
-        const deadline = Date.now() + timeout * 1000;
+    async wait_balance({ name, field, value, within = 45 }) {
+        const deadline = Date.now() + within * 1000;
         let balance = await wallet(name).getBalance();
         while (balance[field] !== value) {
             if (Date.now() > deadline) {
                 throw new Error(
                     `${name}'s ${field} balance is ${balance[field]}, not ${value}, after ` +
-                        `${timeout} s: ${JSON.stringify(balance)}`,
+                        `${within} s: ${JSON.stringify(balance)}`,
                 );
             }
             await new Promise((resolve) => setTimeout(resolve, 200));

@@ -175,10 +175,12 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
     assert judge_state_files(tmp_path) == 3
 
 
-async def _wait_sync_balance(ref: Wallet, amount: int) -> dict:
+async def _wait_sync_balance(ref: Wallet, amount: int, within: float = 45) -> dict:
     """The gateway's sync_state once it lists ``amount`` sats spendable for ``ref``."""
+    deadline = trio.current_time() + within
     while True:
         state = await ref.call("sync_state")
         if sum(state["balances"].values()) == amount:
             return state
+        assert trio.current_time() < deadline, f"sync_state never showed {amount}: {state}"
         await trio.sleep(0.2)
