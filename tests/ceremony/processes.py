@@ -71,7 +71,8 @@ class Process:
 
 def arkd_simulator(directory: Path, boards: list[tuple[str, int]]) -> tuple[Process, int]:
     port = free_port()
-    args = [str(ARKRELAY), "sim", "arkd", "--port", str(port)]
+    # A free REST port: the default (7071) would collide with any other simulator running.
+    args = [str(ARKRELAY), "sim", "arkd", "--port", str(port), "--rest-port", "0"]
     for owner, amount in boards:
         args += ["--board", f"{owner}:{amount}"]
     return Process(args, directory / "arkd-sim.log"), port

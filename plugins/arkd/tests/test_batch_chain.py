@@ -131,7 +131,10 @@ def test_board_then_renew_on_the_real_chain(sim: ArkdSimulator, esplora: Esplora
 
 def test_the_two_simulator_processes_run_a_batch(chain_url: str, esplora: EsploraChain) -> None:
     """What docs/simulators.md tells the SDK's judge to run, as real processes."""
-    arkd = Process("sim", "arkd", "--port", "0", "--esplora", chain_url, "--session-duration", "4")
+    arkd = Process(
+        *("sim", "arkd", "--port", "0", "--rest-port", "0"),
+        *("--esplora", chain_url, "--session-duration", "4"),
+    )
     try:
         funded = arkd.wait_for(re.compile(r"server wallet (\S+) funded: (\w+):(\d+)"))
         port = arkd.wait_for(re.compile(r"simulator ready on 127\.0\.0\.1:(\d+)"))[1]
