@@ -412,3 +412,31 @@ def test_an_intent_whose_boarding_coin_was_spent_meanwhile_hears_it(
 
     assert outcome.failed == f"boarding input already spent: {coin.outpoint}"
     assert outcome.events == ["batch_failed"]
+
+
+def test_a_vtxo_registered_for_a_batch_cannot_be_spent_offchain(
+    sim: ArkdSimulator, chain: FakeChain, channel: grpc.Channel
+) -> None:
+    wallet = Wallet(channel)
+    settle(wallet, [board(wallet, chain, 40_000)])
+    [vtxo] = vtxos_of(channel, wallet)
+    tree = wallet.vtxo_tree()
+    coin = Coin(vtxo.outpoint.txid, vtxo.outpoint.vout, vtxo.amount, tree, False)
+    wallet.register([coin])
+    spend = arktx.VtxoSpend(coin.txid, coin.vout, coin.amount, tree, coin.collaborative_leaf())
+    txs = arktx.build_offchain_txs(
+        [spend], [(tree.pk_script, coin.amount)], bytes.fromhex(wallet.info.checkpoint_tapscript)
+    )
+    arktx.sign_input(txs.ark_tx, 0, wallet.secret)
+
+    with pytest.raises(grpc.RpcError) as refused:
+        wallet.stub.SubmitTx(
+            service_pb2.SubmitTxRequest(
+                signed_ark_tx=txs.ark_tx.to_string(),
+                checkpoint_txs=[c.to_string() for c in txs.checkpoints],
+            ),
+            timeout=5,
+        )
+    details = arkd_error(refused.value)
+    assert (details.code, details.name) == (4, "VTXO_ALREADY_REGISTERED")
+    assert details.message == f"{coin.outpoint} already registered"

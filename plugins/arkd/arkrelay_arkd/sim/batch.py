@@ -115,6 +115,7 @@ class BatchEngine:
         self._round: _Round | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        ledger.registered = self._registered
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -172,6 +173,12 @@ class BatchEngine:
             self._cond.notify_all()
         log.info("sim: intent %s registered (%s)", intent.id, ", ".join(intent.outpoints))
         return intent.id
+
+    def _registered(self, outpoints: Sequence[str]) -> str | None:
+        """The first of ``outpoints`` a queued or running intent holds."""
+        with self._cond:
+            held = {o for i in self._all_intents() for o in i.outpoints}
+        return next((o for o in outpoints if o in held), None)
 
     def _all_intents(self) -> list[Intent]:
         running = self._round.intents if self._round is not None else []

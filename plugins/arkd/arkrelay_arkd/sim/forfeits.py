@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from embit.psbt import PSBT
+from embit.psbt import InputScope as PSBTInput
 from embit.script import Script
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
@@ -83,7 +84,7 @@ def check_boarding_signatures(
     return found
 
 
-def _sig(inp, key: bytes) -> bytes:
+def _sig(inp: PSBTInput, key: bytes) -> bytes:
     return next(sig for (pub, _), sig in inp.taproot_sigs.items() if pub.xonly() == key)
 
 

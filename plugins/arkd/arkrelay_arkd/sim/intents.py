@@ -39,9 +39,11 @@ from .wallet import address_of
 __all__ = [
     "BoardingInput",
     "Intent",
+    "Receiver",
     "RegisterMessage",
     "Settings",
     "check_register",
+    "check_time_range",
     "encode_register",
     "parse_register",
 ]

@@ -116,6 +116,9 @@ class Ledger:
         self._journal: list[JournalEntry] = []
         self._observers: list[Callable[[SimTxEvent], None]] = []
         self.batches = 0
+        #: Which of these outpoints an intent holds for a batch (the batch engine answers):
+        #: arkd refuses to spend those offchain.
+        self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
             self._vtxos = {v.outpoint: v for v in saved.vtxos}
             self._pending = {p.ark_txid: p for p in saved.pending}
@@ -359,6 +362,11 @@ class Ledger:
                     raise code.VTXO_ALREADY_SPENT(
                         f"{outpoint} already spent", vtxo_outpoint=outpoint
                     )
+            registered = self.registered(list(by_vtxo))
+            if registered is not None:
+                raise code.VTXO_ALREADY_REGISTERED(
+                    f"{registered} already registered", vtxo_outpoint=registered
+                )
             spends, expires_at = rules.check_inputs(
                 ark,
                 checkpoints,
