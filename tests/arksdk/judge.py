@@ -37,6 +37,7 @@ __all__ = [
     "SDK_DIR",
     "JudgeFailed",
     "differences",
+    "journal_entries",
     "judge",
     "judge_state_files",
     "need_sdk",
@@ -218,7 +219,11 @@ def judge(entries: Sequence[JournalEntry]) -> int:
     return len(entries)
 
 
+def journal_entries(root: Path) -> list[JournalEntry]:
+    """The journals of every arkd simulator state file under ``root``, in path order."""
+    return [e for f in sorted(root.rglob(SIM_STATE_FILE)) for e in read_journal(f)]
+
+
 def judge_state_files(root: Path) -> int:
     """Judge the journals of every arkd simulator state file under ``root``, in one node run."""
-    entries = [e for f in sorted(root.rglob(SIM_STATE_FILE)) for e in read_journal(f)]
-    return judge(entries)
+    return judge(journal_entries(root))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plugins.nostr.tests.relay_process import NostrRelay
-from tests.arksdk.judge import judge_state_files, sdk_missing
+from tests.arksdk.judge import journal_entries, judge, sdk_missing
 
 
 @pytest.fixture
@@ -21,15 +21,21 @@ def relay(tmp_path: Path) -> Iterator[NostrRelay]:
     process.stop()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def sdk_rebuild(tmp_path: Path) -> Iterator[None]:
-    """After the test, every ark tx and checkpoint an arkd simulator under ``tmp_path``
-    accepted is rebuilt by @arkade-os/sdk and compared byte for byte (tests/arksdk/judge.py);
-    a difference fails the test. Without node or the SDK the test runs unjudged, with a
-    warning (under ARKRELAY_REQUIRE_NODE=1, as in CI, it fails)."""
-    missing = sdk_missing()
+    """After every ceremony test, each ark tx and checkpoint an arkd simulator under
+    ``tmp_path`` accepted is rebuilt by @arkade-os/sdk and compared byte for byte
+    (tests/arksdk/judge.py); a difference fails the test. Without node or the SDK the
+    test runs unjudged, with a warning (under ARKRELAY_REQUIRE_NODE=1, as in CI, it
+    fails)."""
     yield
-    if missing is not None:
-        warnings.warn(f"ark txs not judged by @arkade-os/sdk: {missing}", stacklevel=1)
+    entries = journal_entries(tmp_path)
+    if not entries:
         return
-    judge_state_files(tmp_path)
+    missing = sdk_missing()
+    if missing is not None:
+        warnings.warn(
+            f"{len(entries)} ark txs not judged by @arkade-os/sdk: {missing}", stacklevel=1
+        )
+        return
+    judge(entries)

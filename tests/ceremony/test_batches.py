@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import msgspec
-import pytest
 import trio
 
 from arkrelay_core.codes import ErrorCode
@@ -16,9 +15,6 @@ from arkrelay_core.store.models import Vtxo as VtxoRow
 from .harness import board, running_gateway
 from .outcomes import outcomes_for
 from .wallet import ScriptedWallet
-
-#: Every ark tx these tests make is rebuilt by @arkade-os/sdk afterwards (conftest.py).
-pytestmark = pytest.mark.usefixtures("sdk_rebuild")
 
 GBTC = "gBTC"
 USDX_ID = "cd" * 32

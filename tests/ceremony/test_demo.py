@@ -16,9 +16,6 @@ from arkrelay_core.plugins import load_plugins
 
 from .processes import ARKRELAY
 
-#: The demo's ark txs are rebuilt by @arkade-os/sdk after each test (conftest.py).
-pytestmark = pytest.mark.usefixtures("sdk_rebuild")
-
 
 def test_the_demo_command_completes_every_flow(tmp_path: Path) -> None:
     result = subprocess.run(

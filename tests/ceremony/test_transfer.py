@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from arkrelay_core.codes import ErrorCode
 from arkrelay_core.protocol import Kind
 
 from .harness import board, running_gateway
 from .outcomes import transfer_params
 from .wallet import ScriptedWallet
-
-#: Every ark tx these tests make is rebuilt by @arkade-os/sdk afterwards (conftest.py).
-pytestmark = pytest.mark.usefixtures("sdk_rebuild")
 
 GBTC = "gBTC"
 
