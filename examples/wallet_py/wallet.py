@@ -6,7 +6,8 @@ gateway's hex pubkey from its banner:
     uv run --all-packages python examples/wallet_py/wallet.py \\
         --relay ws://127.0.0.1:7447 --gateway <hex> --secret <hex> balance
 
-Commands: ``info``, ``balance``, ``lift AMOUNT`` (prints the invoice; pay it with
+Commands: ``info``, ``balance``, ``address`` (this wallet's Ark address, which any Ark
+wallet can pay), ``lift AMOUNT`` (prints the invoice; pay it with
 ``arkrelay sim ln pay``), ``transfer PUBKEY AMOUNT``, ``land BOLT11 AMOUNT``. Without
 ``--secret`` (or ARKRELAY_WALLET_SECRET) a new key is made and printed. Exit status 0
 means the gateway confirmed; 1 a failure (31341) or a refused challenge; 2 bad usage.
@@ -38,6 +39,9 @@ async def run(args: argparse.Namespace, secret: bytes) -> int:
     async with Wallet(args.relay, args.gateway, secret=secret, reconnect=True) as wallet:
         if args.command == "info":
             show("info", await wallet.call("get_info", timeout=TIMEOUT))
+            return 0
+        if args.command == "address":
+            sys.stdout.write(f"{await wallet.ark_address(timeout=TIMEOUT)}\n")
             return 0
         if args.command == "balance":
             state = await wallet.call("sync_state", timeout=TIMEOUT)
@@ -79,6 +83,7 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info")
     commands.add_parser("balance")
+    commands.add_parser("address")
     commands.add_parser("lift").add_argument("amount", type=int)
     transfer = commands.add_parser("transfer")
     transfer.add_argument("to")

@@ -71,6 +71,7 @@ class Process:
 
 def arkd_simulator(directory: Path, boards: list[tuple[str, int]]) -> tuple[Process, int]:
     port = free_port()
+    # A free REST port: the default (7071) would collide with any other simulator running.
     # The gateway's fees are outputs below dust: allowed only with a lower min VTXO amount
     # than arkd's default (the dust limit), as in arkd's regtest setups.
     args = [str(ARKRELAY), "sim", "arkd", "--port", str(port), "--rest-port", "0"]

@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from arkrelay_arkd.client import SIM_STATE_FILE
+from arkrelay_arkd.sim.journal import read_journal
 from arkrelay_wallet import demo
 
 from arkrelay_core.plugins import load_plugins
@@ -38,6 +40,9 @@ def test_the_demo_command_completes_every_flow(tmp_path: Path) -> None:
     for name, want in demo.EXPECTED.items():
         line = next(line for line in out.splitlines() if line.startswith(f"  {name} "))
         assert f"{want.get('gBTC', 0):,}" in line and line.endswith("ok")
+    # What the SDK judge gets to rebuild: the demo's five ark txs, the swap batch among them.
+    journal = read_journal(tmp_path / "demo" / SIM_STATE_FILE)
+    assert [len(e.inputs) for e in journal] == [1, 1, 1, 3, 1]
 
 
 async def test_the_demo_fails_when_a_balance_differs(tmp_path: Path, monkeypatch) -> None:

@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 import msgspec
 import trio
+from arkrelay_arkd import address
 from arkrelay_arkd.tapscript import default_vtxo_tree
 
 from arkrelay_core.protocol import ArkServerInfo
 
 from .link import DEFAULT_TIMEOUT, WalletError
 
-__all__ = ["ServerVtxo", "compare", "default_script", "fetch_vtxos"]
+__all__ = ["ServerVtxo", "ark_address", "compare", "default_script", "fetch_vtxos"]
 
 #: arkd's largest GetVtxos page (internal/core/application/indexer.go).
 PAGE_SIZE = 100
@@ -73,6 +74,15 @@ def default_script(owner: str, terms: ArkServerInfo) -> str:
         bytes.fromhex(owner), bytes.fromhex(terms.signer_pubkey), terms.unilateral_exit_delay
     )
     return tree.pk_script.hex()
+
+
+def ark_address(owner: str, terms: ArkServerInfo, network: str) -> str:
+    """``owner``'s Ark address on the Ark server of ``terms``: bech32m of the server key and
+    the output key of ``owner``'s default VTXO script, as arkd and @arkade-os/sdk encode it.
+    Any Ark wallet pays it; the payment is ``owner``'s VTXO, gateway or not."""
+    signer = bytes.fromhex(terms.signer_pubkey)
+    tree = default_vtxo_tree(bytes.fromhex(owner), signer, terms.unilateral_exit_delay)
+    return address.encode(signer, tree.output_key, address.hrp_for(network))
 
 
 async def fetch_vtxos(

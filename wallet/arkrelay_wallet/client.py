@@ -40,7 +40,7 @@ from arkrelay_core.protocol import (
     session_id_for,
 )
 
-from .arkserver import ServerVtxo, compare, default_script, fetch_vtxos
+from .arkserver import ServerVtxo, ark_address, compare, default_script, fetch_vtxos
 from .checks import Careful, ChallengeRefused, check_challenge
 from .link import (
     DEFAULT_TIMEOUT,
@@ -258,6 +258,13 @@ class Wallet(RelayLink):
             raise WalletError(f"{self}: get_info gave no usable Ark server terms: {exc}") from exc
         self.careful.terms = terms
         return terms
+
+    async def ark_address(self, *, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """This wallet's Ark address (``tark1...`` off mainnet), where any Ark wallet, such
+        as @arkade-os/sdk's, pays it: the default VTXO script of this wallet's key on the
+        gateway's Ark server (terms from get_info)."""
+        terms = self.careful.terms or await self.load_terms(timeout=timeout)
+        return ark_address(self.pubkey, terms, self.network)
 
     async def server_vtxos(self, *, timeout: float = DEFAULT_TIMEOUT) -> list[ServerVtxo]:
         """This wallet's spendable VTXOs as the Ark server itself lists them (its REST

@@ -290,7 +290,14 @@ async def test_get_vtxos_filters_from_query_parameters(
     assert (received["script"], received["isPreconfirmed"]) == (b, True)
     assert await vtxos(f"scripts={a}&pendingOnly=true") == []
     assert await vtxos(f"scripts={a}&recoverableOnly=true") == []
-    assert amounts(await vtxos(f"scripts={a}&after={int(time.time()) + 3600}")) == []
+    # after/before are milliseconds on the VTXO's last change (arkd's vtxo.updated_at), as
+    # the SDK's delta sync sends them.
+    now_ms = int(time.time() * 1000)
+    assert amounts(await vtxos(f"scripts={a}&after={now_ms + 3_600_000}")) == []
+    assert amounts(await vtxos(f"scripts={a}&after={now_ms - 60_000}")) == amounts(
+        await vtxos(f"scripts={a}")
+    )
+    assert amounts(await vtxos(f"scripts={a}")) != []
 
     paged = await rest.get(f"/v1/indexer/vtxos?scripts={a}&scripts={b}&page.size=2&page.index=2")
     assert paged.json()["page"] == {"current": 2, "next": 2, "total": 2}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 
 import click
 import trio
@@ -98,6 +99,12 @@ log = logging.getLogger(__name__)
     help="fund an x-only key at start (repeatable)",
 )
 @click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="keep the ledger in FILE (JSON, written on every change, reloaded on start; it "
+    "holds the server keys and every accepted offchain tx); default: in memory",
+)
+@click.option(
     "--esplora",
     metavar="URL",
     help="an Esplora API (e.g. `arkrelay sim chain`): boarding coins and commitment txs "
@@ -131,6 +138,7 @@ def arkd(
     max_op_return_outputs: int,
     intent_fees: tuple[str, ...],
     board: tuple[str, ...],
+    state: Path | None,
     esplora: str | None,
     session_duration: float,
     wallet_funds: int,
@@ -161,6 +169,7 @@ def arkd(
             vtxo_max_amount=vtxo_max_amount,
             max_op_return_outputs=max_op_return_outputs,
             intent_fees=IntentFeePrograms(**programs),
+            state_file=state,
         )
     except ValueError as exc:  # FeeProgramError included
         raise click.UsageError(str(exc)) from exc

@@ -92,7 +92,7 @@ class SimIndexerServicer(indexer_pb2_grpc.IndexerServiceServicer):
         found = [
             v
             for v in self.ledger.get_vtxos(scripts=scripts)
-            if v.created_at >= after and (before == 0 or v.created_at <= before)
+            if v.updated_at >= after and (before == 0 or v.updated_at <= before)
         ]
         # The simulator sweeps at expiry: an expired VTXO counts as swept in the filters.
         if flags["pending"]:

@@ -39,6 +39,7 @@ from .fees import (
     Output,
     to_satoshis,
 )
+from .journal import JournalEntry, journal_entry
 from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
 __all__ = ["Ledger", "PendingAnswer", "SimTxEvent", "SimVtxo"]
@@ -79,6 +80,7 @@ class _Snapshot(msgspec.Struct):
     pending: list[_Pending]
     finalized: list[str]
     batches: int
+    journal: list[JournalEntry] = []
 
 
 class Ledger:
@@ -163,6 +165,7 @@ class Ledger:
         self._pending: dict[str, _Pending] = {}
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
+        self._journal: list[JournalEntry] = []
         self._observers: list[Callable[[SimTxEvent], None]] = []
         self.batches = 0
         #: Which of these outpoints an intent holds for a batch (the batch engine answers):
@@ -173,6 +176,7 @@ class Ledger:
             self._pending = {p.ark_txid: p for p in saved.pending}
             self._finalized = set(saved.finalized)
             self.batches = saved.batches
+            self._journal = list(saved.journal)
             log.info("arkd simulator resumed from %s: %d VTXOs", state_file, len(self._vtxos))
         elif state_file is not None:
             with self._lock:
@@ -190,6 +194,7 @@ class Ledger:
             list(self._pending.values()),
             sorted(self._finalized),
             self.batches,
+            self._journal,
         )
         scratch = self.state_file.with_name(self.state_file.name + ".tmp")
         with open(scratch, "wb") as f:
@@ -202,6 +207,9 @@ class Ledger:
     def signer_secret(self) -> bytes:
         """The signer key's secret: the batch engine cosigns trees and boarding inputs."""
         return self._signer_secret
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     # ------------------------------------------------------------------ info and funding
 
@@ -287,6 +295,7 @@ class Ledger:
             commitment_txid = commitment.txid().hex()
             for v in fresh:
                 v.preconfirmed = False
+                v.updated_at = self._now_ms()
                 v.commitment_txids.append(commitment_txid)
                 v.expires_at = int(now + self.vtxo_lifetime)
             self.batches += 1
@@ -306,6 +315,7 @@ class Ledger:
         with self._lock:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
+            vtxo.updated_at = self._now_ms()
             self._save()
 
     # ------------------------------------------------------------------ batches
@@ -341,6 +351,7 @@ class Ledger:
                 vtxo.spent = True
                 vtxo.spent_by = forfeit_txid
                 vtxo.settled_by = commitment_txid
+                vtxo.updated_at = self._now_ms()
                 spent.append(vtxo.copy())
             fresh = []
             for txid, vout, script, amount in created:
@@ -464,8 +475,21 @@ class Ledger:
                 vtxo = self._vtxos[arktx.input_outpoint(cp, 0)]
                 vtxo.spent, vtxo.pending = True, True
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
+                vtxo.updated_at = self._now_ms()
             final = arktx.encode_psbt(ark)
             self._pending[txid] = _Pending(txid, final, signed_checkpoints, spent, expires_at)
+            self._journal.append(
+                journal_entry(
+                    txid,
+                    signed_ark_tx,
+                    checkpoint_txs,
+                    spends,
+                    outputs,
+                    checkpoint_tapscript=self.checkpoint_tapscript,
+                    signer=self.signer_xonly,
+                    accepted_at=int(self.clock()),
+                )
+            )
             self._save()
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
@@ -490,6 +514,7 @@ class Ledger:
             for outpoint in pending.spent:
                 vtxo = self._vtxos[outpoint]
                 vtxo.pending = False
+                vtxo.updated_at = self._now_ms()
                 spent.append(vtxo.copy())
                 roots.update(dict.fromkeys(vtxo.commitment_txids))
             created: list[SimVtxo] = []
@@ -545,6 +570,11 @@ class Ledger:
                 )
                 found.append((vtxo.copy(), answer))
         return sorted(found, key=lambda item: -item[0].created_at)
+
+    def journal(self) -> list[JournalEntry]:
+        """Every offchain tx accepted, oldest first, as submitted and as understood."""
+        with self._lock:
+            return list(self._journal)
 
     def pending_txs(self) -> list[tuple[str, str, list[str]]]:
         with self._lock:

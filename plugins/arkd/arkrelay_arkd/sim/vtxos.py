@@ -30,6 +30,13 @@ class SimVtxo:
     ark_txid: str = ""
     settled_by: str = ""
     pending: bool = False
+    #: Milliseconds, as arkd's ``vtxo.updated_at``: when the VTXO last changed (created,
+    #: spent, settled, finalized, renewed). GetVtxos' ``after``/``before`` filter on it.
+    updated_at: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.updated_at:
+            self.updated_at = self.created_at * 1000
 
     @property
     def outpoint(self) -> str:
