@@ -15,7 +15,13 @@ from embit.transaction import Transaction, TransactionInput, TransactionOutput
 from grpc_status import rpc_status
 
 from arkrelay_arkd import arktx
-from arkrelay_arkd._proto.ark.v1 import indexer_pb2, indexer_pb2_grpc, service_pb2, types_pb2
+from arkrelay_arkd._proto.ark.v1 import (
+    indexer_pb2,
+    indexer_pb2_grpc,
+    service_pb2,
+    service_pb2_grpc,
+    types_pb2,
+)
 from arkrelay_arkd.intentproof import ProofInput, build_proof, sign_proof
 from arkrelay_arkd.sim import ArkdSimulator
 from arkrelay_arkd.sim.batch import BatchConfig
@@ -440,3 +446,20 @@ def test_a_vtxo_registered_for_a_batch_cannot_be_spent_offchain(
     details = arkd_error(refused.value)
     assert (details.code, details.name) == (4, "VTXO_ALREADY_REGISTERED")
     assert details.message == f"{coin.outpoint} already registered"
+
+
+def test_get_info_names_the_forfeit_address_with_or_without_a_chain(
+    sim: ArkdSimulator, channel: grpc.Channel
+) -> None:
+    # arkd always has its wallet, and @arkade-os/sdk's Wallet.create refuses a server whose
+    # GetInfo has no forfeit address: the simulator without a chain must still name it.
+    with_chain = service_pb2_grpc.ArkServiceStub(channel).GetInfo(service_pb2.GetInfoRequest())
+    alone = ArkdSimulator(sim.ledger)
+    alone.start(0)
+    try:
+        with grpc.insecure_channel(alone.target) as ch:
+            info = service_pb2_grpc.ArkServiceStub(ch).GetInfo(service_pb2.GetInfoRequest())
+    finally:
+        alone.stop()
+    assert info.forfeit_address == with_chain.forfeit_address
+    assert info.forfeit_address.startswith("bcrt1p")

@@ -44,7 +44,7 @@ from .ledger import Ledger
 from .treesign import Coordinator, SigningRefused
 from .txtree import sweep_root
 from .vtxos import SimVtxo, recoverable
-from .wallet import InsufficientFunds, ServerWallet
+from .wallet import InsufficientFunds, ServerWallet, wallet_address
 
 __all__ = ["ARKD_SESSION_DURATION", "BatchConfig", "BatchEngine"]
 
@@ -109,6 +109,7 @@ class BatchEngine:
         self.events = EventBus()
         secret = hashlib.sha256(b"arkrelay-sim-wallet" + ledger.signer_secret).digest()
         self.wallet = ServerWallet(secret, chain, ledger.network) if chain is not None else None
+        self.forfeit_address = wallet_address(secret, ledger.network)
         self.signer_key = coincurve.PrivateKey(ledger.signer_secret).public_key.format()
         self.sweep_root = sweep_root(ledger.forfeit_xonly, self.config.vtxo_tree_expiry)
         self._cond = threading.Condition()

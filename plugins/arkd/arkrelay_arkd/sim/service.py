@@ -100,8 +100,7 @@ class ArkServicer(BatchRpcs, service_pb2_grpc.ArkServiceServicer):
     def GetInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
         info = self.ledger.info()
         info["session_duration"] = int(self.batches.config.session_duration)
-        if self.batches.wallet is not None:
-            info["forfeit_address"] = self.batches.wallet.address
+        info["forfeit_address"] = self.batches.forfeit_address
         return service_pb2.GetInfoResponse(**info)
 
     def SubmitTx(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -21,7 +21,14 @@ from arkrelay_core.nostr import bip340
 
 from .esplora import Chain, Utxo
 
-__all__ = ["NETWORK_PARAMS", "InsufficientFunds", "ServerWallet", "address_of", "vsize_estimate"]
+__all__ = [
+    "NETWORK_PARAMS",
+    "InsufficientFunds",
+    "ServerWallet",
+    "address_of",
+    "vsize_estimate",
+    "wallet_address",
+]
 
 #: arkd's network names -> embit's.
 NETWORK_PARAMS = {
@@ -49,17 +56,29 @@ def vsize_estimate(
     return math.ceil((base * 4 + witness) / 4)
 
 
+def wallet_address(secret: bytes, network: str) -> str:
+    """The server wallet's BIP86 P2TR address: arkd's forfeit address, which GetInfo
+    announces (and wallets check forfeits against) whether or not a chain is attached."""
+    return ServerWallet(secret, None, network).address
+
+
 class ServerWallet:
-    def __init__(self, secret: bytes, chain: Chain, network: str) -> None:
+    def __init__(self, secret: bytes, chain: Chain | None, network: str) -> None:
         self._key = ec.PrivateKey(secret)
         self._tweaked = self._key.taproot_tweak(b"")
-        self.chain = chain
+        self._chain = chain
         self.network = network
         self.xonly = self._tweaked.xonly()
         self.pk_script = b"\x51\x20" + self.xonly
         self.address = address_of(self.pk_script, network)
         self._reserved: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
+
+    @property
+    def chain(self) -> Chain:
+        if self._chain is None:
+            raise RuntimeError("the server wallet has no chain to use")
+        return self._chain
 
     def fund(self, amount: int) -> tuple[str, int]:
         """Ask the chain's faucet for ``amount`` sats (the simulator's start-up liquidity)."""
