@@ -52,6 +52,10 @@ def cli(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if log_level != "debug":
+        # httpx logs every request at info: the wallets' and the simulators' reads of the
+        # Ark server and the chain would bury what an operator needs to see.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main() -> None:
