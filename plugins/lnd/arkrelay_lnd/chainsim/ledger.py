@@ -9,7 +9,6 @@ through ``faucet``, each in a block of its own.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -21,50 +20,17 @@ from embit.script import Script
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
 from . import policy
-from .blocks import Block, make_block, median_time, vsize, weight, wtxid
+from .blocks import Block, make_block, median_time
+from .entry import Entry, Outpoint
 from .errors import ALREADY_IN_CHAIN, Refusal
 
 __all__ = ["BLOCK_SPACING", "Entry", "Ledger", "Outpoint"]
 
-Outpoint = tuple[str, int]
 #: Seconds between the timestamps of consecutive mined blocks (or now, if later), so
 #: that time-based relative locks (BIP 68) mature as blocks are mined, as on mainnet.
 BLOCK_SPACING = 600
 #: 21 million bitcoin (consensus/amount.h MAX_MONEY).
 MAX_MONEY = 21_000_000 * 100_000_000
-
-
-@dataclasses.dataclass
-class Entry:
-    """A transaction the chain knows: confirmed (``height`` > 0) or in the mempool."""
-
-    tx: Transaction
-    raw: bytes
-    txid: str
-    #: The outputs its inputs spend, in input order; empty for a faucet transaction.
-    spent: list[TransactionOutput]
-    fee: int
-    height: int = 0
-    seen: int = dataclasses.field(default_factory=lambda: int(time.time()))
-
-    @property
-    def wtxid(self) -> str:
-        return wtxid(self.raw)
-
-    @property
-    def vsize(self) -> int:
-        return vsize(self.tx)
-
-    @property
-    def weight(self) -> int:
-        return weight(self.tx)
-
-    @property
-    def coinbase(self) -> bool:
-        return not self.spent
-
-    def parents(self) -> set[str]:
-        return {inp.txid.hex() for inp in self.tx.vin}
 
 
 class _State(msgspec.Struct):

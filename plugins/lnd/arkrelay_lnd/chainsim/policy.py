@@ -8,11 +8,12 @@ the transaction comes alone or in a package.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from embit.transaction import Transaction, TransactionOutput
 
 from .blocks import weight
+from .entry import Entry, Outpoint
 from .errors import DESERIALIZATION, MISSING_INPUTS, Refusal
 from .outputs import P2A_SCRIPT, dust_threshold, standard, witness_program
 from .scripts import (
@@ -24,8 +25,19 @@ from .scripts import (
     verify_input,
 )
 
-if TYPE_CHECKING:
-    from .ledger import Entry, Ledger
+
+class ChainView(Protocol):
+    """What the rules read of the chain (the ledger, without importing it)."""
+
+    txs: dict[str, Entry]
+    mempool: dict[str, Entry]
+    spenders: dict[Outpoint, tuple[str, int]]
+
+    @property
+    def height(self) -> int: ...
+
+    def median_time_past(self, height: int | None = None) -> int: ...
+
 
 __all__ = [
     "TRUC_VERSION",
@@ -73,10 +85,9 @@ def check_topology(txs: list[Transaction]) -> None:
         )
 
 
-def check(ledger: Ledger, raw: bytes, pending: dict[str, Entry]) -> Entry:
+def check(ledger: ChainView, raw: bytes, pending: dict[str, Entry]) -> Entry:
     """Every rule before the fee and script checks; the admitted-to-be entry with its
     fee. ``pending`` holds earlier transactions of the same package, not yet admitted."""
-    from .ledger import Entry
 
     tx = decode(raw)
     txid = tx.txid().hex()
@@ -116,7 +127,7 @@ def check(ledger: Ledger, raw: bytes, pending: dict[str, Entry]) -> Entry:
     return entry
 
 
-def check_truc(ledger: Ledger, entry: Entry, pending: dict[str, Entry]) -> None:
+def check_truc(ledger: ChainView, entry: Entry, pending: dict[str, Entry]) -> None:
     """Topologically restricted until confirmation (BIP 431, policy/truc_policy.cpp): a
     version 3 transaction has at most one unconfirmed parent and one unconfirmed child,
     both version 3, and the child is small. Sibling eviction is not modelled: a second
@@ -243,7 +254,7 @@ def _dust(tx: Transaction) -> list[int]:
     ]
 
 
-def _final(ledger: Ledger, tx: Transaction) -> None:
+def _final(ledger: ChainView, tx: Transaction) -> None:
     """``IsFinalTx`` for the next block: its height, and the tip's median time past."""
     locktime = tx.locktime
     if locktime == 0:
@@ -254,7 +265,7 @@ def _final(ledger: Ledger, tx: Transaction) -> None:
     raise Refusal("non-final")
 
 
-def _sequence_locks(ledger: Ledger, tx: Transaction, heights: list[int]) -> None:
+def _sequence_locks(ledger: ChainView, tx: Transaction, heights: list[int]) -> None:
     """BIP 68 for the next block (``CheckSequenceLocksAtTip``): a coin still in the
     mempool counts as mined in that block."""
     if tx.version < 2:
