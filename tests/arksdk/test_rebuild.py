@@ -48,7 +48,9 @@ class Key:
 async def served(
     tmp_path: Path, nursery: trio.Nursery
 ) -> AsyncIterator[tuple[ArkdSimulator, ArkdBackend]]:
-    sim = ArkdSimulator(Ledger(state_file=tmp_path / SIM_STATE_FILE))
+    # Sub-dust outputs are part of what the SDK must rebuild: allowed as arkd allows them
+    # with ARKD_VTXO_MIN_AMOUNT=1.
+    sim = ArkdSimulator(Ledger(state_file=tmp_path / SIM_STATE_FILE, vtxo_min_amount=1))
     sim.start(0)
     try:
         settings = ArkdSettings(

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.node
 
 FEE = 10  # the gateway's default transfer fee (get_info fees.transfer)
 BOARDED = 100_000
+BOB_BOARDED = 40_000
 A_TO_B = 20_000
 A_TO_REF = 30_000
 REF_TO_B = 5_000
@@ -70,6 +71,8 @@ def arkd(tmp_path: Path, chain: str) -> Iterator[tuple[str, str]]:
             str(ARKRELAY), "sim", "arkd", "--port", str(port), "--rest-port", str(rest),
             "--esplora", chain, "--session-duration", SESSION,
             "--state", str(tmp_path / SIM_STATE_FILE),
+            # The gateway's 10-sat fee output is below dust, arkd's default minimum.
+            "--vtxo-min-amount", "1",
         ],
         tmp_path / "arkd.log",
     )  # fmt: skip
@@ -112,11 +115,14 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
             await sdk.call("settle", name="alice", timeout=120)
             await sdk.call("wait_balance", name="alice", field="settled", value=BOARDED)
 
-            # Offchain, SDK to SDK; bob renews what he got by settling it.
+            # Offchain, SDK to SDK; bob boards too, and one settle renews what he got
+            # (a forfeit on a connector) and boards his coins (a boarding input).
             await sdk.call("send", name="alice", address=bob["address"], amount=A_TO_B)
             await sdk.call("wait_balance", name="bob", field="preconfirmed", value=A_TO_B)
+            await sdk.call("faucet", address=bob["boarding_address"], amount=BOB_BOARDED)
+            await sdk.call("mine", blocks=1)
             await sdk.call("settle", name="bob", timeout=120)
-            await sdk.call("wait_balance", name="bob", field="settled", value=A_TO_B)
+            await sdk.call("wait_balance", name="bob", field="settled", value=A_TO_B + BOB_BOARDED)
 
             # The reference wallet's own Ark address, as the SDK reads it: the gateway's
             # Ark server key and the key of the wallet's default VTXO script.
@@ -148,13 +154,15 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
             bob_script = "5120" + address.decode(bob["address"]).vtxo_key.hex()
             paid = [c for c in outcome.content["created"] if c["owner"] == bob["pubkey"]]
             assert [c["amount"] for c in paid] == [REF_TO_B]
-            await sdk.call("wait_balance", name="bob", field="available", value=A_TO_B + REF_TO_B)
+            await sdk.call(
+                "wait_balance", name="bob", field="available", value=A_TO_B + BOB_BOARDED + REF_TO_B
+            )
 
             # Balances agree on every side.
             alice_balance = await sdk.call("balance", name="alice")
             bob_balance = await sdk.call("balance", name="bob")
             assert alice_balance["available"] == BOARDED - A_TO_B - A_TO_REF
-            assert bob_balance["settled"] == A_TO_B
+            assert bob_balance["settled"] == A_TO_B + BOB_BOARDED
             assert bob_balance["preconfirmed"] == REF_TO_B
             ref_left = A_TO_REF - REF_TO_B - FEE
             check = await ref.check_with_server()
@@ -165,7 +173,7 @@ async def test_sdk_wallets_and_a_nostr_wallet_pay_each_other(
             assert check.server_balance == ref_left
             alice_script = "5120" + address.decode(alice["address"]).vtxo_key.hex()
             assert await _spendable(rest_url, alice_script) == alice_balance["available"]
-            assert await _spendable(rest_url, bob_script) == A_TO_B + REF_TO_B
+            assert await _spendable(rest_url, bob_script) == A_TO_B + BOB_BOARDED + REF_TO_B
             assert await _spendable(rest_url, ref_script) == ref_left
 
     # Every ark tx of the scenario, the SDK's own and the gateway's, as the SDK builds it.
