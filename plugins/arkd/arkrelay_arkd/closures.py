@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import coincurve
 
-from .tapscript import bip68_sequence, sequence_delay
+from .tapscript import bip68_sequence, push_int, sequence_delay
 
 __all__ = [
     "CLTVMultisig",
@@ -115,7 +115,7 @@ class Multisig:
             else:
                 out.append(OP_CHECKSIG if i == len(self.keys) - 1 else OP_CHECKSIGVERIFY)
         if self.checksigadd:
-            out += _script_int(len(self.keys)) + bytes([OP_NUMEQUAL])
+            out += push_int(len(self.keys)) + bytes([OP_NUMEQUAL])
         return bytes(out)
 
 
@@ -125,9 +125,7 @@ class CSVMultisig:
     multisig: Multisig
 
     def script(self) -> bytes:
-        return (
-            _script_int(self.locktime.sequence) + bytes([OP_CSV, OP_DROP]) + self.multisig.script()
-        )
+        return push_int(self.locktime.sequence) + bytes([OP_CSV, OP_DROP]) + self.multisig.script()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +134,7 @@ class CLTVMultisig:
     multisig: Multisig
 
     def script(self) -> bytes:
-        return _script_int(self.locktime) + bytes([OP_CLTV, OP_DROP]) + self.multisig.script()
+        return push_int(self.locktime) + bytes([OP_CLTV, OP_DROP]) + self.multisig.script()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,23 +349,6 @@ def _script_num(data: bytes) -> int | None:
     if data[-1] & 0x80:
         value = -(value & ~(0x80 << (8 * (len(data) - 1))))
     return value
-
-
-def _script_int(n: int) -> bytes:
-    """btcd's ScriptBuilder.AddInt64: OP_0 / OP_1..OP_16, else a minimal number push."""
-    if n == 0:
-        return bytes([OP_0])
-    if 1 <= n <= 16:
-        return bytes([OP_1 + n - 1])
-    negative, value, out = n < 0, abs(n), bytearray()
-    while value:
-        out.append(value & 0xFF)
-        value >>= 8
-    if out[-1] & 0x80:
-        out.append(0x80 if negative else 0x00)
-    elif negative:
-        out[-1] |= 0x80
-    return bytes([len(out)]) + bytes(out)
 
 
 # ------------------------------------------------------------------------- VTXO scripts

@@ -32,6 +32,7 @@ __all__ = [
     "multisig_keys",
     "p2tr_script",
     "parse_csv_closure",
+    "push_int",
     "sequence_delay",
 ]
 
@@ -79,7 +80,7 @@ def sequence_delay(sequence: int) -> int:
     return sequence & 0xFFFF
 
 
-def _push_int(n: int) -> bytes:
+def push_int(n: int) -> bytes:
     """A minimal script-number push, as btcd's ScriptBuilder.AddInt64 writes it."""
     if n == 0:
         return bytes([OP_0])
@@ -136,7 +137,7 @@ def collaborative_closure(*keys: bytes) -> bytes:
 def csv_closure(delay: int, *keys: bytes) -> bytes:
     """``<seq> OP_CSV OP_DROP`` + a multisig closure (ark-lib's CSVMultisigClosure)."""
     return (
-        _push_int(bip68_sequence(delay))
+        push_int(bip68_sequence(delay))
         + bytes([OP_CHECKSEQUENCEVERIFY, OP_DROP])
         + collaborative_closure(*keys)
     )
