@@ -32,6 +32,8 @@ class ServiceIdentity:
     def __init__(self, keys: ServiceKeys, *, dev: bool = False) -> None:
         self._keys = keys
         self.dev = dev
+        # Prepared once: every event and sighash the process signs uses this one keypair.
+        self._signer = bip340.SigningKey(keys.current.secret.reveal())
 
     @property
     def pubkey(self) -> str:
@@ -50,7 +52,7 @@ class ServiceIdentity:
         created_at: int | None = None,
     ) -> Event:
         return sign_event(
-            self._keys.current.secret.reveal(),
+            self._signer,
             kind=kind,
             content=content,
             tags=tags,
@@ -59,9 +61,7 @@ class ServiceIdentity:
 
     def sign_hash(self, digest_hex: str) -> str:
         """BIP340-sign a 32-byte digest (a sighash of one of the gateway's own VTXOs)."""
-        return bip340.schnorr_sign(
-            self._keys.current.secret.reveal(), bytes.fromhex(digest_hex)
-        ).hex()
+        return self._signer.sign(bytes.fromhex(digest_hex)).hex()
 
     def decrypt(self, addressed_to: str, peer: str, content: str) -> tuple[str, Scheme]:
         """Decrypt a DM ``peer`` sent to ``addressed_to`` (one of the listening keys).

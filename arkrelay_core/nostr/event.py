@@ -10,7 +10,7 @@ from typing import Annotated
 
 import msgspec
 
-from arkrelay_core.nostr.bip340 import schnorr_sign, schnorr_verify, xonly_public_key
+from arkrelay_core.nostr.bip340 import SigningKey, schnorr_verify, signing_key
 from arkrelay_core.nostr.errors import EventError
 
 __all__ = [
@@ -100,6 +100,16 @@ def serialize_for_id(
         raise EventError("event text is not valid Unicode (lone surrogate)") from exc
 
 
+def _id_digest(
+    pubkey: str,
+    created_at: int,
+    kind: int,
+    tags: Sequence[Sequence[str]],
+    content: str,
+) -> bytes:
+    return hashlib.sha256(serialize_for_id(pubkey, created_at, kind, tags, content)).digest()
+
+
 def compute_event_id(
     pubkey: str,
     created_at: int,
@@ -108,32 +118,34 @@ def compute_event_id(
     content: str,
 ) -> str:
     """Return the event id: lowercase hex sha256 of :func:`serialize_for_id`."""
-    return hashlib.sha256(serialize_for_id(pubkey, created_at, kind, tags, content)).hexdigest()
+    return _id_digest(pubkey, created_at, kind, tags, content).hex()
 
 
 def sign_event(
-    secret_key: bytes,
+    secret_key: bytes | SigningKey,
     *,
     kind: int,
     content: str,
     tags: Sequence[Sequence[str]] = (),
     created_at: int | None = None,
 ) -> Event:
-    """Build and sign an event with ``secret_key``; ``created_at`` defaults to now."""
-    pubkey = xonly_public_key(secret_key).hex()
+    """Build and sign an event with ``secret_key``; ``created_at`` defaults to now.
+
+    Long-lived signers pass a :class:`SigningKey`; raw bytes are prepared through a cache.
+    """
+    key = signing_key(secret_key)
     if created_at is None:
         created_at = int(time.time())
     tag_list = [list(tag) for tag in tags]
-    event_id = compute_event_id(pubkey, created_at, kind, tag_list, content)
-    sig = schnorr_sign(secret_key, bytes.fromhex(event_id)).hex()
+    digest = _id_digest(key.public_key_hex, created_at, kind, tag_list, content)
     return Event(
-        id=event_id,
-        pubkey=pubkey,
+        id=digest.hex(),
+        pubkey=key.public_key_hex,
         created_at=created_at,
         kind=kind,
         tags=tag_list,
         content=content,
-        sig=sig,
+        sig=key.sign(digest).hex(),
     )
 
 
@@ -152,16 +164,12 @@ def verify_event(event: Event) -> bool:
     ):
         return False
     try:
-        expected = compute_event_id(
-            event.pubkey, event.created_at, event.kind, event.tags, event.content
-        )
+        digest = _id_digest(event.pubkey, event.created_at, event.kind, event.tags, event.content)
     except EventError:
         return False
-    if expected != event.id:
+    if digest.hex() != event.id:
         return False
-    return schnorr_verify(
-        bytes.fromhex(event.pubkey), bytes.fromhex(event.id), bytes.fromhex(event.sig)
-    )
+    return schnorr_verify(bytes.fromhex(event.pubkey), digest, bytes.fromhex(event.sig))
 
 
 def decode_event(raw: bytes | str) -> Event:

@@ -156,7 +156,7 @@ class Wallet(RelayLink):
         if d_tag:
             tags.append(["d", action_id])
         event = sign_event(
-            self.secret,
+            self.key,
             kind=int(Kind.INTENT),
             content=_json(content),
             tags=tags,
@@ -171,7 +171,7 @@ class Wallet(RelayLink):
         request_id = request_id if request_id is not None else str(uuid.uuid4())
         content = {"action": action, "request_id": request_id, **fields}
         return sign_event(
-            self.secret,
+            self.key,
             kind=int(Kind.SERVICE_REQUEST),
             content=encrypt_dm(self.secret, self.gateway_pubkey, _json(content), self.scheme),
             tags=[["p", self.gateway_pubkey], ["d", request_id]],
@@ -200,7 +200,7 @@ class Wallet(RelayLink):
             self.refused.append((challenge, str(exc)))
             raise
         if signature is None:
-            key = secret_override if secret_override is not None else self.secret
+            key = secret_override if secret_override is not None else self.key
             signature = bip340.schnorr_sign(key, bytes.fromhex(checked.payload_to_sign)).hex()
         content = {
             "session_id": checked.session_id,
@@ -212,7 +212,7 @@ class Wallet(RelayLink):
         }
         scheme = challenge.scheme or self.scheme
         return sign_event(
-            self.secret,
+            self.key,
             kind=int(Kind.SIGNING_RESPONSE),
             content=encrypt_dm(self.secret, self.gateway_pubkey, _json(content), scheme),
             tags=[

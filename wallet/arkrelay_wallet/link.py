@@ -158,7 +158,9 @@ class RelayLink:
         self.reconnects = 0
         self.gateway_pubkey = gateway_pubkey
         self.secret = secret if secret is not None else bip340.generate_secret_key()
-        self.pubkey = bip340.xonly_public_key(self.secret).hex()
+        #: The secret prepared once for signing: no key derivation per event or payload.
+        self.key = bip340.SigningKey(self.secret)
+        self.pubkey = self.key.public_key_hex
         #: Events refused on arrival (bad shape, id, signature, ciphertext or JSON), with why.
         self.unreadable: list[tuple[Any, str]] = []
         self.notices: list[str] = []
