@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from arkrelay_core.nostr import (
     schnorr_verify,
     xonly_public_key,
 )
+from arkrelay_core.nostr.bip340 import SigningKey, signing_key
 
 # bitcoin/bips bip-0340/test-vectors.csv (rows 0-14: the 32-byte-message vectors).
 with (Path(__file__).parent / "bip340_vectors.csv").open(newline="") as f:
@@ -104,3 +106,50 @@ def test_is_valid_public_key() -> None:
     assert not is_valid_public_key(b"\xff" * 32)
     assert not is_valid_public_key(b"\x00" * 32)
     assert not is_valid_public_key(b"\x01" * 31)
+
+
+@pytest.mark.parametrize("row", SIGNING, ids=_row_id)
+def test_prepared_signing_key_matches_bip340_vector(row: dict[str, str]) -> None:
+    key = SigningKey(bytes.fromhex(row["secret key"]))
+    assert key.public_key.hex() == key.public_key_hex == row["public key"].lower()
+    signature = key.sign(bytes.fromhex(row["message"]), bytes.fromhex(row["aux_rand"]))
+    assert signature.hex() == row["signature"].lower()
+    # The same key given as bytes or prepared signs the same way.
+    assert schnorr_sign(key, bytes.fromhex(row["message"]), bytes.fromhex(row["aux_rand"])) == (
+        signature
+    )
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [b"\x00" * 32, CURVE_ORDER, b"\xff" * 32, b"\x01" * 31, "01" * 32],
+    ids=["zero", "curve-order", "above-order", "short", "hex-str"],
+)
+def test_prepared_signing_key_rejects_invalid_secrets(secret: object) -> None:
+    with pytest.raises(KeyFormatError):
+        SigningKey(secret)  # type: ignore[arg-type]
+
+
+def test_prepared_signing_key_keeps_its_secret_out_of_sight() -> None:
+    secret = generate_secret_key()
+    key = SigningKey(secret)
+    assert key.secret == secret
+    assert secret.hex() not in repr(key) and key.public_key_hex in repr(key)
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+
+
+def test_prepared_signing_key_rejects_wrong_message_or_aux_length() -> None:
+    key = SigningKey(generate_secret_key())
+    with pytest.raises(ValueError, match="message must be 32 bytes"):
+        key.sign(b"\x00" * 31)
+    with pytest.raises(ValueError, match="aux_rand must be 32 bytes"):
+        key.sign(b"\x00" * 32, b"\x00" * 16)
+
+
+def test_signing_key_returns_a_prepared_key_as_is_and_prepares_bytes_once() -> None:
+    key = SigningKey(generate_secret_key())
+    assert signing_key(key) is key
+    secret = generate_secret_key()
+    assert signing_key(secret) is signing_key(bytearray(secret))
+    assert signing_key(secret).public_key == xonly_public_key(secret)

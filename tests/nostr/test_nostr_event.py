@@ -24,6 +24,7 @@ from arkrelay_core.nostr import (
     verify_event,
     xonly_public_key,
 )
+from arkrelay_core.nostr.bip340 import SigningKey
 
 SECRET = bytes.fromhex("b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfef")
 PUBKEY = xonly_public_key(SECRET).hex()
@@ -126,6 +127,16 @@ def test_sign_event_defaults_created_at_to_now(monkeypatch: pytest.MonkeyPatch) 
     assert event.created_at == 1_700_000_123
     assert event.tags == []
     assert verify_event(event)
+
+
+def test_sign_event_with_a_prepared_key_is_the_same_event() -> None:
+    key = SigningKey(SECRET)
+    event = sign_event(key, kind=7, content="+", tags=[["e", "ab" * 32]], created_at=5)
+    from_bytes = sign_event(SECRET, kind=7, content="+", tags=[["e", "ab" * 32]], created_at=5)
+    assert event.pubkey == PUBKEY
+    # BIP340 signatures carry fresh randomness; everything else is identical.
+    assert msgspec.structs.replace(event, sig=from_bytes.sig) == from_bytes
+    assert verify_event(event) and verify_event(from_bytes)
 
 
 def test_sign_event_accepts_tuple_tags() -> None:

@@ -8,6 +8,7 @@ import re
 
 import coincurve
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from arkrelay_core.nostr import (
@@ -41,6 +42,23 @@ def test_shared_x_is_the_unhashed_x_coordinate() -> None:
     expected = coincurve.PublicKey(b"\x02" + bytes.fromhex(BOB_PUB)).multiply(ALICE).format()[1:]
     assert shared_x(ALICE, BOB_PUB) == expected
     assert shared_x(BOB, ALICE_PUB) == expected
+
+
+def test_shared_x_agrees_with_openssl_ecdh() -> None:
+    # SEC 1 ECDH (OpenSSL, through cryptography) is the x coordinate as well.
+    for _ in range(20):
+        secret, peer_secret = generate_secret_key(), generate_secret_key()
+        peer = xonly_public_key(peer_secret)
+        point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), b"\x02" + peer)
+        private = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256K1())
+        assert shared_x(secret, peer) == private.exchange(ec.ECDH(), point)
+
+
+def test_shared_x_refuses_a_secret_out_of_range() -> None:
+    order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    for scalar in (order, order + 1, 2**256 - 1):
+        with pytest.raises(InvalidKeyError):
+            shared_x(scalar.to_bytes(32, "big"), BOB_PUB)
 
 
 @pytest.mark.parametrize(
