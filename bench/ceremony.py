@@ -36,20 +36,23 @@ from pathlib import Path
 import msgspec
 import trio
 from ceremony_measure import (
+    ENDPOINT,
+    GATEWAY,
     GcClock,
     Lines,
     count_open,
     crypto_floor,
+    database_cpu,
     machine_cpu,
     process_cpu,
-    rss_kib,
     write_json,
 )
-from ceremony_report import ENDPOINT, GATEWAY, Report
+from ceremony_report import Report
 from ceremony_scaleout import gateway_fleet
 from ceremony_setup import (
     Keys,
     Options,
+    Served,
     ark_for,
     board_in_process,
     config_text,
@@ -76,25 +79,6 @@ PHASE_TIMEOUT = 3600.0
 ARK = "ark"
 
 Say = Callable[[str], Awaitable[None]]
-
-
-class Served(msgspec.Struct):
-    """What serves the wallets in this run, wherever it runs."""
-
-    url: str
-    gateway_pubkey: str
-    database: str
-    #: Other processes measured: name -> (role, pid).
-    processes: dict[str, tuple[str, int]]
-    #: The gateway runs in this process (its CPU and memory are this process's).
-    in_process: bool
-
-    def gateway_rss(self) -> tuple[int, int]:
-        """(current, peak) KiB of the gateway: this process, or its processes summed."""
-        if self.in_process:
-            return rss_kib()
-        found = [rss_kib(pid) for role, pid in self.processes.values() if role == GATEWAY]
-        return sum(r for r, _ in found), sum(p for _, p in found)
 
 
 class Setup(msgspec.Struct):
@@ -238,6 +222,7 @@ async def _ceremonies(served: Served, say: Say, lines: Lines, report: Report) ->
     cache_before = key_cache_statistics()
     report.rss_start = served.gateway_rss()[0]
     before = {name: process_cpu(pid) for name, (_, pid) in served.processes.items()}
+    database_before = await trio.to_thread.run_sync(database_cpu, served.database)
     cpu, loop_cpu = time.process_time(), time.thread_time()
     machine = machine_cpu()
     await say("go")
@@ -247,6 +232,7 @@ async def _ceremonies(served: Served, say: Say, lines: Lines, report: Report) ->
     busy, total = machine_cpu()
     report.machine_busy = (busy - machine[0]) / max(1e-9, total - machine[1])
     after = {name: process_cpu(pid) for name, (_, pid) in served.processes.items()}
+    database_after = await trio.to_thread.run_sync(database_cpu, served.database)
     if served.in_process:
         report.cpu.append(("gateway", GATEWAY, cpu))
         report.loop_cpu = loop_cpu
@@ -255,6 +241,10 @@ async def _ceremonies(served: Served, say: Say, lines: Lines, report: Report) ->
     report.cpu += [
         (name, role, after[name] - before[name]) for name, (role, _) in served.processes.items()
     ]
+    if database_before is not None and database_after is not None:
+        # A backend that ended during the run is missed; one that began counts whole.
+        used = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_after.items())
+        report.cpu.append(("postgres", "database", used))
     report.cpu.append(("wallets", "wallets", result["cpu"]))
     if not served.in_process:
         report.cpu.append(("bench", "bench", cpu))

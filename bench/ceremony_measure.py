@@ -3,6 +3,7 @@ the garbage collector's clock, percentiles, and the crypto floor of a ceremony."
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -24,6 +25,8 @@ from arkrelay_core.store import create_engine_for
 #: and the confirmation. ECDH is per wallet, not per ceremony (the shared key is cached).
 FLOOR_VERIFIES = 5
 FLOOR_SIGNS = 3
+#: Roles of the processes whose CPU is reported; GATEWAY's count toward the gateway's cost.
+GATEWAY, ENDPOINT = "gateway", "endpoint"
 
 
 def _status_kib(pid: int | str, *fields: str) -> list[int]:
@@ -155,6 +158,30 @@ def count_open(database: str) -> int:
             return sum(n for state, n in rows if not SessionState(state).is_final)
     finally:
         engine.dispose()
+
+
+def database_cpu(database: str) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend serving ``database``, by pid (the
+    server runs on this machine in these runs); None for SQLite, whose work is done in
+    the gateway's own process."""
+    if not database.startswith("postgres"):
+        return None
+    engine = create_engine_for(database)
+    try:
+        with engine.connect() as db:
+            pids = db.scalars(
+                sa.text(
+                    "select pid from pg_stat_activity "
+                    "where datname = current_database() and pid <> pg_backend_pid()"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):  # a backend that just ended
+            found[pid] = process_cpu(pid)
+    return found
 
 
 def write_json(path: str, figures: dict[str, object]) -> None:

@@ -10,11 +10,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ceremony_measure import FLOOR_SIGNS, FLOOR_VERIFIES, Floor, GcClock, percentile
+from ceremony_measure import (
+    ENDPOINT,
+    FLOOR_SIGNS,
+    FLOOR_VERIFIES,
+    GATEWAY,
+    Floor,
+    GcClock,
+    percentile,
+)
 from ceremony_setup import Options
-
-#: Roles of the processes whose CPU is reported; "gateway" counts toward the gateway's cost.
-GATEWAY, ENDPOINT = "gateway", "endpoint"
 
 
 class Report:
@@ -151,11 +156,7 @@ class Report:
         if self.outcome:
             print("intent->31340        " + _spread(self.outcome))
         if o.rate:
-            print(
-                f"schedule lag         max {max(self.lag) * 1000:.1f} ms "
-                f"({sum(1 for x in self.lag if x > 0.001)} intents sent >1 ms late; "
-                "latencies count from the due time)"
-            )
+            print(f"schedule lag         {_spread(self.lag)} (latencies count from the due time)")
         print(
             "CPU busy             "
             + ", ".join(f"{name} {s / self.elapsed:.0%}" for name, _, s in self.cpu)

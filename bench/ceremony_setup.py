@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import sqlalchemy as sa
 import trio
-from ceremony_measure import Lines
+from ceremony_measure import GATEWAY, Lines, rss_kib
 from sqlalchemy.engine import make_url
 
 from arkrelay_core.config.embedded import embedded_config_text
@@ -85,6 +85,25 @@ class Keys:
             per, extra = divmod(options.open_sessions, holders)
             for i, secret in enumerate(self.holders):
                 self.boards += [(_xonly(secret), HOLD_SATS)] * (per + (i < extra))
+
+
+class Served(msgspec.Struct):
+    """What serves the wallets in this run, wherever it runs."""
+
+    url: str
+    gateway_pubkey: str
+    database: str
+    #: Other processes measured: name -> (role, pid).
+    processes: dict[str, tuple[str, int]]
+    #: The gateway runs in this process (its CPU and memory are this process's).
+    in_process: bool
+
+    def gateway_rss(self) -> tuple[int, int]:
+        """(current, peak) KiB of the gateway: this process, or its processes summed."""
+        if self.in_process:
+            return rss_kib()
+        found = [rss_kib(pid) for role, pid in self.processes.values() if role == GATEWAY]
+        return sum(r for r, _ in found), sum(p for _, p in found)
 
 
 def _xonly(secret: bytes) -> str:
