@@ -33,7 +33,6 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import msgspec
 import trio
 from ceremony_measure import (
     ENDPOINT,
@@ -53,6 +52,7 @@ from ceremony_setup import (
     Keys,
     Options,
     Served,
+    Setup,
     ark_for,
     board_in_process,
     config_text,
@@ -76,27 +76,15 @@ MAX_HELD_PER_WALLET = 1000
 #: Frames kept per allocation with --trace-memory (deep enough to reach gateway code).
 TRACE_FRAMES = 12
 PHASE_TIMEOUT = 3600.0
-ARK = "ark"
 
 Say = Callable[[str], Awaitable[None]]
-
-
-class Setup(msgspec.Struct):
-    """What the run made before any gateway starts."""
-
-    database: str | None
-    relay: str | None
-    ark_target: str | None
-    #: VTXOs the external simulator boarded, in ``Keys.boards`` order (else boarded later).
-    outpoints: list[str]
-    #: The external simulator, if any: {"arkd sim": (role, pid)}.
-    ark: dict[str, tuple[str, int]]
 
 
 async def run(options: Options) -> None:
     registry = load_plugins()
     keys = Keys(options)
     report = Report(options)
+    report.boarded = len(keys.boards)
     report.load = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="arkrelay-bench-") as tmp,
@@ -105,10 +93,11 @@ async def run(options: Options) -> None:
         data_dir = Path(tmp)
         async with (
             relay_for(options, data_dir) as relay,
-            ark_for(options, keys, data_dir) as (ark_target, ark_pid, outpoints),
+            ark_for(options, keys, data_dir) as sim,
         ):
-            ark = {} if ark_pid is None else {"arkd sim": (ARK, ark_pid)}
-            setup = Setup(database, relay, ark_target, outpoints, ark)
+            setup = Setup(database, relay, sim)
+            if sim is not None:
+                report.sim_start = sim.start_seconds
             if options.gateways > 1:
                 await _fleet(options, registry, keys, data_dir, report, setup)
             else:
@@ -167,7 +156,7 @@ async def _in_process(
     )
     async with serving(config, registry) as gateway:
         outpoints = setup.outpoints
-        if not setup.ark:
+        if setup.sim is None:
             began = time.perf_counter()
             outpoints = await board_in_process(gateway, keys.boards)
             report.boarding = time.perf_counter() - began

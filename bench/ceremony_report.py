@@ -27,8 +27,11 @@ class Report:
         self.options = options
         self.load = (0.0, 0.0, 0.0)
         self.boarding: float | None = None
+        #: The simulator process's start, every VTXO boarded (--ark-sim process).
+        self.sim_start: float | None = None
         #: (name, role, CPU seconds while the ceremonies ran), one per process.
         self.cpu: list[tuple[str, str, float]] = []
+        self.boarded = 0
         #: Share of every core of the machine busy while the ceremonies ran (anything
         #: else running on it shows here too).
         self.machine_busy = 0.0
@@ -123,6 +126,11 @@ class Report:
             print(f"wallets              {o.wallets}, {o.checks} checks, {load}")
         if self.boarding is not None:
             print(f"boarding             {self.boarding:.1f} s (in-process simulator, untimed)")
+        if self.sim_start is not None:
+            print(
+                f"simulator start      {self.sim_start:.1f} s, {self.boarded} VTXOs boarded "
+                "(untimed)"
+            )
         if o.ceremonies:
             self._print_ceremonies()
         print(

@@ -13,6 +13,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -38,6 +39,8 @@ HOLD_SATS = 10_000
 #: Above what any ceremony pays, so a VTXO is never too small.
 MARGIN_SATS = 10_000
 STEP_TIMEOUT = "1h"
+#: The role of the simulator's process in the CPU figures.
+ARK = "ark"
 
 
 class Options(msgspec.Struct, frozen=True):
@@ -241,18 +244,28 @@ session_timeout = "{STEP_TIMEOUT}"
     )
 
 
+class ArkSim(msgspec.Struct):
+    """The arkd simulator running in a process of its own."""
+
+    target: str
+    pid: int
+    #: Every VTXO of the run, in ``Keys.boards`` order.
+    outpoints: list[str]
+    #: From its launch to ready, every VTXO boarded.
+    start_seconds: float
+
+
 @contextlib.asynccontextmanager
-async def external_arkd(
-    boards: list[tuple[str, int]], log_file: Path
-) -> AsyncIterator[tuple[str, int, list[str]]]:
+async def external_arkd(boards: list[tuple[str, int]], log_file: Path) -> AsyncIterator[ArkSim]:
     """The arkd simulator in its own process (in memory, like an arkd elsewhere), every
-    VTXO boarded at start; yields its target, pid and the boarded outpoints in order."""
+    VTXO boarded at start."""
     # --vtxo-min-amount 1: the gateway's fees are outputs below dust, which arkd's default
     # (the dust limit) refuses.
     command = [sys.executable, "-m", "arkrelay_arkd.sim", "--port", "0", "--rest-port", "0"]
     command += ["--vtxo-min-amount", "1"]
     for owner, sats in boards:
         command += ["--board", f"{owner}:{sats}"]
+    began = time.perf_counter()
     async with trio.open_nursery() as nursery:
         with log_file.open("ab") as log:
             process = await nursery.start(
@@ -271,17 +284,38 @@ async def external_arkd(
                 target = ready.group(1)
         nursery.start_soon(lines.drain)
         try:
-            yield target, process.pid, outpoints
+            yield ArkSim(target, process.pid, outpoints, time.perf_counter() - began)
         finally:
             process.terminate()
 
 
 @contextlib.asynccontextmanager
-async def ark_for(
-    options: Options, keys: Keys, data_dir: Path
-) -> AsyncIterator[tuple[str | None, int | None, list[str]]]:
+async def ark_for(options: Options, keys: Keys, data_dir: Path) -> AsyncIterator[ArkSim | None]:
+    """The simulator's own process, or None: the gateway runs it in-process."""
     if options.ark_sim == "process":
         async with external_arkd(keys.boards, data_dir / "arkd-sim.log") as found:
             yield found
     else:
-        yield None, None, []
+        yield None
+
+
+class Setup(msgspec.Struct):
+    """What the run made before any gateway starts."""
+
+    database: str | None
+    relay: str | None
+    #: The simulator's own process (None: in the gateway, its VTXOs boarded later).
+    sim: ArkSim | None
+
+    @property
+    def ark_target(self) -> str | None:
+        return None if self.sim is None else self.sim.target
+
+    @property
+    def outpoints(self) -> list[str]:
+        return [] if self.sim is None else self.sim.outpoints
+
+    @property
+    def ark(self) -> dict[str, tuple[str, int]]:
+        """The simulator's process for the CPU figures, if it has one."""
+        return {} if self.sim is None else {"arkd sim": (ARK, self.sim.pid)}
