@@ -57,10 +57,18 @@ def table(heads: list[str], results: list[dict[str, Any]]) -> None:
     names: list[str] = []
     for figures in results:
         names += [name for name in figures if name not in names]
+    # Every process's CPU together, whichever runs had it; the rest in first-seen order.
+    first_cpu = next((i for i, n in enumerate(names) if _per_process(n)), len(names))
+    group = {n: 1 if _per_process(n) else (0 if i < first_cpu else 2) for i, n in enumerate(names)}
+    names.sort(key=group.__getitem__)
     width = max(len(n) for n in names) + 2
     print("".ljust(width) + "".join(h.rjust(18) for h in heads))
     for name in names:
         print(name.ljust(width) + "".join(cell(r.get(name)).rjust(18) for r in results))
+
+
+def _per_process(name: str) -> bool:
+    return name.startswith("CPU ") and "total" not in name
 
 
 def main() -> None:
