@@ -6,8 +6,8 @@ benchmark over stdin/stdout, one JSON line each way per step:
 
     wallets -> "ready"                  every wallet connected and knows the Ark terms
     bench   -> "go"                     run the transfer ceremonies
-    wallets -> {"elapsed", "cpu", "ceremonies": [[lag, first challenge, outcome,
-                result], ...]}          one record per ceremony (see :class:`Timing`)
+    wallets -> {"elapsed", "cpu", "sent_span", "ceremonies": [[lag, first challenge,
+                outcome, result], ...]} one record per ceremony (see :class:`Timing`)
     bench   -> "open" | "quit"
     wallets -> {"open": {...}}          (after "open") every held session got its challenge
     bench   -> "quit"
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -151,7 +152,8 @@ class Plan(msgspec.Struct):
     #: One entry per ceremony wallet: its secret (hex) and its VTXOs, one chain each.
     wallets: list[tuple[str, list[str]]]
     ceremonies: int
-    #: Intents per second offered; None runs every chain back to back.
+    #: Intents per second offered, Poisson arrivals, one chain per intent; None runs
+    #: every chain back to back.
     rate: float | None
     checks: str
     amount: int
@@ -161,6 +163,8 @@ class Plan(msgspec.Struct):
     holders: list[tuple[str, list[str]]] = []
     #: Run through an external relay: reconnect if it drops a connection.
     reconnect: bool = False
+    #: Seed of the arrival times (None: a fresh draw).
+    seed: int | None = None
 
 
 def _transfer(plan: Plan, vtxo: str, recipient: str) -> dict[str, Any]:
@@ -173,10 +177,15 @@ def _transfer(plan: Plan, vtxo: str, recipient: str) -> dict[str, Any]:
     }
 
 
-async def _ceremony(plan: Plan, chain: Chain, recipient: str, lag: float) -> Timing:
+async def _ceremony(
+    plan: Plan, chain: Chain, recipient: str, *, due: float | None = None
+) -> Timing:
+    """One transfer on ``chain``; with ``due``, its times count from then (open arrivals:
+    a late start is the wallets' lag, and it is in the latencies)."""
     wallet = chain.wallet
     intent = wallet.intent("ark:transfer", _transfer(plan, chain.vtxo, recipient))
-    timing = Timing(start=trio.current_time(), lag=lag)
+    now = trio.current_time()
+    timing = Timing(start=now if due is None else due, lag=0.0 if due is None else now - due)
     wallet.track(intent, timing)
     try:
         outcome = await wallet.run_ceremony(intent, timeout=CEREMONY_TIMEOUT)
@@ -195,37 +204,36 @@ async def _ceremony(plan: Plan, chain: Chain, recipient: str, lag: float) -> Tim
     return timing
 
 
-async def run_ceremonies(plan: Plan, chains: list[Chain]) -> list[Timing]:
+async def run_ceremonies(plan: Plan, chains: list[Chain]) -> tuple[list[Timing], float]:
+    """Every ceremony's timing, and the seconds from the first intent's due time to the
+    last one's (0 flat out)."""
     recipient = bip340.xonly_public_key(bip340.generate_secret_key()).hex()
     timings: list[Timing] = []
 
     async def back_to_back(chain: Chain, count: int) -> None:
         for _ in range(count):
-            timings.append(await _ceremony(plan, chain, recipient, 0.0))
+            timings.append(await _ceremony(plan, chain, recipient))
+
+    async def due(chain: Chain, at: float) -> None:
+        timings.append(await _ceremony(plan, chain, recipient, due=at))
 
     async with trio.open_nursery() as nursery:
         if plan.rate is None:
             per, extra = divmod(plan.ceremonies, len(chains))
             for i, chain in enumerate(chains):
                 nursery.start_soon(back_to_back, chain, per + (i < extra))
-            return timings
-        # Offered load: intent i is due at start + i/rate on whichever chain is free; a
-        # chain is busy for the whole ceremony, so too few chains show up as lag.
-        send, receive = trio.open_memory_channel[Chain](len(chains))
-        for chain in chains:
-            send.send_nowait(chain)
-
-        async def scheduled(chain: Chain, lag: float) -> None:
-            timings.append(await _ceremony(plan, chain, recipient, lag))
-            send.send_nowait(chain)
-
-        start = trio.current_time()
+            return timings, 0.0
+        # Open arrivals: intent i goes out at its due time whatever is in flight, on a VTXO
+        # of its own (chains were made one per intent), so waiting in the gateway shows
+        # in the latencies instead of holding the next intent back.
+        draw = random.Random(plan.seed)
+        start = at = trio.current_time()
         for i in range(plan.ceremonies):
-            due = start + i / plan.rate
-            await trio.sleep_until(due)
-            chain = await receive.receive()
-            nursery.start_soon(scheduled, chain, max(0.0, trio.current_time() - due))
-    return timings
+            if i:
+                at += draw.expovariate(plan.rate)
+            await trio.sleep_until(at)
+            nursery.start_soon(due, chains[i], at)
+    return timings, at - start
 
 
 async def open_sessions(plan: Plan, holders: list[BenchWallet]) -> dict[str, Any]:
@@ -301,20 +309,25 @@ async def main(plan: Plan) -> None:
         # but the reference answer() would fetch them on the first sign_tx otherwise.
         for wallet in wallets:
             await wallet.load_terms()
+        # Wallet by wallet in turn, so consecutive intents come from different wallets.
+        owned = list(zip(wallets, plan.wallets, strict=True))
+        most = max((len(vtxos) for _, (_, vtxos) in owned), default=0)
         chains = [
-            Chain(wallet, vtxo)
-            for wallet, (_, vtxos) in zip(wallets, plan.wallets, strict=True)
-            for vtxo in vtxos
+            Chain(wallet, vtxos[j])
+            for j in range(most)
+            for wallet, (_, vtxos) in owned
+            if j < len(vtxos)
         ]
         _say("ready")
         if await _hear() != "go":
             return
         cpu, start = time.process_time(), trio.current_time()
-        timings = await run_ceremonies(plan, chains) if plan.ceremonies else []
+        timings, span = await run_ceremonies(plan, chains) if plan.ceremonies else ([], 0.0)
         _say(
             {
                 "elapsed": trio.current_time() - start,
                 "cpu": time.process_time() - cpu,
+                "sent_span": span,
                 "ceremonies": [
                     [
                         t.lag,
