@@ -183,7 +183,7 @@ class Ledger:
             )
         )
 
-    def _record(self, change: Change) -> None:
+    def _save(self, change: Change) -> None:
         """Make ``change`` (already applied in memory) durable; the caller holds the lock."""
         if self._log is None:
             return
@@ -258,7 +258,7 @@ class Ledger:
             )
             self._vtxos[vtxo.outpoint] = vtxo
             self.batches += 1
-            self._record(Change(vtxos=[vtxo], batches=self.batches))
+            self._save(Change(vtxos=[vtxo], batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx", vtxo.txid, commitment.serialize().hex(), (), (vtxo.copy(),)
@@ -287,7 +287,7 @@ class Ledger:
                 v.commitment_txids.append(commitment_txid)
                 v.expires_at = int(now + self.vtxo_lifetime)
             self.batches += 1
-            self._record(Change(vtxos=fresh, batches=self.batches))
+            self._save(Change(vtxos=fresh, batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx",
@@ -304,7 +304,7 @@ class Ledger:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
             vtxo.updated_at = self._now_ms()
-            self._record(Change(vtxos=[vtxo]))
+            self._save(Change(vtxos=[vtxo]))
 
     # ------------------------------------------------------------------ batches
 
@@ -355,7 +355,7 @@ class Ledger:
                 self._vtxos[vtxo.outpoint] = vtxo
                 fresh.append(vtxo.copy())
             self.batches += 1
-            self._record(Change(vtxos=[*spent, *fresh], batches=self.batches))
+            self._save(Change(vtxos=[*spent, *fresh], batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx", commitment_txid, commitment_hex, tuple(spent), tuple(fresh)
@@ -480,7 +480,7 @@ class Ledger:
                 accepted_at=int(self.clock()),
             )
             self._journal.append(entry)
-            self._record(Change(vtxos=locked, pending=[pending], journal=[entry]))
+            self._save(Change(vtxos=locked, pending=[pending], journal=[entry]))
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
 
@@ -526,7 +526,7 @@ class Ledger:
                 created.append(vtxo.copy())
             del self._pending[ark_txid]
             self._finalized.add(ark_txid)
-            self._record(Change(vtxos=[*spent, *created], finalized=[ark_txid]))
+            self._save(Change(vtxos=[*spent, *created], finalized=[ark_txid]))
             checkpoints = tuple(
                 (arktx.input_outpoint(arktx.decode_psbt(tx), 0), cp_txid, tx)
                 for cp_txid, tx in sorted(final.items())
