@@ -147,6 +147,10 @@ class Ledger:
         self.checkpoint_tapscript = csv_closure(checkpoint.value, self.forfeit_xonly)
         self._lock = threading.Lock()
         self._vtxos: dict[str, SimVtxo] = {}
+        # Outpoints by script, all and unspent only (in creation order): the indexer's
+        # queries by script cost what the script holds, not what the ledger ever made.
+        self._by_script: dict[str, dict[str, None]] = {}
+        self._unspent_by_script: dict[str, dict[str, None]] = {}
         self._pending: dict[str, PendingTx] = {}
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
@@ -157,7 +161,8 @@ class Ledger:
         #: arkd refuses to spend those offchain.
         self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
-            self._vtxos = {v.outpoint: v for v in saved.vtxos}
+            for v in saved.vtxos:
+                self._put(v)
             self._pending = {p.ark_txid: p for p in saved.pending}
             self._finalized = set(saved.finalized)
             self.batches = saved.batches
@@ -168,6 +173,19 @@ class Ledger:
             # Also drops a torn last change, which a later append would otherwise extend.
             with self._lock:
                 self._log.rewrite(self._snapshot())
+
+    def _put(self, vtxo: SimVtxo) -> None:
+        self._vtxos[vtxo.outpoint] = vtxo
+        self._by_script.setdefault(vtxo.script, {})[vtxo.outpoint] = None
+        if not vtxo.spent:
+            self._unspent_by_script.setdefault(vtxo.script, {})[vtxo.outpoint] = None
+
+    def _mark_spent(self, vtxo: SimVtxo) -> None:
+        vtxo.spent = True
+        unspent = self._unspent_by_script.get(vtxo.script, {})
+        unspent.pop(vtxo.outpoint, None)
+        if not unspent:
+            self._unspent_by_script.pop(vtxo.script, None)
 
     def _snapshot(self) -> bytes:
         return msgspec.json.encode(
@@ -256,7 +274,7 @@ class Ledger:
                 expires_at=expires_at if expires_at is not None else int(now + self.vtxo_lifetime),
                 commitment_txids=[commitment.txid().hex()],
             )
-            self._vtxos[vtxo.outpoint] = vtxo
+            self._put(vtxo)
             self.batches += 1
             self._save(Change(vtxos=[vtxo], batches=self.batches))
             self._publish(
@@ -336,7 +354,7 @@ class Ledger:
             spent: list[SimVtxo] = []
             for outpoint, forfeit_txid in settled:
                 vtxo = self._vtxos[outpoint]
-                vtxo.spent = True
+                self._mark_spent(vtxo)
                 vtxo.spent_by = forfeit_txid
                 vtxo.settled_by = commitment_txid
                 vtxo.updated_at = self._now_ms()
@@ -352,7 +370,7 @@ class Ledger:
                     expires_at=expires_at,
                     commitment_txids=[commitment_txid],
                 )
-                self._vtxos[vtxo.outpoint] = vtxo
+                self._put(vtxo)
                 fresh.append(vtxo.copy())
             self.batches += 1
             self._save(Change(vtxos=[*spent, *fresh], batches=self.batches))
@@ -379,8 +397,12 @@ class Ledger:
             if outpoints:
                 found = [self._vtxos[o] for o in outpoints if o in self._vtxos]
             else:
-                wanted = {s.lower() for s in scripts}
-                found = [v for v in self._vtxos.values() if v.script in wanted]
+                index = self._unspent_by_script if spendable_only else self._by_script
+                found = [
+                    self._vtxos[o]
+                    for script in dict.fromkeys(s.lower() for s in scripts)
+                    for o in index.get(script, ())
+                ]
                 if spendable_only:
                     found = [v for v in found if not v.spent and not recoverable(v, now)]
                 elif spent_only:
@@ -462,7 +484,8 @@ class Ledger:
             locked: list[SimVtxo] = []
             for cp in rebuilt.checkpoints:
                 vtxo = self._vtxos[arktx.input_outpoint(cp, 0)]
-                vtxo.spent, vtxo.pending = True, True
+                self._mark_spent(vtxo)
+                vtxo.pending = True
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
                 vtxo.updated_at = self._now_ms()
                 locked.append(vtxo)
@@ -522,7 +545,7 @@ class Ledger:
                     # neither spent offchain nor exited, only settled with others in a batch.
                     swept=out.sub_dust,
                 )
-                self._vtxos[vtxo.outpoint] = vtxo
+                self._put(vtxo)
                 created.append(vtxo.copy())
             del self._pending[ark_txid]
             self._finalized.add(ark_txid)
