@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import binascii
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from embit import ec
 from embit.psbt import PSBT, PSBTError
@@ -294,8 +294,11 @@ def sign_input(psbt: PSBT, index: int, secret: bytes, hash_type: int = SIGHASH_D
     return signature
 
 
-def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
-    """For every signature on input ``index``'s leaf: x-only key -> whether it is valid,
+def verify_input_signatures(
+    psbt: PSBT, index: int, *, only: Collection[bytes] | None = None
+) -> dict[bytes, bool]:
+    """For every signature on input ``index``'s leaf (by a key in ``only`` if given):
+    x-only key -> whether it is valid,
     each over the digest of the hash type it declares (arkd's ``CalcTapscriptSignaturehash``
     with the signature's own type: every BIP341 type is accepted, a signature whose type
     has no digest is not valid)."""
@@ -308,6 +311,8 @@ def verify_input_signatures(psbt: PSBT, index: int) -> dict[bytes, bool]:
         if sig_leaf != leaf:
             continue
         xonly = pub.xonly()
+        if only is not None and xonly not in only:
+            continue
         try:
             hash_type = signature_hash_type(signature)
         except ArkTxError:

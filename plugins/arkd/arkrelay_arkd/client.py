@@ -31,7 +31,7 @@ from arkrelay_core.interfaces import (
     Vtxo,
 )
 
-from . import arktx, offchain, ownership
+from . import offchain, ownership, psbtfacts
 from ._proto.ark.v1 import (
     indexer_pb2,
     indexer_pb2_grpc,
@@ -314,8 +314,8 @@ class ArkdBackend:
         created: tuple[Vtxo, ...] = ()
         submitted = self._submitted.get(ark_txid)
         if submitted is not None:
-            final = arktx.decode_psbt(submitted.final_ark_tx)
-            ids = [f"{ark_txid}:{out.index}" for out in arktx.vtxo_outputs(final)]
+            outputs = psbtfacts.facts(submitted.final_ark_tx).vtxo_outputs
+            ids = [f"{ark_txid}:{index}" for index in outputs]
             created = tuple(await self.get_vtxos(ids))
         else:
             log.warning("finalized %s without its SubmitTx answer; created VTXOs unknown", ark_txid)

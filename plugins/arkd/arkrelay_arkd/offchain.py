@@ -22,7 +22,7 @@ from arkrelay_core.interfaces import (
 )
 from arkrelay_core.nostr import bip340
 
-from . import arktx
+from . import arktx, psbtfacts
 from .convert import ServerParams, owner_key
 from .tapscript import TapTree, default_vtxo_tree
 
@@ -66,6 +66,7 @@ def build(
     except arktx.ArkTxError as exc:
         raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
     ark_b64 = arktx.encode_psbt(txs.ark_tx)
+    psbtfacts.remember(ark_b64, txs.ark_tx)
     to_sign = tuple(
         InputToSign(
             tx_role="ark_tx",
@@ -139,19 +140,21 @@ def add_signatures(psbt: str, signatures: Sequence[InputSignature]) -> str:
                 code=ErrorCode.INVALID_SIGNING_RESPONSE,
             )
         arktx.add_signature(packet, sig.input_index, pubkey, signature)
-    return arktx.encode_psbt(packet)
+    signed = arktx.encode_psbt(packet)
+    psbtfacts.remember(signed, packet)
+    return signed
 
 
 def decode_txid(psbt: str) -> str:
     try:
-        return arktx.txid(arktx.decode_psbt(psbt))
+        return psbtfacts.facts(psbt).txid
     except arktx.ArkTxError as exc:
         raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
 
 
 def spent_outpoints(checkpoint_txs: Sequence[str]) -> tuple[str, ...]:
     try:
-        return tuple(arktx.input_outpoint(arktx.decode_psbt(cp), 0) for cp in checkpoint_txs)
+        return tuple(psbtfacts.facts(cp).spends[0] for cp in checkpoint_txs)
     except arktx.ArkTxError as exc:
         raise ProtocolViolation(str(exc), code=ErrorCode.MALFORMED_CONTENT) from exc
 
@@ -160,6 +163,7 @@ def check_submission(params: ServerParams, resp: Any) -> SubmittedTx:
     """Check arkd's co-signatures (PINS.md §1.5 step 4) and list what is left to sign."""
     signers = set(params.signers)
     final = arktx.decode_psbt(resp.final_ark_tx)
+    psbtfacts.remember(resp.final_ark_tx, final)
     order = {inp.txid.hex(): i for i, inp in enumerate(final.inputs)}
     checkpoints = sorted(
         ((b64, arktx.decode_psbt(b64)) for b64 in resp.signed_checkpoint_txs),
@@ -168,8 +172,9 @@ def check_submission(params: ServerParams, resp: Any) -> SubmittedTx:
     signed = [(final, i) for i in range(len(final.inputs))]
     signed += [(packet, 0) for _, packet in checkpoints]
     for packet, i in signed:
-        verdicts = arktx.verify_input_signatures(packet, i)
-        if not any(ok for key, ok in verdicts.items() if key in signers):
+        # Only the server's signatures: the wallets' were verified when they were placed.
+        verdicts = arktx.verify_input_signatures(packet, i, only=signers)
+        if not any(verdicts.values()):
             raise BackendError(
                 f"arkd returned tx {arktx.txid(packet)} without a valid server signature",
                 code=ErrorCode.INTERNAL,

@@ -10,6 +10,7 @@ the x coordinate: a control block also needs the tweaked key's parity.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import coincurve
@@ -52,6 +53,9 @@ OP_CHECKSIG = 0xAC
 OP_CHECKSIGVERIFY = 0xAD
 OP_CHECKSEQUENCEVERIFY = 0xB2
 OP_PUSHDATA1 = 0x4C
+
+#: Trees remembered (most recently used kept): a few per active key.
+TREE_CACHE = 4096
 
 _SEQUENCE_TYPE_SECONDS = 1 << 22
 _SECONDS_GRANULARITY = 9
@@ -198,16 +202,7 @@ class TapTree:
     def from_leaves(cls, leaves: Sequence[bytes]) -> TapTree:
         if not leaves:
             raise ValueError("a tap tree needs at least one leaf")
-        root, paths = _assemble([leaf_hash(s) for s in leaves])
-        tweak = tagged_hash("TapTweak", NUMS_XONLY + root)
-        tweaked = coincurve.PublicKey(b"\x02" + NUMS_XONLY).add(tweak).format()
-        return cls(
-            leaves=tuple(leaves),
-            merkle_root=root,
-            output_key=tweaked[1:],
-            output_key_odd=tweaked[0] == 0x03,
-            paths=tuple(paths),
-        )
+        return _tree(tuple(bytes(leaf) for leaf in leaves))
 
     @property
     def pk_script(self) -> bytes:
@@ -218,6 +213,22 @@ class TapTree:
 
     def control_block(self, index: int) -> bytes:
         return bytes([LEAF_VERSION | int(self.output_key_odd)]) + NUMS_XONLY + self.paths[index]
+
+
+# A tree is a pure function of its leaves and immutable; a ceremony meets the same few
+# (each party's default tree, the checkpoint trees) several times on both sides of arkd.
+@functools.lru_cache(maxsize=TREE_CACHE)
+def _tree(leaves: tuple[bytes, ...]) -> TapTree:
+    root, paths = _assemble([leaf_hash(s) for s in leaves])
+    tweak = tagged_hash("TapTweak", NUMS_XONLY + root)
+    tweaked = coincurve.PublicKey(b"\x02" + NUMS_XONLY).add(tweak).format()
+    return TapTree(
+        leaves=leaves,
+        merkle_root=root,
+        output_key=tweaked[1:],
+        output_key_odd=tweaked[0] == 0x03,
+        paths=tuple(paths),
+    )
 
 
 def default_vtxo_tree(owner: bytes, signer: bytes, exit_delay: int) -> TapTree:

@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 
 from .. import arktx
+from .logfile import split_records
 
 __all__ = ["JournalEntry", "JournalInput", "JournalOutput", "journal_entry", "read_journal"]
 
@@ -83,14 +84,19 @@ def journal_entry(
 
 
 class _JournalOnly(msgspec.Struct):
-    """The part of a ledger state file this module reads (the rest is skipped)."""
+    """The part of a state file's record this module reads (the rest is skipped): the
+    snapshot's journal, or the entries one change added (sim/statelog.py)."""
 
     journal: list[JournalEntry] = []
 
 
+_journal_only = msgspec.json.Decoder(_JournalOnly)
+
+
 def read_journal(state_file: Path) -> list[JournalEntry]:
-    """The journal of the ledger saved in ``state_file``."""
+    """The journal of the ledger saved in ``state_file`` (readable while it runs)."""
+    first, changes = split_records(state_file.read_bytes())
     try:
-        return msgspec.json.decode(state_file.read_bytes(), type=_JournalOnly).journal
+        return [e for line in (first, *changes) for e in _journal_only.decode(line).journal]
     except msgspec.DecodeError as exc:
         raise ValueError(f"{state_file}: unreadable arkd simulator state: {exc}") from exc

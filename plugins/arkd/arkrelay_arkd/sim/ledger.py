@@ -4,10 +4,12 @@ Thread-safe (gRPC handlers run on a thread pool): every public method takes the 
 Transaction events go to subscriber queues, each bounded; a subscriber that falls behind
 is dropped (its stream ends) rather than letting the ledger block or grow without bound.
 
-With a ``state_file`` the ledger is durable like arkd's database: every change is written
-(atomically, before the call returns) and a ledger opened on the same file resumes with
-the same server keys, VTXOs and pending transactions, so a gateway killed mid-ceremony
-finds its sessions' VTXOs where they were.
+With a ``state_file`` the ledger is durable like arkd's database: every change is appended
+to it (fsynced before the call returns, sim/statelog.py) and a ledger opened on the same
+file resumes with the same server keys, VTXOs and pending transactions, so a gateway killed
+mid-ceremony finds its sessions' VTXOs where they were. A change writes only the records it
+touched, so its cost does not grow with the run; the file is compacted into one snapshot
+when it opens and whenever the changes outgrow the snapshot.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -40,6 +41,8 @@ from .fees import (
     to_satoshis,
 )
 from .journal import JournalEntry, journal_entry
+from .logfile import AppendLog
+from .statelog import Change, PendingTx, Snapshot, load
 from .vtxos import SimTxEvent, SimVtxo, commitment_tx, recoverable
 
 __all__ = ["Ledger", "PendingAnswer", "SimTxEvent", "SimVtxo"]
@@ -48,17 +51,12 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.9.15-arkrelay-sim"
 SUBSCRIBER_QUEUE = 256
+#: The state file is compacted once its changes exceed this many times its snapshot (and
+#: COMPACT_FLOOR bytes): compaction's cost stays a fixed share of what changes write.
+COMPACT_FACTOR = 4
+COMPACT_FLOOR = 1 << 20
 #: arkd's intent fees until an operator sets them (UpdateIntentFees): none.
 FREE = IntentFeePrograms()
-
-
-@dataclasses.dataclass
-class _Pending:
-    ark_txid: str
-    final_ark_tx: str
-    signed_checkpoints: dict[str, str]  # checkpoint txid -> b64
-    spent: list[str]  # VTXO outpoints, in ark-input order
-    expires_at: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +66,6 @@ class PendingAnswer:
     ark_txid: str
     final_ark_tx: str
     signed_checkpoint_txs: list[str]
-
-
-class _Snapshot(msgspec.Struct):
-    """What a durable ledger keeps on disk."""
-
-    network: str
-    signer_secret: str
-    forfeit_secret: str
-    vtxos: list[SimVtxo]
-    pending: list[_Pending]
-    finalized: list[str]
-    batches: int
-    journal: list[JournalEntry] = []
 
 
 class Ledger:
@@ -151,7 +136,7 @@ class Ledger:
         self.fees = FeeEstimator(intent_fees, clock=clock)
         self.clock = clock
         self.state_file = state_file
-        saved = _read_snapshot(state_file, network) if state_file is not None else None
+        saved = load(state_file, network) if state_file is not None else None
         self._signer_secret = signer_secret or bip340.generate_secret_key()
         self._forfeit_secret = bip340.generate_secret_key()
         if saved is not None:
@@ -162,7 +147,11 @@ class Ledger:
         self.checkpoint_tapscript = csv_closure(checkpoint.value, self.forfeit_xonly)
         self._lock = threading.Lock()
         self._vtxos: dict[str, SimVtxo] = {}
-        self._pending: dict[str, _Pending] = {}
+        # Outpoints by script, all and unspent only (in creation order): the indexer's
+        # queries by script cost what the script holds, not what the ledger ever made.
+        self._by_script: dict[str, dict[str, None]] = {}
+        self._unspent_by_script: dict[str, dict[str, None]] = {}
+        self._pending: dict[str, PendingTx] = {}
         self._finalized: set[str] = set()
         self._subscribers: list[queue.Queue[SimTxEvent | None]] = []
         self._journal: list[JournalEntry] = []
@@ -172,36 +161,53 @@ class Ledger:
         #: arkd refuses to spend those offchain.
         self.registered: Callable[[Sequence[str]], str | None] = lambda _outpoints: None
         if saved is not None:
-            self._vtxos = {v.outpoint: v for v in saved.vtxos}
+            for v in saved.vtxos:
+                self._put(v)
             self._pending = {p.ark_txid: p for p in saved.pending}
             self._finalized = set(saved.finalized)
             self.batches = saved.batches
             self._journal = list(saved.journal)
             log.info("arkd simulator resumed from %s: %d VTXOs", state_file, len(self._vtxos))
-        elif state_file is not None:
+        self._log = AppendLog(state_file) if state_file is not None else None
+        if self._log is not None:
+            # Also drops a torn last change, which a later append would otherwise extend.
             with self._lock:
-                self._save()
+                self._log.rewrite(self._snapshot())
 
-    def _save(self) -> None:
-        """Write the whole state (the caller holds the lock); a crash leaves old or new."""
-        if self.state_file is None:
-            return
-        snapshot = _Snapshot(
-            self.network,
-            self._signer_secret.hex(),
-            self._forfeit_secret.hex(),
-            list(self._vtxos.values()),
-            list(self._pending.values()),
-            sorted(self._finalized),
-            self.batches,
-            self._journal,
+    def _put(self, vtxo: SimVtxo) -> None:
+        self._vtxos[vtxo.outpoint] = vtxo
+        self._by_script.setdefault(vtxo.script, {})[vtxo.outpoint] = None
+        if not vtxo.spent:
+            self._unspent_by_script.setdefault(vtxo.script, {})[vtxo.outpoint] = None
+
+    def _mark_spent(self, vtxo: SimVtxo) -> None:
+        vtxo.spent = True
+        unspent = self._unspent_by_script.get(vtxo.script, {})
+        unspent.pop(vtxo.outpoint, None)
+        if not unspent:
+            self._unspent_by_script.pop(vtxo.script, None)
+
+    def _snapshot(self) -> bytes:
+        return msgspec.json.encode(
+            Snapshot(
+                self.network,
+                self._signer_secret.hex(),
+                self._forfeit_secret.hex(),
+                list(self._vtxos.values()),
+                list(self._pending.values()),
+                sorted(self._finalized),
+                self.batches,
+                self._journal,
+            )
         )
-        scratch = self.state_file.with_name(self.state_file.name + ".tmp")
-        with open(scratch, "wb") as f:
-            f.write(msgspec.json.encode(snapshot))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(scratch, self.state_file)
+
+    def _save(self, change: Change) -> None:
+        """Make ``change`` (already applied in memory) durable; the caller holds the lock."""
+        if self._log is None:
+            return
+        self._log.append(msgspec.json.encode(change))
+        if self._log.outgrown(COMPACT_FACTOR, COMPACT_FLOOR):
+            self._log.rewrite(self._snapshot())
 
     @property
     def signer_secret(self) -> bytes:
@@ -268,9 +274,9 @@ class Ledger:
                 expires_at=expires_at if expires_at is not None else int(now + self.vtxo_lifetime),
                 commitment_txids=[commitment.txid().hex()],
             )
-            self._vtxos[vtxo.outpoint] = vtxo
+            self._put(vtxo)
             self.batches += 1
-            self._save()
+            self._save(Change(vtxos=[vtxo], batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx", vtxo.txid, commitment.serialize().hex(), (), (vtxo.copy(),)
@@ -299,7 +305,7 @@ class Ledger:
                 v.commitment_txids.append(commitment_txid)
                 v.expires_at = int(now + self.vtxo_lifetime)
             self.batches += 1
-            self._save()
+            self._save(Change(vtxos=fresh, batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx",
@@ -316,7 +322,7 @@ class Ledger:
             vtxo = self._vtxos[outpoint]
             vtxo.expires_at = int(self.clock()) - 1
             vtxo.updated_at = self._now_ms()
-            self._save()
+            self._save(Change(vtxos=[vtxo]))
 
     # ------------------------------------------------------------------ batches
 
@@ -348,7 +354,7 @@ class Ledger:
             spent: list[SimVtxo] = []
             for outpoint, forfeit_txid in settled:
                 vtxo = self._vtxos[outpoint]
-                vtxo.spent = True
+                self._mark_spent(vtxo)
                 vtxo.spent_by = forfeit_txid
                 vtxo.settled_by = commitment_txid
                 vtxo.updated_at = self._now_ms()
@@ -364,10 +370,10 @@ class Ledger:
                     expires_at=expires_at,
                     commitment_txids=[commitment_txid],
                 )
-                self._vtxos[vtxo.outpoint] = vtxo
+                self._put(vtxo)
                 fresh.append(vtxo.copy())
             self.batches += 1
-            self._save()
+            self._save(Change(vtxos=[*spent, *fresh], batches=self.batches))
             self._publish(
                 SimTxEvent(
                     "commitment_tx", commitment_txid, commitment_hex, tuple(spent), tuple(fresh)
@@ -391,8 +397,12 @@ class Ledger:
             if outpoints:
                 found = [self._vtxos[o] for o in outpoints if o in self._vtxos]
             else:
-                wanted = {s.lower() for s in scripts}
-                found = [v for v in self._vtxos.values() if v.script in wanted]
+                index = self._unspent_by_script if spendable_only else self._by_script
+                found = [
+                    self._vtxos[o]
+                    for script in dict.fromkeys(s.lower() for s in scripts)
+                    for o in index.get(script, ())
+                ]
                 if spendable_only:
                     found = [v for v in found if not v.spent and not recoverable(v, now)]
                 elif spent_only:
@@ -471,26 +481,29 @@ class Ledger:
                 arktx.sign_input(cp, 0, self._signer_secret)
                 signed_checkpoints[arktx.txid(cp)] = arktx.encode_psbt(cp)
             spent = [arktx.input_outpoint(cp, 0) for cp in rebuilt.checkpoints]
+            locked: list[SimVtxo] = []
             for cp in rebuilt.checkpoints:
                 vtxo = self._vtxos[arktx.input_outpoint(cp, 0)]
-                vtxo.spent, vtxo.pending = True, True
+                self._mark_spent(vtxo)
+                vtxo.pending = True
                 vtxo.spent_by, vtxo.ark_txid = arktx.txid(cp), txid
                 vtxo.updated_at = self._now_ms()
+                locked.append(vtxo)
             final = arktx.encode_psbt(ark)
-            self._pending[txid] = _Pending(txid, final, signed_checkpoints, spent, expires_at)
-            self._journal.append(
-                journal_entry(
-                    txid,
-                    signed_ark_tx,
-                    checkpoint_txs,
-                    spends,
-                    outputs,
-                    checkpoint_tapscript=self.checkpoint_tapscript,
-                    signer=self.signer_xonly,
-                    accepted_at=int(self.clock()),
-                )
+            pending = PendingTx(txid, final, signed_checkpoints, spent, expires_at)
+            self._pending[txid] = pending
+            entry = journal_entry(
+                txid,
+                signed_ark_tx,
+                checkpoint_txs,
+                spends,
+                outputs,
+                checkpoint_tapscript=self.checkpoint_tapscript,
+                signer=self.signer_xonly,
+                accepted_at=int(self.clock()),
             )
-            self._save()
+            self._journal.append(entry)
+            self._save(Change(vtxos=locked, pending=[pending], journal=[entry]))
             log.info("sim: accepted ark tx %s spending %s", txid, ", ".join(spent))
             return txid, final, list(signed_checkpoints.values())
 
@@ -532,11 +545,11 @@ class Ledger:
                     # neither spent offchain nor exited, only settled with others in a batch.
                     swept=out.sub_dust,
                 )
-                self._vtxos[vtxo.outpoint] = vtxo
+                self._put(vtxo)
                 created.append(vtxo.copy())
             del self._pending[ark_txid]
             self._finalized.add(ark_txid)
-            self._save()
+            self._save(Change(vtxos=[*spent, *created], finalized=[ark_txid]))
             checkpoints = tuple(
                 (arktx.input_outpoint(arktx.decode_psbt(tx), 0), cp_txid, tx)
                 for cp_txid, tx in sorted(final.items())
@@ -616,20 +629,6 @@ class Ledger:
                 log.warning("sim: dropping a transaction-stream subscriber that fell behind")
                 self._subscribers.remove(q)
                 _offer(q, None)
-
-
-def _read_snapshot(path: Path, network: str) -> _Snapshot | None:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        saved = msgspec.json.decode(data, type=_Snapshot)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"{path}: unreadable arkd simulator state: {exc}") from exc
-    if saved.network != network:
-        raise ValueError(f"{path}: simulator state is for {saved.network}, not {network}")
-    return saved
 
 
 def _offer(q: queue.Queue[SimTxEvent | None], item: SimTxEvent | None) -> bool:
