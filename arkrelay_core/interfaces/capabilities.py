@@ -15,9 +15,12 @@ Protocol and are announced through ``features``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .ark import Vtxo
+
+if TYPE_CHECKING:
+    from ..config import Duration
 
 __all__ = [
     "DaemonTarget",
@@ -60,7 +63,8 @@ class DaemonTarget(Protocol):
 
     @property
     def target(self) -> str:
-        """``host:port`` of the daemon (its simulator's while simulated)."""
+        """``host:port`` of the daemon (its simulator's while simulated). Read it once the
+        instance serves: a simulator binds its port then, and may raise before."""
         ...
 
 
@@ -88,8 +92,8 @@ class InventoryLevels(Protocol):
     def target(self) -> int: ...
 
     @property
-    def check_every(self) -> Any:
-        """A ``Duration`` (``.seconds``): how often the level is read."""
+    def check_every(self) -> Duration:
+        """How often the level is read."""
         ...
 
 
