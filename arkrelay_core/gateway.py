@@ -29,7 +29,7 @@ from .inbound import remember_events
 from .interfaces import InboundEvent, PluginContext, Transport
 from .nostr import Event
 from .outbox import OutboxPublisher, enqueue
-from .plugins import PluginRegistry
+from .plugins import PluginRegistry, notify_observers
 from .settlement.host import GatewaySettlementHost, run_settlement
 from .settlement.leader import Leadership
 from .store.retry import DbErrors, retrying
@@ -126,7 +126,7 @@ class Gateway:
             self.components.backends,
             hook=registry.plugin_manager.hook,
             notify_outbox=self.outbox.notify,
-            notify=_notify,
+            notify=functools.partial(notify_observers, registry.plugin_manager),
             registry_versions={
                 p.spec.name: p.distribution_version
                 for p in registry.installed
@@ -164,7 +164,8 @@ class Gateway:
         )
 
     def _published(self, event: Event) -> None:
-        _notify(self.registry.plugin_manager.hook.arkrelay_event_published, event=event)
+        pm = self.registry.plugin_manager
+        notify_observers(pm, pm.hook.arkrelay_event_published, event=event)
 
     async def publish(self, event: Event) -> None:
         """Queue a signed event durably; the outbox publisher sends it until acknowledged."""
@@ -197,7 +198,7 @@ class Gateway:
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         send, receive = trio.open_memory_channel[InboundEvent](INBOUND_BUFFER)
-        hook = self.registry.plugin_manager.hook
+        pm = self.registry.plugin_manager
         async with trio.open_nursery() as nursery:
             for role, backend in self.components.backends.items():
                 log.info("starting backend %s", role)
@@ -217,12 +218,12 @@ class Gateway:
             if self.http is not None:
                 await nursery.start(self.http.serve)
             nursery.start_soon(self._take_inbound, receive)
-            _notify(hook.arkrelay_startup, gateway=self)
+            notify_observers(pm, pm.hook.arkrelay_startup, gateway=self)
             task_status.started()
             try:
                 await trio.sleep_forever()
             finally:
-                _notify(hook.arkrelay_shutdown, gateway=self)
+                notify_observers(pm, pm.hook.arkrelay_shutdown, gateway=self)
 
     async def _supervise_transport(
         self,
@@ -339,16 +340,6 @@ class Gateway:
             self.db_errors.count("inbound")
             log.exception("inbound: %d events not stored (database error); dropped", len(batch))
             return None
-
-
-def _notify(hook_caller: Any, **kwargs: Any) -> None:
-    """Call an observer hook: an observer that raises is logged, never propagated."""
-    for impl in hook_caller.get_hookimpls():
-        try:
-            impl.function(**kwargs)
-        # Observers are third-party code the gateway must survive (DESIGN.md §3).
-        except Exception:
-            log.exception("observer %s.%s raised", impl.plugin_name, hook_caller.name)
 
 
 def _settle(batch: list[InboundEvent], *, recorded: bool) -> None:

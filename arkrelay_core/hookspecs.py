@@ -7,7 +7,13 @@ Two kinds of hook:
   The operator's config decides what *is* built; installing a plugin never activates it.
 * **Observer** hooks are told about things that happened, after they were committed.
   They must return quickly and must not raise: the gateway logs an observer's exception
-  and carries on, it never lets one break a session.
+  and carries on, it never lets one break a session nor keeps the other observers from
+  being told.
+
+* **Command** hooks add ``arkrelay`` subcommands; they run only in the command line.
+
+An implementation may take fewer arguments than its spec names (pluggy passes the ones it
+asks for, by name): ``def arkrelay_session_transition(session)`` is a valid observer.
 
 Implement a hook with ``arkrelay_core.plugins.hookimpl`` and expose the module (or
 object) through the ``arkrelay`` entry-point group::
@@ -18,14 +24,15 @@ object) through the ``arkrelay`` entry-point group::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
 
-    from .interfaces import IntentTypeSpec, PluginSpec
+    from .gateway import Gateway
+    from .interfaces import IntentTypeSpec, PluginSpec, SessionView
     from .nostr import Event
     from .protocol import Intent, SessionState
 
@@ -84,6 +91,23 @@ def arkrelay_register_intent_types() -> list[IntentTypeSpec]:
     """
 
 
+# ----------------------------------------------------------------------------- commands
+
+
+@hookspec
+def arkrelay_register_commands(cli: click.Group) -> None:
+    """Add top-level ``arkrelay`` commands (the reference wallet adds ``arkrelay demo``).
+
+    Called when the command line needs a command it does not have itself, or lists them
+    (``--help``, shell completion); never by a running gateway. Keep the module the hook
+    lives in cheap to import: define the click command there and import what it runs
+    inside its callback. A name the core already uses (``run``, ``keys``...) is ignored
+    with a warning; the first plugin to add a name keeps it.
+
+    :param cli: a click group to ``add_command`` to; its commands become ``arkrelay``'s.
+    """
+
+
 @hookspec
 def arkrelay_register_sim_commands(sim: click.Group) -> None:
     """Add commands under ``arkrelay sim``: the plugin's simulators and tools that drive them.
@@ -100,11 +124,12 @@ def arkrelay_register_sim_commands(sim: click.Group) -> None:
 
 
 @hookspec
-def arkrelay_session_transition(session: Any, old: SessionState, new: SessionState) -> None:
+def arkrelay_session_transition(session: SessionView, old: SessionState, new: SessionState) -> None:
     """A signing session moved from ``old`` to ``new`` (already committed).
 
-    :param session: a read-only copy: ``id``, ``author``, ``type``, ``step_index``,
-        ``step_total``, ``error_code``, ``error_message``.
+    :param session: a read-only copy (:class:`~arkrelay_core.interfaces.SessionView`):
+        ``id``, ``author``, ``type``, ``step_index``, ``step_total``, ``error_code``,
+        ``error_message``, ``entered_at``.
     :param old: the state it left.
     :param new: the state it entered.
     """
@@ -131,7 +156,7 @@ def arkrelay_intent_received(intent: Intent) -> None:
 
 
 @hookspec
-def arkrelay_startup(gateway: Any) -> None:
+def arkrelay_startup(gateway: Gateway) -> None:
     """The gateway finished starting: transports, backends and the engine run.
 
     :param gateway: the running gateway (read-only use: ``statistics()``, config).
@@ -139,7 +164,7 @@ def arkrelay_startup(gateway: Any) -> None:
 
 
 @hookspec
-def arkrelay_shutdown(gateway: Any) -> None:
+def arkrelay_shutdown(gateway: Gateway) -> None:
     """The gateway is stopping; called once, before its tasks are cancelled.
 
     :param gateway: the running gateway.

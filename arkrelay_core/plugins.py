@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata as md
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -28,6 +28,8 @@ __all__ = [
     "create_plugin_manager",
     "hookimpl",
     "load_plugins",
+    "notify_observers",
+    "one_by_one",
 ]
 
 log = logging.getLogger(__name__)
@@ -231,6 +233,35 @@ def _check_intent_type(spec: Any) -> IntentTypeSpec:
     if not isinstance(spec, IntentTypeSpec):
         raise PluginError(f"registration returned {type(spec).__name__}, not an IntentTypeSpec")
     return spec
+
+
+def notify_observers(pm: pluggy.PluginManager, hook: pluggy.HookCaller, /, **kwargs: Any) -> None:
+    """Call an observer hook: an observer that raises is logged, never propagated, and the
+    other observers are still called."""
+    for plugin_name, call in one_by_one(pm, hook):
+        try:
+            call(**kwargs)
+        # Observers are third-party code the gateway must survive (DESIGN.md §3).
+        except Exception:
+            log.exception("observer %s.%s raised", plugin_name, hook.name)
+
+
+def one_by_one(
+    pm: pluggy.PluginManager, hook: pluggy.HookCaller
+) -> Iterator[tuple[str, pluggy.HookCaller]]:
+    """Each plugin implementing ``hook``, with a caller that reaches its implementation alone.
+
+    pluggy runs every implementation in one call and stops at the first exception; these
+    callers let the host survive one plugin's failure without bypassing pluggy: each is a
+    subset caller that leaves the other plugins out, so pluggy's argument matching still
+    applies (an implementation may take only the arguments it wants) and wrappers wrap
+    each call. The order is pluggy's: last registered first, ``tryfirst``/``trylast``
+    honoured.
+    """
+    plain = [impl for impl in hook.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
+    for impl in reversed(plain):
+        others = [other.plugin for other in plain if other is not impl]
+        yield impl.plugin_name, pm.subset_hook_caller(hook.name, others)
 
 
 def _distribution_of(ep: md.EntryPoint) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 import msgspec
 import pytest
 import trio
+from capabilities import check_capabilities
 
 from arkrelay_core.codes import ErrorCode
 from arkrelay_core.errors import ArkRelayError
@@ -109,6 +110,7 @@ async def check_info(h: ArkHarness) -> None:
     assert info.dust >= 0
     assert isinstance(h.backend.features, frozenset)
     assert isinstance(dict(h.backend.statistics()), dict)
+    check_capabilities(h.backend)
 
 
 async def check_list_vtxos(h: ArkHarness) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import pytest
+from capabilities import check_capabilities
 from kit import run_all, run_named
 
 from arkrelay_core.codes import ErrorCode
@@ -75,6 +76,7 @@ async def check_info(h: AssetHarness) -> None:
     assert info.version and info.network and info.block_height > 0
     assert isinstance(h.backend.features, frozenset)
     assert isinstance(dict(h.backend.statistics()), dict)
+    check_capabilities(h.backend)
 
 
 async def check_mint_and_balance(h: AssetHarness) -> None:

@@ -22,6 +22,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 import trio
+from capabilities import check_capabilities
 from kit import run_all, run_named
 
 from arkrelay_core.codes import ErrorCode
@@ -106,6 +107,7 @@ async def check_info(h: LightningHarness) -> None:
     assert info.block_height > 0
     assert isinstance(h.backend.features, frozenset)
     assert isinstance(dict(h.backend.statistics()), dict)
+    check_capabilities(h.backend)
 
 
 async def check_invoice_settles_through_the_stream(h: LightningHarness) -> None:

@@ -13,6 +13,7 @@ import trio
 from ..errors import PluginError
 from ..gateway import Gateway
 from ..identity import open_identity
+from ..interfaces import DaemonTarget, Listener, Simulatable
 from ..nostr import encode_npub
 from ..servicekey import ServiceKeyError
 from ..shutdown import cancel_on_signals
@@ -89,7 +90,7 @@ def _settlement(gateway: Gateway) -> str:
 def _banner(gateway: Gateway, database: str) -> None:
     ident = gateway.identity
     components = gateway.components
-    simulated = [role for role, b in components.backends.items() if _simulator_of(b) is not None]
+    simulated = [role for role, b in components.backends.items() if _simulated(b)]
     lines = [
         "ArkRelay gateway",
         f"  service key  {encode_npub(ident.pubkey)}",
@@ -101,7 +102,7 @@ def _banner(gateway: Gateway, database: str) -> None:
         *(
             f"    {name:<10} {transport.url}"
             for name, transport in components.transports.items()
-            if isinstance(getattr(transport, "url", None), str)
+            if isinstance(transport, Listener)
         ),
         f"  http         {gateway.http.url if gateway.http else 'off (no [http] table)'}",
         f"  backends     {', '.join(components.backends) or 'none enabled'}",
@@ -127,15 +128,13 @@ def _banner(gateway: Gateway, database: str) -> None:
     click.echo("\n".join(lines))
 
 
-def _simulator_of(backend: object) -> object | None:
-    # Each reference plugin exposes the simulator it owns; a real daemon has none.
-    return getattr(backend, "simulator", None)
+def _simulated(backend: object) -> bool:
+    return isinstance(backend, Simulatable) and backend.simulator is not None
 
 
 def _where(backend: Any) -> str:
-    target = getattr(backend, "target", None)
-    where = target if isinstance(target, str) else "(target not reported)"
-    if _simulator_of(backend) is not None:
+    where = backend.target if isinstance(backend, DaemonTarget) else "(target not reported)"
+    if _simulated(backend):
         where = f"SIMULATED on {where}"
     reserve = backend.statistics().get("gbtc_reserve")
     return f"{where}, gBTC reserve {reserve}" if reserve else where

@@ -21,6 +21,7 @@ from ..ceremony.records import FINAL, lock_session
 from ..ceremony.submitted import is_submitted
 from ..codes import ErrorCode
 from ..errors import ArkRelayError
+from ..interfaces import Inventory, InventoryKeeper
 from ..nostr import encode_npub
 from ..protocol import SessionState
 from ..servicekey import KeyFileError, read_key_file
@@ -411,15 +412,15 @@ async def admin_trigger_settlement(ctx: ApiContext) -> SettlementTriggered:
 # -- inventory ------------------------------------------------------------------------------
 
 
-def _inventory(ctx: ApiContext) -> Any:
+def _inventory(ctx: ApiContext) -> Inventory:
     backend = ctx.gateway.components.backends.get("ark")
-    inventory = getattr(backend, "inventory", None)
+    inventory = backend.inventory if isinstance(backend, InventoryKeeper) else None
     if inventory is None:
         raise not_found("the ark backend keeps no inventory of the gateway's own VTXOs")
     return inventory
 
 
-def _inventory_out(inventory: Any) -> InventoryOut:
+def _inventory_out(inventory: Inventory) -> InventoryOut:
     view = inventory.view()
     levels = view.levels
     ago = None

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from ..ceremony.engine import IGNORED_PREFIX, RESPONSE_IGNORED_REASONS
 from ..codes import ErrorCode
+from ..interfaces import InventoryKeeper
 from ..store.models import (
     FINAL_SESSION_STATES,
     CeremonySession,
@@ -577,10 +578,15 @@ def _inventory(backends: Mapping[str, Any], components: Mapping[str, Any]) -> It
         vtxos.add_metric([role], inventory.get("vtxo_count", 0))
         for name in INVENTORY_LEVELS:
             level.add_metric([role, name], 1 if inventory.get("level") == name else 0)
-        levels = getattr(getattr(backends[role], "inventory", None), "levels", None)
-        for name in ("critical", "warning", "target"):
-            value = getattr(levels, name, None)
-            if isinstance(value, int):
+        backend = backends[role]
+        kept = backend.inventory if isinstance(backend, InventoryKeeper) else None
+        if kept is not None:
+            levels = kept.levels
+            for name, value in (
+                ("critical", levels.critical),
+                ("warning", levels.warning),
+                ("target", levels.target),
+            ):
                 thresholds.add_metric([role, name], value)
     yield from (balance, vtxos, level, thresholds)
 

@@ -12,12 +12,13 @@ import collections
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from ..interfaces import SessionView
 from ..plugins import hookimpl
-from ..protocol import SessionState
+from ..protocol import Intent, SessionState
 from ..protocol.intents import canonical_action_type
 
 if TYPE_CHECKING:
@@ -86,19 +87,19 @@ class CeremonyObserver:
     # ------------------------------------------------------------------ hooks
 
     @hookimpl
-    def arkrelay_intent_received(self, intent: Any) -> None:
+    def arkrelay_intent_received(self, intent: Intent) -> None:
         self.received.labels(type=canonical_action_type(intent.type)).inc()
 
     @hookimpl
     def arkrelay_session_transition(
-        self, session: Any, old: SessionState, new: SessionState
+        self, session: SessionView, old: SessionState, new: SessionState
     ) -> None:
         now = self._clock()
         entered = self._entered.pop(session.id, None)
         duration = None
         if entered is not None and entered[0] == old:
             duration = now - entered[1]
-        elif getattr(session, "entered_at", 0):
+        elif session.entered_at:
             # Not seen entering it (the first state, or before a restart): the session's
             # own record says when, to the second.
             duration = max(0.0, time.time() - session.entered_at)
@@ -114,7 +115,7 @@ class CeremonyObserver:
             self._entered.popitem(last=False)
 
     @hookimpl
-    def arkrelay_shutdown(self, gateway: Any) -> None:
+    def arkrelay_shutdown(self, gateway: Gateway) -> None:
         # The plugin manager may outlive this gateway (a test reusing a registry): a
         # stopped gateway's observer must not count the next one's sessions.
         if gateway is self._gateway():

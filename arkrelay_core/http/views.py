@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..ceremony.service import fee_table, wallet_state
 from ..errors import ArkRelayError, UnknownAsset
+from ..interfaces import Listener, RelayReader
 from ..nostr import encode_npub
 from ..nostr.errors import Nip19Error
 from ..nostr.nip19 import decode_pubkey
@@ -146,16 +147,15 @@ def _component_check(stats: Any) -> Check:
 async def info(ctx: ApiContext) -> InfoOut:
     gateway = ctx.gateway
     engine = gateway.engine
-    endpoint = gateway.components.transports.get("endpoint")
-    relays: list[str] = []
-    for name, section in gateway.config.transports.items():
-        if name != "endpoint":
-            relays.extend(getattr(section.settings, "relays", []))
+    transports = gateway.components.transports
+    # Where wallets connect: the first transport that listens, in config order.
+    endpoint = next((t for t in transports.values() if isinstance(t, Listener)), None)
+    relays = [url for t in transports.values() if isinstance(t, RelayReader) for url in t.relays]
     return InfoOut(
         service_pubkey=gateway.identity.pubkey,
         npub=encode_npub(gateway.identity.pubkey),
         network=gateway.config.gateway.network,
-        endpoint_url=getattr(endpoint, "url", None),
+        endpoint_url=endpoint.url if endpoint is not None else None,
         relays=relays,
         fees=fee_table(engine),
         assets=[_asset(a) for a in engine.assets.assets],

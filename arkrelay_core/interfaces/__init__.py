@@ -2,6 +2,8 @@
 
 A plugin implements one of these Protocols and returns a PluginSpec from a registration
 hook; the contract tests in ``contract-tests/`` check an implementation against them.
+Optional capabilities (``capabilities``) are Protocols too: the core tests for them with
+``isinstance`` and uses nothing they do not declare.
 """
 
 from .ark import (
@@ -18,6 +20,17 @@ from .ark import (
     Vtxo,
 )
 from .assets import AssetBackend, AssetBackendInfo, AssetBalance, AssetMeta
+from .capabilities import (
+    DaemonTarget,
+    Inventory,
+    InventoryKeeper,
+    InventoryLevel,
+    InventoryLevels,
+    InventoryView,
+    Listener,
+    RelayReader,
+    Simulatable,
+)
 from .common import ROLES, Component, PluginContext, PluginSpec, Role, SignEvent
 from .intent_types import ActionResult, IntentHandler, IntentTypeSpec, PayloadToSign
 from .lightning import (
@@ -32,6 +45,7 @@ from .lightning import (
     PaymentStatus,
     TxConfirmation,
 )
+from .observers import SessionView
 from .settlement import SettlementHost, SettlementRecord, SettlementState, SettlementStrategy
 from .transport import InboundEvent, PublishResult, Receipt, Transport
 
@@ -46,6 +60,7 @@ __all__ = [
     "AssetBalance",
     "AssetMeta",
     "Component",
+    "DaemonTarget",
     "DecodedInvoice",
     "FinalizedTx",
     "InboundEvent",
@@ -53,10 +68,16 @@ __all__ = [
     "InputToSign",
     "IntentHandler",
     "IntentTypeSpec",
+    "Inventory",
+    "InventoryKeeper",
+    "InventoryLevel",
+    "InventoryLevels",
+    "InventoryView",
     "Invoice",
     "InvoiceState",
     "LightningBackend",
     "LightningInfo",
+    "Listener",
     "OffchainTx",
     "OnchainBalance",
     "OnchainTx",
@@ -68,12 +89,15 @@ __all__ = [
     "PluginSpec",
     "PublishResult",
     "Receipt",
+    "RelayReader",
     "Role",
+    "SessionView",
     "SettlementHost",
     "SettlementRecord",
     "SettlementState",
     "SettlementStrategy",
     "SignEvent",
+    "Simulatable",
     "SubmittedTx",
     "Transport",
     "TxConfirmation",

@@ -40,6 +40,16 @@ def test_interfaces_export_exactly_the_plugin_contract():
         "SettlementHost",
         "IntentHandler",
         "Component",
+        # Read-only views observers get, and the optional capabilities.
+        "SessionView",
+        "Listener",
+        "RelayReader",
+        "DaemonTarget",
+        "Simulatable",
+        "InventoryKeeper",
+        "Inventory",
+        "InventoryView",
+        "InventoryLevels",
     }
 
 
@@ -57,6 +67,7 @@ def test_hookspecs_are_all_prefixed_and_documented():
             "arkrelay_register_backends",
             "arkrelay_register_settlement_strategies",
             "arkrelay_register_intent_types",
+            "arkrelay_register_commands",
             "arkrelay_register_sim_commands",
             "arkrelay_session_transition",
             "arkrelay_event_published",

@@ -87,3 +87,24 @@ def test_plugin_settings_typo_is_one_line_naming_file_key_and_suggestion(
     assert error_lines == [
         f"Error: {config}: transport.loopback.labell: unknown key (did you mean 'label'?)"
     ]
+
+
+def test_a_plugin_adds_a_command_that_is_listed_completed_and_run(arkrelay, good_site):
+    helped = arkrelay("--help", site=good_site)
+    assert helped.returncode == 0, helped.stderr
+    listed = [line.split()[0] for line in helped.stdout.split("Commands:")[1].splitlines() if line]
+    assert "loopback-hello" in listed
+    assert "demo" in listed  # the workspace's wallet adds it the same way
+    ran = arkrelay("loopback-hello", "ann", site=good_site)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "hello ann from the loopback plugin\n"
+    assert "loopback-hello" not in arkrelay("--help").stdout
+
+
+def test_plugin_commands_are_offered_by_shell_completion(arkrelay, good_site, monkeypatch):
+    monkeypatch.setenv("_ARKRELAY_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "arkrelay loop")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    completed = arkrelay(site=good_site)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["plain,loopback-hello"]

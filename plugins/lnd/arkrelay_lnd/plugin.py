@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arkrelay_core.interfaces import PluginContext, PluginSpec
 from arkrelay_core.plugins import hookimpl
 
 from . import __version__
 from .settings import LndSettings
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = ["arkrelay_register_backends", "arkrelay_register_sim_commands"]
 
@@ -36,7 +39,7 @@ def arkrelay_register_backends() -> list[PluginSpec]:
 
 
 @hookimpl
-def arkrelay_register_sim_commands(sim: Any) -> None:
+def arkrelay_register_sim_commands(sim: click.Group) -> None:
     from .chainsim.cli import chain
     from .sim.cli import ln
 

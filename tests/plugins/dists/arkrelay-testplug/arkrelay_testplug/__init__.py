@@ -50,3 +50,16 @@ def arkrelay_register_transports():
             description="echoes published events back as inbound",
         )
     ]
+
+
+@hookimpl
+def arkrelay_register_commands(cli):
+    import click
+
+    @click.command("loopback-hello")
+    @click.argument("name")
+    def hello(name: str) -> None:
+        """Greets NAME (a command a plugin adds to `arkrelay`)."""
+        click.echo(f"hello {name} from the loopback plugin")
+
+    cli.add_command(hello)

@@ -1,14 +1,12 @@
 """`arkrelay demo`: the gateway on embedded defaults and three reference wallets, every
-flow once (the demo itself lives in the arkrelay-wallet distribution)."""
+flow once. Added to the `arkrelay` command by this distribution's plugin
+(``arkrelay_register_commands``); what it runs is imported only when it runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import trio
-
-from ..plugins import load_plugins
 
 __all__ = ["demo"]
 
@@ -33,14 +31,13 @@ def demo(directory: Path, relay: str | None, verbose: bool) -> None:
 
     Exits 0 only if every confirmation arrived and every balance is the expected one.
     """
-    try:
-        from arkrelay_wallet.client import WalletError, find_error
-        from arkrelay_wallet.demo import Demo, DemoFailed, quiet_gateway_logs
-    except ImportError as exc:
-        raise click.ClickException(
-            f"arkrelay demo needs the arkrelay-wallet distribution ({exc}); run it from the "
-            "workspace with `uv run --all-packages arkrelay demo`"
-        ) from exc
+    import trio
+
+    from arkrelay_core.plugins import load_plugins
+
+    from .client import WalletError, find_error
+    from .demo import Demo, DemoFailed, quiet_gateway_logs
+
     if not verbose:
         quiet_gateway_logs()
     run = Demo(load_plugins(), directory, out=click.echo, relay=relay)
