@@ -32,7 +32,7 @@ from .outbox import OutboxPublisher, enqueue
 from .plugins import PluginRegistry, notify_observers
 from .settlement.host import GatewaySettlementHost, run_settlement
 from .settlement.leader import Leadership
-from .store.retry import DbErrors, retrying
+from .store.retry import DbErrors
 
 __all__ = ["INBOUND_BUFFER", "Gateway", "build_components"]
 
@@ -107,6 +107,9 @@ class Gateway:
         self._inbound_progress = trio.lowlevel.ParkingLot()
         #: Database errors met by each long-lived task (``arkrelay_db_errors_total``).
         self.db_errors = DbErrors()
+        #: Every transaction of this gateway goes through this store's writer: on SQLite
+        #: they are committed together in batches (``store/groupcommit.py``).
+        self.store = Store(sessions, self._db_limiter, errors=self.db_errors)
         self.components = build_components(config, registry, self._context_for)
         self.outbox = OutboxPublisher(
             sessions,
@@ -117,12 +120,14 @@ class Gateway:
             instance=config.ceremony.instance or socket.gethostname(),
             claim_seconds=config.ceremony.lease_ttl.seconds,
             db_errors=self.db_errors,
+            store=self.store,
         )
+        self._inbound_store = self.store.for_task("inbound", attempts=None)
         used = {s.plugin for s in (*config.transports.values(), *config.backends.values())}
         self.engine = Engine(
             config,
             identity,
-            Store(sessions, self._db_limiter, errors=self.db_errors),
+            self.store,
             self.components.backends,
             hook=registry.plugin_manager.hook,
             notify_outbox=self.outbox.notify,
@@ -140,7 +145,7 @@ class Gateway:
         self.leadership: Leadership | None = None
         if self.components.settlement is not None:
             self.settlement_host = GatewaySettlementHost(
-                Store(sessions, self._db_limiter, task="settlement", errors=self.db_errors),
+                self.store.for_task("settlement"),
                 identity,
                 ark=self.components.backends.get("ark"),
                 lightning=self.components.backends.get("lightning"),
@@ -170,16 +175,7 @@ class Gateway:
     async def publish(self, event: Event) -> None:
         """Queue a signed event durably; the outbox publisher sends it until acknowledged."""
 
-        def store() -> None:
-            with self._sessions() as session:
-                enqueue(session, event)
-                session.commit()
-
-        await retrying(
-            lambda: trio.to_thread.run_sync(store, limiter=self._db_limiter),
-            task="publish",
-            errors=self.db_errors,
-        )
+        await self.store.for_task("publish").run(enqueue, event)
         self.outbox.notify()
 
     def statistics(self) -> Mapping[str, Any]:
@@ -323,19 +319,9 @@ class Gateway:
         (logged, counted) rather than ending the gateway: nothing acted on those events, so
         a copy delivered again (another relay, a resubscription) is handled as new.
         """
-        store = functools.partial(
-            remember_events,
-            self._sessions,
-            [item.event for item in batch],
-            handler=self.engine.instance,
-        )
+        store = functools.partial(remember_events, handler=self.engine.instance)
         try:
-            return await retrying(
-                lambda: trio.to_thread.run_sync(store, limiter=self._db_limiter),
-                task="inbound",
-                errors=self.db_errors,
-                attempts=None,
-            )
+            return await self._inbound_store.run(store, [item.event for item in batch])
         except sa.exc.SQLAlchemyError:
             self.db_errors.count("inbound")
             log.exception("inbound: %d events not stored (database error); dropped", len(batch))

@@ -11,30 +11,44 @@ import time
 from collections.abc import Sequence
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from .nostr import Event
 from .store.models import EventIn
 
-__all__ = ["remember_event", "remember_events"]
+__all__ = ["mark_handled", "remember_event", "remember_events"]
 
-_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_TABLE = EventIn.__table__
+
+
+#: Per dialect: INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id, built once.
+_INSERT_NEW = {
+    name: insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.id]).returning(_TABLE.c.id)
+    for name, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+_MARK_HANDLED = (
+    sa.update(_TABLE)
+    .where(_TABLE.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(handled_at=sa.bindparam("now"))
+)
 
 
 def remember_events(
-    sessions: sessionmaker[Session],
+    db: Session,
     events: Sequence[Event],
     *,
     now: float | None = None,
     handler: str | None = None,
 ) -> list[bool]:
-    """Store the events' ids in one transaction: for each event, False if its id was
-    already stored (a duplicate to drop), also by an earlier event of ``events``.
+    """Store the events' ids in the caller's transaction (``Store.run`` it): for each
+    event, False if its id was already stored (a duplicate to drop), also by an earlier
+    event of ``events``.
 
     One statement whatever the batch size: ids already known are skipped by the database
     (``ON CONFLICT DO NOTHING``), which also settles two instances storing the same id at
-    once. Blocking (SQLAlchemy sync): call it through ``trio.to_thread.run_sync``.
+    once.
     """
     received = int(time.time() if now is None else now)
     distinct: dict[str, Event] = {}
@@ -52,11 +66,11 @@ def remember_events(
         }
         for event in distinct.values()
     ]
-    table = EventIn.__table__
-    with sessions() as session, session.begin():
-        insert = _INSERT[session.get_bind().dialect.name](table)
-        statement = insert.on_conflict_do_nothing(index_elements=[table.c.id]).returning(table.c.id)
-        stored = set(session.scalars(statement, rows)) if rows else set()
+    stored: set[str] = set()
+    if rows:
+        connection = db.connection()
+        statement = _INSERT_NEW[connection.dialect.name]
+        stored = set(connection.execute(statement, rows).scalars())
     fresh = []
     for event in events:
         fresh.append(event.id in stored)
@@ -65,14 +79,15 @@ def remember_events(
 
 
 def remember_event(
-    sessions: sessionmaker[Session],
-    event: Event,
-    *,
-    now: float | None = None,
-    handler: str | None = None,
+    db: Session, event: Event, *, now: float | None = None, handler: str | None = None
 ) -> bool:
-    """Store the event's id; False if it was already stored (a duplicate to drop).
+    """Store the event's id in the caller's transaction; False if it was already stored
+    (a duplicate to drop)."""
+    return remember_events(db, [event], now=now, handler=handler)[0]
 
-    Blocking (SQLAlchemy sync): call it through ``trio.to_thread.run_sync``.
-    """
-    return remember_events(sessions, [event], now=now, handler=handler)[0]
+
+def mark_handled(db: Session, event_ids: Sequence[str], *, now: float | None = None) -> None:
+    """Mark the events handled in the caller's transaction: a restart need not handle
+    them again."""
+    moment = int(time.time() if now is None else now)
+    db.connection().execute(_MARK_HANDLED, {"ids": list(event_ids), "now": moment})

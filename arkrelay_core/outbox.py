@@ -15,6 +15,11 @@ every transaction touching several outbox rows uses, so publishers queue behind 
 instead of deadlocking. At worst (a claim lapsed mid-publish) two instances publish the
 same event: same id, harmless. Database errors are retried as transactions
 (``store/retry.py``); one that outlasts the retries costs a pause, never the publisher.
+
+The hot path is SQLAlchemy Core with statements built once: :func:`enqueue` is one INSERT
+in the caller's transaction, a claim one UPDATE ... RETURNING, a record one executemany.
+The publisher's transactions go through the gateway's :class:`Store`, so on SQLite they
+are committed together with the ceremonies' (``store/groupcommit.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from .config import OutboxSettings
 from .interfaces import PublishResult, Transport
 from .nostr import Event
 from .store.models import OutboxEvent
-from .store.retry import DbErrors, backoff, retrying
+from .store.retry import DbErrors, backoff
+from .store.transactions import Store
 
 __all__ = ["OutboxPublisher", "enqueue"]
 
@@ -45,20 +51,64 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
+_TABLE = OutboxEvent.__table__
+_INSERT = sa.insert(_TABLE)
+_PENDING = _TABLE.c.acked_at.is_(None)
+_BACKLOG = sa.select(sa.func.count()).select_from(_TABLE).where(_PENDING)
+_NEXT_DUE = sa.select(sa.func.min(_TABLE.c.next_attempt_at)).where(_PENDING)
+
+
 def enqueue(session: Session, event: Event, *, now: float | None = None) -> None:
     """Add ``event`` to the outbox in the caller's transaction (it commits it)."""
     moment = int(time.time() if now is None else now)
-    session.add(
-        OutboxEvent(
-            event_id=event.id,
-            kind=event.kind,
-            event=msgspec.to_builtins(event),
-            created_at=moment,
-            next_attempt_at=moment,
-            attempts=0,
-            accepted_relays=[],
-        )
+    # Core, not the ORM's unit of work: nothing reads the row back in this transaction.
+    session.connection().execute(
+        _INSERT,
+        {
+            "event_id": event.id,
+            "kind": event.kind,
+            "event": msgspec.to_builtins(event),
+            "created_at": moment,
+            "next_attempt_at": moment,
+            "attempts": 0,
+            "accepted_relays": [],
+        },
     )
+
+
+def _claim_statement(own_claims_due: bool) -> sa.Update:
+    due = _TABLE.c.next_attempt_at <= sa.bindparam("now")
+    if own_claims_due:
+        due = sa.or_(due, _TABLE.c.claimed_by == sa.bindparam("instance"))
+    chosen = (
+        sa.select(_TABLE.c.id)
+        .where(_PENDING, due)
+        .order_by(_TABLE.c.id)
+        .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        sa.update(_TABLE)
+        .where(_TABLE.c.id.in_(chosen))
+        .values(claimed_by=sa.bindparam("instance"), next_attempt_at=sa.bindparam("until"))
+        .returning(_TABLE.c.id, _TABLE.c.event, _TABLE.c.attempts, _TABLE.c.accepted_relays)
+    )
+
+
+#: Claims of due rows; the first also retakes the rows this instance claimed before a stop.
+_CLAIM = {own: _claim_statement(own) for own in (False, True)}
+# Only rows still pending: an instance whose claim lapsed must not undo the
+# acknowledgement another instance recorded meanwhile.
+_OUTCOME = sa.update(_TABLE).where(_TABLE.c.id == sa.bindparam("row"), _PENDING)
+_COMMON = {
+    "attempts": sa.bindparam("n"),
+    "accepted_relays": sa.bindparam("relays"),
+    "claimed_by": None,
+}
+_ACKED = _OUTCOME.values(**_COMMON, acked_at=sa.bindparam("now"), last_error=None)
+_RETRIED = _OUTCOME.values(
+    **_COMMON, next_attempt_at=sa.bindparam("retry_at"), last_error=sa.bindparam("error")
+)
 
 
 #: Seconds between two counts of the backlog (a statistic; counting scans the outbox).
@@ -104,8 +154,8 @@ class OutboxPublisher:
         instance: str | None = None,
         claim_seconds: float = CLAIM_SECONDS,
         db_errors: DbErrors | None = None,
+        store: Store | None = None,
     ) -> None:
-        self._sessions = sessions
         self._instance = instance or socket.gethostname()
         self._claim_seconds = claim_seconds
         self._errors = db_errors if db_errors is not None else DbErrors()
@@ -116,7 +166,9 @@ class OutboxPublisher:
         self._settings = settings
         self._on_published = on_published
         self._clock = clock
-        self._db = db_limiter or trio.CapacityLimiter(1)
+        if store is None:
+            store = Store(sessions, db_limiter or trio.CapacityLimiter(1), errors=self._errors)
+        self._store = store.for_task("outbox")
         self._wake = trio.Event()
         self._stats = {"published": 0, "attempts": 0, "retries_scheduled": 0, "backlog": 0}
         self._last_error: str | None = None
@@ -135,7 +187,7 @@ class OutboxPublisher:
         while True:
             self._wake = trio.Event()
             try:
-                due, next_at = await self._in_db(self._claim_due)
+                due, next_at = await self._store.run(self._claim_due, self._clock())
                 if due:
                     await self._publish_batch(due)
                     failures = 0
@@ -160,48 +212,25 @@ class OutboxPublisher:
             with trio.move_on_after(timeout):
                 await self._wake.wait()
 
-    async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)``, one whole transaction, in a worker thread; transient errors retried."""
-        return await retrying(
-            lambda: trio.to_thread.run_sync(fn, *args, limiter=self._db),
-            task="outbox",
-            errors=self._errors,
-        )
-
-    def _claim_due(self) -> tuple[list[_Due], float | None]:
-        now = self._clock()
+    def _claim_due(self, session: Session, now: float) -> tuple[list[_Due], float | None]:
         limit = self._settings.concurrency * 4
-        table = OutboxEvent.__table__
-        pending = table.c.acked_at.is_(None)
-        due = table.c.next_attempt_at <= now
-        if self._own_claims_due:
-            due = sa.or_(due, table.c.claimed_by == self._instance)
-        chosen = (
-            sa.select(table.c.id)
-            .where(pending, due)
-            .order_by(table.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        db = session.connection()
+        rows = sorted(
+            db.execute(
+                _CLAIM[self._own_claims_due],
+                {
+                    "now": now,
+                    "instance": self._instance,
+                    "limit": limit,
+                    "until": math.ceil(now + self._claim_seconds),
+                },
+            ).all()
         )
-        claim = (
-            sa.update(table)
-            .where(table.c.id.in_(chosen))
-            .values(claimed_by=self._instance, next_attempt_at=math.ceil(now + self._claim_seconds))
-            .returning(table.c.id, table.c.event, table.c.attempts, table.c.accepted_relays)
-        )
-        with self._sessions() as session, session.begin():
-            rows = sorted(session.execute(claim).all())
-            if now - self._backlog_counted_at >= BACKLOG_EVERY:
-                self._backlog_counted_at = now
-                self._stats["backlog"] = session.scalar(
-                    sa.select(sa.func.count()).select_from(table).where(pending)
-                )
-            # Only an idle publisher needs to know when the next retry falls due.
-            next_at = None
-            if not rows:
-                next_at = session.scalar(
-                    sa.select(sa.func.min(table.c.next_attempt_at)).where(pending)
-                )
+        if now - self._backlog_counted_at >= BACKLOG_EVERY:
+            self._backlog_counted_at = now
+            self._stats["backlog"] = db.scalar(_BACKLOG)
+        # Only an idle publisher needs to know when the next retry falls due.
+        next_at = None if rows else db.scalar(_NEXT_DUE)
         if len(rows) < limit:
             self._own_claims_due = False
         due_items = [
@@ -223,7 +252,7 @@ class OutboxPublisher:
                 nursery.start_soon(one, item)
         # The batch's outcomes in one transaction. Until it commits, a crash only means
         # publishing again what was published: same event, same id.
-        await self._in_db(self._record, attempts)
+        await self._store.run(self._record, attempts, self._clock())
         for attempt in attempts:
             self._stats["attempts"] += 1
             if attempt.done:
@@ -261,8 +290,7 @@ class OutboxPublisher:
         error = None if done else ("; ".join(problems) or "no transport accepted it")
         return _Attempt(item, sorted(accepted), done, error)
 
-    def _record(self, attempts: Sequence[_Attempt]) -> None:
-        now = self._clock()
+    def _record(self, session: Session, attempts: Sequence[_Attempt], now: float) -> None:
         acked: list[dict[str, Any]] = []
         retried: list[dict[str, Any]] = []
         for attempt in attempts:
@@ -274,38 +302,23 @@ class OutboxPublisher:
                 # Rounded up: a retry is never due again in the same second it failed.
                 retry_at = math.ceil(now + self._backoff(count))
                 retried.append(values | {"retry_at": retry_at, "error": attempt.error})
-        table = OutboxEvent.__table__
-        # Only rows still pending: an instance whose claim lapsed must not undo the
-        # acknowledgement another instance recorded meanwhile.
-        update = sa.update(table).where(
-            table.c.id == sa.bindparam("row"), table.c.acked_at.is_(None)
-        )
-        common = {
-            "attempts": sa.bindparam("n"),
-            "accepted_relays": sa.bindparam("relays"),
-            "claimed_by": None,
-        }
-        rows = sorted(a.item.row_id for a in attempts)
-        with self._sessions() as session, session.begin():
+        for values in acked:
+            values["now"] = int(now)
+        db = session.connection()
+        if db.dialect.name != "sqlite":  # SQLite has one writer: nothing to queue behind
             # Locked in id order first: two publishers recording overlapping rows then
             # queue behind each other instead of each holding what the other waits for.
-            session.execute(
-                sa.select(table.c.id)
-                .where(table.c.id.in_(rows))
-                .order_by(table.c.id)
+            rows = sorted(a.item.row_id for a in attempts)
+            db.execute(
+                sa.select(_TABLE.c.id)
+                .where(_TABLE.c.id.in_(rows))
+                .order_by(_TABLE.c.id)
                 .with_for_update()
             )
-            if acked:
-                session.execute(update.values(**common, acked_at=int(now), last_error=None), acked)
-            if retried:
-                session.execute(
-                    update.values(
-                        **common,
-                        next_attempt_at=sa.bindparam("retry_at"),
-                        last_error=sa.bindparam("error"),
-                    ),
-                    retried,
-                )
+        if acked:
+            db.execute(_ACKED, acked)
+        if retried:
+            db.execute(_RETRIED, retried)
 
     def _backoff(self, attempts: int) -> float:
         base = self._settings.retry_initial.seconds * 2 ** min(attempts - 1, 30)

@@ -28,6 +28,7 @@ from ..codes import ErrorCode
 from ..config import Config
 from ..errors import ArkRelayError, PluginError, ProtocolViolation
 from ..identity import ServiceIdentity
+from ..inbound import mark_handled
 from ..nostr import Event, first_tag_value
 from ..nostr.errors import DecryptError
 from ..outbox import enqueue
@@ -374,12 +375,7 @@ class Engine:
 
 
 def _mark_handled(db: Session, event_ids: list[str]) -> None:
-    db.execute(
-        sa.update(EventIn)
-        .where(EventIn.id.in_(event_ids))
-        .values(handled_at=int(time.time()))
-        .execution_options(synchronize_session=False)
-    )
+    mark_handled(db, event_ids)
 
 
 def _unhandled(db: Session, instance: str, lapsed_before: float, others_only: bool) -> list[Event]:

@@ -9,19 +9,30 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import StoreError
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_engine_for", "mask_url", "session_factory"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "WRITER",
+    "create_engine_for",
+    "mask_url",
+    "session_factory",
+]
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer waits for another writer's lock before giving up."""
+
+WRITER = {"arkrelay_writer": True}
+"""Execution options of a connection that will write: on SQLite its transactions begin
+``IMMEDIATE`` (the write lock is taken at ``BEGIN``, so a read-then-write transaction never
+meets a busy snapshot it cannot wait out)."""
 
 _SQLITE_DRIVERS = {"", "pysqlite"}
 _POSTGRES_NAMES = {"postgresql", "postgres"}
@@ -41,7 +52,11 @@ def create_engine_for(url: str | URL, *, echo: bool = False) -> Engine:
     """An engine for ``url``, configured the way the gateway needs it.
 
     ``sqlite:///path.db`` gets WAL, foreign keys, a busy timeout and ``synchronous=NORMAL``
-    on every connection, and the file's directory is created. ``postgresql://`` and
+    on every connection, and the file's directory is created. Its transactions begin
+    where SQLAlchemy begins them (``BEGIN``, or ``BEGIN IMMEDIATE`` on a connection with
+    the :data:`WRITER` options), not where the sqlite3 module guesses: reads are in the
+    transaction, and SAVEPOINTs nest inside it instead of opening (and, released,
+    committing) one of their own. ``postgresql://`` and
     ``postgres://`` mean ``postgresql+psycopg://`` (psycopg 3). Anything else raises
     :class:`StoreError` naming the URL, password masked.
     """
@@ -51,6 +66,7 @@ def create_engine_for(url: str | URL, *, echo: bool = False) -> Engine:
         _create_parent_directory(parsed)
         engine = create_engine(parsed, echo=echo)
         event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite)
     elif backend in _POSTGRES_NAMES and driver in _POSTGRES_DRIVERS:
         # pre_ping: a PostgreSQL restart must not surface as errors on pooled connections.
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -104,3 +120,11 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+    # The sqlite3 module's own transaction handling off (SQLAlchemy's pysqlite notes):
+    # _begin_sqlite says BEGIN instead.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("arkrelay_writer", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
