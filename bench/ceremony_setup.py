@@ -29,7 +29,16 @@ from arkrelay_core.nostr import bip340
 from arkrelay_core.plugins import PluginRegistry
 from arkrelay_core.store import create_engine_for
 
-RELAY_PROCESS = Path(__file__).resolve().parent.parent / "plugins/nostr/tests/relay_process.py"
+#: In the repository beside bench/, or under the working directory (the repository root)
+#: when a copy of bench/ runs.
+RELAY_PROCESS = next(
+    (
+        path
+        for root in (Path(__file__).resolve().parent.parent, Path.cwd())
+        if (path := root / "plugins/nostr/tests/relay_process.py").exists()
+    ),
+    Path("plugins/nostr/tests/relay_process.py"),
+)
 
 ASSET = "gBTC"
 AMOUNT = 1_000
