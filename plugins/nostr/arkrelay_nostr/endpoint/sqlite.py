@@ -46,6 +46,13 @@ CREATE INDEX IF NOT EXISTS events_from_clients ON events (seq) WHERE own = 0;
 #: unknown which, so all count as clients' (the gateway republishes what it needs).
 _FROM_V1 = "ALTER TABLE events ADD COLUMN own INTEGER NOT NULL DEFAULT 0"
 _NEVER = 2**53 - 1
+_INSERT = (
+    "INSERT INTO events (id, pubkey, kind, created_at, slot, expires_at, raw, own)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_NEW = _INSERT + " ON CONFLICT (id) DO NOTHING"
+_INSERT_TAG = "INSERT INTO tags (seq, name, value) VALUES (?, ?, ?)"
+_HAS_ID = "SELECT 1 FROM events WHERE id = ?"
 #: Adds between two sweeps of expired events (queries hide them meanwhile).
 _SWEEP_EVERY = 1000
 
@@ -126,42 +133,45 @@ class EventsFile:
         return outcomes
 
     def _add(self, event: Event, raw: str, own: bool) -> tuple[AddOutcome, int]:
-        if self.db.execute("SELECT 1 FROM events WHERE id = ?", (event.id,)).fetchone():
-            if own:  # a client relayed the gateway's event before the gateway stored it
-                self.db.execute("UPDATE events SET own = 1 WHERE id = ?", (event.id,))
-            return AddOutcome.DUPLICATE, 0
         slot = replacement_slot(event)
+        if slot is None:
+            # Most events: the id's unique index tells a duplicate, no lookup first.
+            cursor = self.db.execute(_INSERT_NEW, self._row(event, raw, own, None))
+            if cursor.rowcount == 0:
+                return self._duplicate(event, own)
+            self._tag(cursor.lastrowid, event)
+            return AddOutcome.STORED, 1
+        if self.db.execute(_HAS_ID, (event.id,)).fetchone():
+            return self._duplicate(event, own)
         change = 1
-        if slot is not None:
-            row = self.db.execute(
-                "SELECT seq, created_at, id FROM events WHERE slot = ?", (slot,)
-            ).fetchone()
-            if row is not None:
-                old_seq, old_at, old_id = row
-                # NIP-01: the newest wins; on a tie, the lowest id.
-                if old_at > event.created_at or (old_at == event.created_at and old_id < event.id):
-                    return AddOutcome.SUPERSEDED, 0
-                self.db.execute("DELETE FROM events WHERE seq = ?", (old_seq,))
-                change = 0
-        seq = self.db.execute(
-            "INSERT INTO events (id, pubkey, kind, created_at, slot, expires_at, raw, own)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.id,
-                event.pubkey,
-                event.kind,
-                event.created_at,
-                slot,
-                expiration(event),
-                raw,
-                int(own),
-            ),
-        ).lastrowid
-        self.db.executemany(
-            "INSERT INTO tags (seq, name, value) VALUES (?, ?, ?)",
-            [(seq, t[0], t[1]) for t in event.tags if len(t) >= 2 and _indexed(t[0])],
-        )
+        row = self.db.execute(
+            "SELECT seq, created_at, id FROM events WHERE slot = ?", (slot,)
+        ).fetchone()
+        if row is not None:
+            old_seq, old_at, old_id = row
+            # NIP-01: the newest wins; on a tie, the lowest id.
+            if old_at > event.created_at or (old_at == event.created_at and old_id < event.id):
+                return AddOutcome.SUPERSEDED, 0
+            self.db.execute("DELETE FROM events WHERE seq = ?", (old_seq,))
+            change = 0
+        seq = self.db.execute(_INSERT, self._row(event, raw, own, slot)).lastrowid
+        self._tag(seq, event)
         return AddOutcome.STORED, change
+
+    def _duplicate(self, event: Event, own: bool) -> tuple[AddOutcome, int]:
+        if own:  # a client relayed the gateway's event before the gateway stored it
+            self.db.execute("UPDATE events SET own = 1 WHERE id = ?", (event.id,))
+        return AddOutcome.DUPLICATE, 0
+
+    @staticmethod
+    def _row(event: Event, raw: str, own: bool, slot: str | None) -> tuple[object, ...]:
+        expires = expiration(event)
+        return (event.id, event.pubkey, event.kind, event.created_at, slot, expires, raw, own)
+
+    def _tag(self, seq: int | None, event: Event) -> None:
+        tags = [(seq, t[0], t[1]) for t in event.tags if len(t) >= 2 and _indexed(t[0])]
+        if tags:
+            self.db.executemany(_INSERT_TAG, tags)
 
     def sweep(self) -> None:
         """Delete expired events (queries already hide them)."""
