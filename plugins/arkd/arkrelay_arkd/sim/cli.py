@@ -101,8 +101,9 @@ log = logging.getLogger(__name__)
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="keep the ledger in FILE (JSON, written on every change, reloaded on start; it "
-    "holds the server keys and every accepted offchain tx); default: in memory",
+    help="keep the ledger in FILE (JSON lines: a snapshot, then one line appended per change, "
+    "replayed on start; it holds the server keys and every accepted offchain tx); default: "
+    "in memory",
 )
 @click.option(
     "--esplora",
