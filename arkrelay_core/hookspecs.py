@@ -1,6 +1,6 @@
 """Every hook a plugin may implement.
 
-Two kinds of hook:
+Three kinds of hook:
 
 * **Registration** hooks return :class:`~arkrelay_core.interfaces.PluginSpec` (or
   :class:`~arkrelay_core.interfaces.IntentTypeSpec`) records: what the plugin *can* build.
@@ -9,7 +9,6 @@ Two kinds of hook:
   They must return quickly and must not raise: the gateway logs an observer's exception
   and carries on, it never lets one break a session nor keeps the other observers from
   being told.
-
 * **Command** hooks add ``arkrelay`` subcommands; they run only in the command line.
 
 An implementation may take fewer arguments than its spec names (pluggy passes the ones it
@@ -102,7 +101,8 @@ def arkrelay_register_commands(cli: click.Group) -> None:
     (``--help``, shell completion); never by a running gateway. Keep the module the hook
     lives in cheap to import: define the click command there and import what it runs
     inside its callback. A name the core already uses (``run``, ``keys``...) is ignored
-    with a warning; the first plugin to add a name keeps it.
+    with a warning, and so is a name a plugin pluggy called earlier added (pluggy calls the
+    last registered first).
 
     :param cli: a click group to ``add_command`` to; its commands become ``arkrelay``'s.
     """

@@ -45,8 +45,8 @@ def check_capabilities(instance: object) -> list[str]:
         assert host and port.isdigit(), f"target {instance.target!r} is not host:port"
     if isinstance(instance, Simulatable):
         claimed.append("Simulatable")
-        # Any object or None: reading it must simply work.
-        assert instance.simulator is None or instance.simulator is not instance
+        # Any object, or None for a real daemon: reading it must simply work.
+        _ = instance.simulator
     if isinstance(instance, InventoryKeeper):
         claimed.append("InventoryKeeper")
         if instance.inventory is not None:

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from capabilities import check_capabilities
 
-from arkrelay_core.config import HostPort
+from arkrelay_core.config import Duration, HostPort
 from arkrelay_core.interfaces import PluginContext, Simulatable
 from arkrelay_core.nostr import bip340
 from arkrelay_core.plugins import load_plugins
@@ -75,7 +75,23 @@ class _Claims:
 
 class _Levels:
     critical, warning, target = 50, 10, 100  # warning below critical
-    check_every = 60
+    check_every = Duration(60)
+
+
+class _InventoryWithBadLevels:
+    owner, balance, level, levels, replenished = "ab" * 32, 0, "ok", _Levels(), 0
+
+    def view(self) -> Any:
+        raise AssertionError("not reached: the levels are checked first")
+
+    async def refresh(self) -> str:
+        return "ok"
+
+    async def check(self) -> str:
+        return "ok"
+
+    def statistics(self) -> dict[str, Any]:
+        return {}
 
 
 @pytest.mark.parametrize(
@@ -85,13 +101,14 @@ class _Levels:
         _Claims(relays=["wss://a.example", "wss://a.example"]),
         _Claims(target="localhost"),
         _Claims(inventory=object()),
-        _Claims(inventory=_Claims(owner="ab" * 32, levels=_Levels(), balance=0, level="ok")),
+        _Claims(inventory=_InventoryWithBadLevels()),
     ],
     ids=["url-no-scheme", "relay-twice", "target-no-port", "not-an-inventory", "bad-levels"],
 )
 def test_a_capability_not_honoured_is_caught(instance: object) -> None:
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError) as caught:
         check_capabilities(instance)
+    assert "not reached" not in str(caught.value)
 
 
 def test_an_instance_claiming_nothing_passes() -> None:
