@@ -16,6 +16,11 @@ job that was not refused on its own gets that error, and each caller's retry
 (``store/retry.py``) runs its job again in a later batch. That is safe for the reason
 retries are: a job is a whole transaction, and nothing of the failed batch was kept.
 
+Durability is the COMMIT's, as it was per transaction: WAL with ``synchronous=NORMAL``
+(``store/engine.py``) keeps every committed batch through a killed process; a power cut
+can lose the newest batches (deployments that cannot accept that run PostgreSQL, where
+each job commits, and fsyncs, on its own).
+
 Cancellation is the worker thread's: a job taken into a batch runs to its end and its
 caller gets the result (the cancellation meets it at its next checkpoint); a job still
 queued is withdrawn.
