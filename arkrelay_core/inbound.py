@@ -28,9 +28,11 @@ _INSERT_NEW = {
     name: insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.id]).returning(_TABLE.c.id)
     for name, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
 }
+#: One row per parameter set (an executemany): the statement is the same whatever the
+#: number of ids, so it is compiled once.
 _MARK_HANDLED = (
     sa.update(_TABLE)
-    .where(_TABLE.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .where(_TABLE.c.id == sa.bindparam("event_id"))
     .values(handled_at=sa.bindparam("now"))
 )
 
@@ -90,4 +92,6 @@ def mark_handled(db: Session, event_ids: Sequence[str], *, now: float | None = N
     """Mark the events handled in the caller's transaction: a restart need not handle
     them again."""
     moment = int(time.time() if now is None else now)
-    db.connection().execute(_MARK_HANDLED, {"ids": list(event_ids), "now": moment})
+    if event_ids:
+        rows = [{"event_id": event_id, "now": moment} for event_id in event_ids]
+        db.connection().execute(_MARK_HANDLED, rows)

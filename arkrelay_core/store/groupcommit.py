@@ -16,6 +16,11 @@ job that was not refused on its own gets that error, and each caller's retry
 (``store/retry.py``) runs its job again in a later batch. That is safe for the reason
 retries are: a job is a whole transaction, and nothing of the failed batch was kept.
 
+Durability is the COMMIT's, as it was per transaction: WAL with ``synchronous=NORMAL``
+(``store/engine.py``) keeps every committed batch through a killed process; a power cut
+can lose the newest batches (deployments that cannot accept that run PostgreSQL, where
+each job commits, and fsyncs, on its own).
+
 Cancellation is the worker thread's: a job taken into a batch runs to its end and its
 caller gets the result (the cancellation meets it at its next checkpoint); a job still
 queued is withdrawn.
@@ -80,7 +85,8 @@ class GroupCommit:
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._sessions = sessions
-        self._engine: sa.Engine = sessions.kw["bind"]
+        #: Transactions of the writer begin IMMEDIATE: the write lock taken at BEGIN.
+        self._engine: sa.Engine = sessions.kw["bind"].execution_options(**WRITER)
         self._limiter = limiter
         self._max_batch = max_batch
         self._queue: collections.deque[_Job] = collections.deque()
@@ -155,16 +161,16 @@ class GroupCommit:
 
     def _commit(self, batch: Sequence[_Job]) -> list[_Outcome]:
         """In the worker thread: the batch in one transaction, each job in a SAVEPOINT."""
+        if len(batch) == 1:  # alone: its own transaction, no SAVEPOINT needed
+            return [self._alone(batch[0])]
         results: list[_Outcome] = []
         try:
-            with self._engine.connect() as connection:
-                connection = connection.execution_options(**WRITER)
-                with connection.begin():
-                    for job in batch:
-                        value, error = self._one(connection, job)
-                        if error is not None and _fails_batch(error):
-                            raise error
-                        results.append((value, error))
+            with self._engine.connect() as connection, connection.begin():
+                for job in batch:
+                    value, error = self._one(connection, job)
+                    if error is not None and _fails_batch(error):
+                        raise error
+                    results.append((value, error))
         except sa.exc.SQLAlchemyError as exc:
             # Nothing of the batch was kept. A job refused on its own keeps its error (it
             # would meet it again); the others get the batch's, and are retried if it is
@@ -172,6 +178,13 @@ class GroupCommit:
             kept = [(None, error if error is not None else exc) for _, error in results]
             return kept + [(None, exc)] * (len(batch) - len(kept))
         return results
+
+    def _alone(self, job: _Job) -> _Outcome:
+        try:
+            with self._sessions(bind=self._engine) as db, db.begin():
+                return job.fn(db, *job.args), None
+        except Exception as exc:  # noqa: BLE001 (the caller gets it, as from its own transaction)
+            return None, exc
 
     def _one(self, connection: sa.Connection, job: _Job) -> _Outcome:
         with self._sessions(bind=connection, join_transaction_mode="create_savepoint") as db:
