@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy.orm import Session
@@ -21,13 +21,12 @@ from ..interfaces import PaymentStatus
 from ..protocol import LandParams, SessionState
 from ..store.models import CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
-from .ledger import send_from_gateway, send_status
+from .finalize import confirm
 from .lift import LightningPart
+from .payouts import send_from_gateway, send_status
 from .records import FINAL, Transition, add_unique, lock_session
 from .spend import Output
-
-if TYPE_CHECKING:
-    pass
+from .steps import fail_in
 
 __all__ = ["LandFlows"]
 
@@ -42,10 +41,10 @@ MIN_INVOICE_LIFETIME = 60
 class LandFlows(LightningPart):
     async def check_land(self, snap: dict[str, Any]) -> None:
         """Validate the invoice and reserve its payment hash, before any Ark call."""
-        row = await self.engine.store.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
+        row = await self.ports.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
         params = msgspec.convert(row.params, LandParams)
         asset_id = snap["context"]["asset_id"]
-        if asset_id != self.engine.assets.gbtc.asset_id:
+        if asset_id != self.ports.assets.gbtc.asset_id:
             raise UnknownAsset(f"landing {params.asset_id} on Lightning is not offered")
         decoded = await self.backend.decode_invoice(params.lightning_invoice)
         now = time.time()
@@ -56,9 +55,9 @@ class LandFlows(LightningPart):
             )
         if decoded.expires_at < now + MIN_INVOICE_LIFETIME:
             raise InvoiceInvalid("the invoice has expired or expires within a minute")
-        if decoded.network != self.engine.network:
+        if decoded.network != self.ports.network:
             raise InvoiceInvalid(
-                f"the invoice is for {decoded.network}, this gateway runs {self.engine.network}"
+                f"the invoice is for {decoded.network}, this gateway runs {self.ports.network}"
             )
 
         def reserve(db: Session) -> None:
@@ -88,7 +87,7 @@ class LandFlows(LightningPart):
                 "figures": {"amount": params.amount},
             }
 
-        await self.engine.store.run(reserve)
+        await self.ports.run(reserve)
         snap["context"]["payment_hash"] = decoded.payment_hash
 
     async def pay(self, snap: dict[str, Any]) -> bool:
@@ -99,8 +98,8 @@ class LandFlows(LightningPart):
         if phase == "refunding":
             await self._refund(snap)
             return False
-        settings = self.engine.settings
-        bolt11 = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash).bolt11)
+        settings = self.ports.settings
+        bolt11 = await self.ports.run(lambda db: db.get(Invoice, payment_hash).bolt11)
         if phase != "paying":
             await self._set_phase(snap["id"], payment_hash, "paying")
             payment = await self.backend.pay_invoice(
@@ -119,7 +118,7 @@ class LandFlows(LightningPart):
                 )
         if payment.status is PaymentStatus.PENDING:
             log.info("land %s: payment %s pending", snap["id"], payment_hash)
-            self.engine.deadlines.add(snap["id"], time.time() + TRACK_EVERY)
+            self.ports.deadlines.add(snap["id"], time.time() + TRACK_EVERY)
             return False
         if payment.status is PaymentStatus.SUCCEEDED:
             await self._landed(snap, payment.preimage)
@@ -142,7 +141,7 @@ class LandFlows(LightningPart):
             assert invoice is not None
             invoice.state, invoice.updated_at = phase, int(time.time())
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
     async def _update_context(self, session_id: str, **values: Any) -> None:
         def run(db: Session) -> None:
@@ -150,7 +149,7 @@ class LandFlows(LightningPart):
             assert row is not None
             row.context = {**row.context, **values}
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
     async def _landed(self, snap: dict[str, Any], preimage: str | None) -> None:
         def run(db: Session) -> list[Transition]:
@@ -162,19 +161,17 @@ class LandFlows(LightningPart):
             assert invoice is not None
             invoice.state, invoice.preimage, invoice.updated_at = "paid", preimage, int(now)
             row.context = {k: v for k, v in row.context.items() if k != "phase"}
-            return self.flows.ark.confirm(db, row, row.context["spend"], now)
+            return confirm(self.ports, db, row, row.context["spend"], now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
     async def _refund(self, snap: dict[str, Any]) -> None:
         """Send the wallet back what it paid, then end the session with 5002."""
-        ctx = await self.engine.store.run(
-            lambda db: dict(db.get(CeremonySession, snap["id"]).context)
-        )
-        paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
+        ctx = await self.ports.run(lambda db: dict(db.get(CeremonySession, snap["id"]).context))
+        paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.ports.identity.pubkey]
         value = sum(o["amount"] for o in paid)
         refund = ctx.get("refund")
-        status = "done" if refund else await send_status(self.engine, ctx.get("refund_send"))
+        status = "done" if refund else await send_status(self.ports, ctx.get("refund_send"))
         if status == "stuck":
             raise ArkRelayError(
                 f"the refund {ctx['refund_send']['ark_txid']} was submitted before a restart and "
@@ -189,7 +186,7 @@ class LandFlows(LightningPart):
                 await self._update_context(snap["id"], refund_send=plan)
 
             txid, _ = await send_from_gateway(
-                self.engine, [Output(snap["author"], ctx["asset_id"], value)], record
+                self.ports, [Output(snap["author"], ctx["asset_id"], value)], record
             )
             refund = {"vtxo_id": f"{txid}:0", "amount": value}
 
@@ -208,9 +205,9 @@ class LandFlows(LightningPart):
                 f"Lightning payment failed ({reason}); refunded {refund['amount']} in VTXO "
                 f"{refund['vtxo_id']}"
             )
-            return self.flows.fail_in(db, row, ErrorCode.LIGHTNING_PAYMENT_FAILED, message, now)
+            return fail_in(self.ports, db, row, ErrorCode.LIGHTNING_PAYMENT_FAILED, message, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
 
 def _context_of(db: Session, session_id: str) -> dict[str, Any]:

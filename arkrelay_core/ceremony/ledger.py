@@ -1,99 +1,28 @@
-"""The gateway's own side of the Ark ledger: VTXO colours, and paying from its inventory.
+"""The gateway's own side of the Ark ledger: VTXO colours.
 
 Colours (asset id and amount of each VTXO) are recorded when an ark transaction the
-gateway drove is final. The gateway pays lifts and refunds from VTXOs its service key
-owns, signing both rounds itself.
+gateway drove is final (paying from the gateway's inventory is ``payouts``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..errors import ArkRelayError
-from ..interfaces import InputSignature, InputToSign
 from ..store.models import L2Transaction
 from ..store.models import Vtxo as VtxoRow
-from .spend import Coloured, Leg, Output
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .ports import HasPorts, Ports, ports_of
+from .spend import Coloured, Output
 
 __all__ = [
     "colour_rows",
     "issue_asset",
     "record_colours",
     "record_pending",
-    "send_from_gateway",
-    "send_status",
 ]
-
-
-#: ``record(plan)`` stores a send's plan (txid, inputs, outputs) before SubmitTx, so that
-#: a restart can tell a finished send from one never made (see :func:`send_status`).
-Record = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-async def send_from_gateway(
-    engine: Engine, outputs: list[Output], record: Record
-) -> tuple[str, list[Output]]:
-    """Pay ``outputs`` from the gateway's own VTXOs, signing with the service key.
-
-    Returns the ark txid and the outputs as created (change to the gateway last).
-    """
-    gateway = engine.identity.pubkey
-    leg = Leg(gateway, tuple(outputs))
-    try:
-        inputs, all_outputs = await engine.flows.ark.plan(leg)
-    except ArkRelayError as exc:
-        raise ArkRelayError(
-            f"the gateway's inventory cannot pay this: {exc}", code=exc.code
-        ) from exc
-    spend = await engine.flows.ark.build(inputs, all_outputs)
-    await record(
-        {
-            "ark_txid": spend["ark_txid"],
-            "inputs": [c.vtxo_id for c in inputs],
-            "outputs": spend["outputs"],
-        }
-    )
-    sign = engine.identity.sign_hash
-    items = [msgspec.convert(s, InputToSign) for s in spend["to_sign"]]
-    signed = engine.flows.ark.backend.add_signatures(
-        spend["ark_tx"],
-        [InputSignature(s.input_index, gateway, sign(s.sighash)) for s in items],
-    )
-    submitted = await engine.flows.ark.backend.submit_tx(signed, spend["checkpoint_txs"])
-    finals = [
-        engine.flows.ark.backend.add_signatures(
-            s.psbt, [InputSignature(s.input_index, gateway, sign(s.sighash))]
-        )
-        for s in submitted.to_sign
-    ]
-    await engine.flows.ark.backend.finalize_tx(submitted.ark_txid, finals)
-    await engine.store.run(
-        lambda db: record_colours(db, inputs, all_outputs, submitted.ark_txid, time.time())
-    )
-    return submitted.ark_txid, all_outputs
-
-
-async def send_status(engine: Engine, plan: dict[str, Any] | None) -> str:
-    """What became of a recorded send: ``done`` (final), ``not_sent`` (its inputs are
-    untouched, so sending again pays once), or ``stuck`` (submitted, never finalized)."""
-    if plan is None:
-        return "not_sent"
-    backend = engine.flows.ark.backend
-    if await backend.get_vtxos([f"{plan['ark_txid']}:0"]):
-        return "done"
-    inputs = await backend.get_vtxos(plan["inputs"])
-    if len(inputs) == len(plan["inputs"]) and all(v.status == "spendable" for v in inputs):
-        return "not_sent"
-    return "stuck"
 
 
 def colour_rows(db: Session, vtxo_ids: list[str]) -> dict[str, tuple[str, int]]:
@@ -164,14 +93,15 @@ def _add_outputs(
             )
 
 
-async def issue_asset(engine: Engine, owner: str, asset_id: str, amount: int) -> str:
+async def issue_asset(source: Ports | HasPorts, owner: str, asset_id: str, amount: int) -> str:
     """Give ``owner`` a new VTXO carrying ``amount`` of ``asset_id``: the issuer's side of
     a mint in the colour model (1 unit = 1 sat). Needs a backend that can fund a key on
     request (the arkd simulator); real arkd raises UnsupportedOperation. Returns its id."""
-    asset_id = engine.assets.resolve(asset_id)
-    if engine.ark is None:
+    ports = ports_of(source)
+    asset_id = ports.assets.resolve(asset_id)
+    if ports.ark is None:
         raise ArkRelayError("no Ark backend to issue on")
-    vtxo = await engine.ark.board(owner, amount)
+    vtxo = await ports.ark.board(owner, amount)
 
     def record(db: Session) -> None:
         db.add(
@@ -186,5 +116,5 @@ async def issue_asset(engine: Engine, owner: str, asset_id: str, amount: int) ->
             )
         )
 
-    await engine.store.run(record)
+    await ports.run(record)
     return vtxo.vtxo_id
