@@ -30,6 +30,7 @@ class Finalizer:
     async def finalize(self, snap: dict[str, Any]) -> Held:
         ports = self.ports
         prep = in_hand(snap)
+        fresh = prep is not None
         if prep is not None:
             spend, answers = prep
             finals = checkpoint_finals(
@@ -45,8 +46,10 @@ class Finalizer:
         outputs = [msgspec.convert(o, Output) for o in spend["outputs"]]
         created_ids = [f"{ark_txid}:{i}" for i in range(len(outputs))]
         backend = ports.ark_backend
-        already = await backend.get_vtxos(created_ids[:1])
-        if not already:
+        # Handed over by the transaction that recorded the last checkpoint signature, the
+        # session has had no FinalizeTx accepted (one refused sent it back to collecting):
+        # only a session read afresh may have been finalized unheard before a stop.
+        if fresh or not await backend.get_vtxos(created_ids[:1]):
             await backend.finalize_tx(ark_txid, finals)
 
         def run(db: Session) -> tuple[list[Transition], Held]:

@@ -36,6 +36,7 @@ class Submitter:
     async def submit(self, snap: dict[str, Any]) -> Held:
         ports = self.ports
         prep = in_hand(snap)
+        fresh = prep is not None
         if prep is not None:
             spend, answers = prep
             prep = spend, ark_signatures(spend, snap["author"], answers)
@@ -49,7 +50,10 @@ class Submitter:
             if not isinstance(fetched, SubmittedTx):
                 return fetched
             return await self._record_submitted(snap, spend, fetched)
-        if await self.recovery.locked(spend):
+        # A spend handed over by the transaction that closed its ark round was never
+        # submitted (its phase was set in that very transaction): nothing to look up. Any
+        # other (a restart, a retry, another instance) asks whether its inputs are held.
+        if not fresh and await self.recovery.locked(spend):
             return await self.recovery.start(snap, spend)
         backend = ports.ark_backend
         signed = backend.add_signatures(spend["ark_tx"], sigs)
