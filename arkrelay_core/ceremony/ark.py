@@ -22,9 +22,10 @@ from ..store.models import CeremonySession
 from ..store.models import Intent as IntentRow
 from .challenges import emit_challenge
 from .ledger import colour_rows
-from .ports import Held, Ports
-from .records import FINAL, Transition, lock_snapshot, move
+from .ports import Ports
+from .records import FINAL, Transition, move
 from .spend import Coloured, Leg, Output, leg_for, select_inputs
+from .state import Held, IntentRef, Snap, lock_snapshot
 from .steps import hand_over
 
 __all__ = ["ArkSteps"]
@@ -34,16 +35,16 @@ class ArkSteps:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
-    async def leg_of(self, snap: dict[str, Any]) -> Leg:
-        intent = snap.get("intent")  # handed over by the transaction that opened it
+    async def leg_of(self, snap: Snap) -> Leg:
+        intent = snap.intent  # handed over by the transaction that opened it
         if intent is None:
-            intent = await self.ports.run(_intent_of, snap["intent_event_id"])
-        params = msgspec.convert(intent["params"], BUILTIN_PARAMS[intent["type"]])
-        ctx = snap["context"]
+            intent = await self.ports.run(_intent_of, snap.intent_event_id)
+        params = msgspec.convert(intent.params, BUILTIN_PARAMS[intent.type])
+        ctx = snap.context
         fee = ctx.get("fee") or {}
         return leg_for(
             params,
-            snap["author"],
+            snap.author,
             ctx["asset_id"],
             fee.get("asset_id"),
             int(fee.get("amount", 0)),
@@ -90,7 +91,7 @@ class ArkSteps:
             "outputs": msgspec.to_builtins(outputs),
         }
 
-    async def prepare(self, snap: dict[str, Any]) -> Held:
+    async def prepare(self, snap: Snap) -> Held:
         """Plan and build a lone session's spend, then send its first challenge."""
         leg = await self.leg_of(snap)
         inputs, outputs = await self.plan(leg)
@@ -129,7 +130,7 @@ def _colours_and_busy(
     return colour_rows(db, vtxo_ids), _busy_inputs(db, author)
 
 
-def _intent_of(db: Session, event_id: str) -> dict[str, Any]:
+def _intent_of(db: Session, event_id: str) -> IntentRef:
     row = db.get(IntentRow, event_id)
     assert row is not None
-    return {"type": row.type, "params": row.params}
+    return IntentRef(row.type, row.params)

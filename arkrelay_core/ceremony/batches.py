@@ -20,8 +20,9 @@ from .challenges import emit_challenge
 from .intake import AcceptedIntent
 from .opening import check, open_row
 from .ports import Driver, Ports
-from .records import Transition, add_unique, legs_of, lock_batch, move, snapshot
+from .records import Transition, add_unique, legs_of, lock_batch, move
 from .spend import Coloured, Output
+from .state import Snap, snapshot
 
 if TYPE_CHECKING:
     from ..protocol import SubmitBatch
@@ -127,13 +128,13 @@ async def prepare_batch_soon(ports: Ports, driver: Driver, batch_id: str) -> Non
         ports.spawn(driver.drive, legs[0])
 
 
-async def prepare_batch(ports: Ports, driver: Driver, ark: ArkSteps, snap: dict[str, Any]) -> None:
+async def prepare_batch(ports: Ports, driver: Driver, ark: ArkSteps, snap: Snap) -> None:
     """Plan every leg, build the one ark transaction, send each leg its first challenge.
 
     A leg whose author cannot pay fails with its own code; the others with 3005.
     """
-    snaps = await ports.run(lambda db: [snapshot(r) for r in legs_of(db, snap["batch_id"])])
-    if not snaps or snaps[0]["id"] != snap["id"]:
+    snaps = await ports.run(lambda db: [snapshot(r) for r in legs_of(db, snap.batch_id)])
+    if not snaps or snaps[0].id != snap.id:
         return
     inputs: list[Coloured] = []
     outputs: list[Output] = []
@@ -143,16 +144,16 @@ async def prepare_batch(ports: Ports, driver: Driver, ark: ArkSteps, snap: dict[
         try:
             mine, outs = await ark.plan(leg, exclude={c.vtxo_id for c in inputs})
         except ArkRelayError as exc:
-            await driver.fail(leg_snap["id"], exc.code, str(exc))
+            await driver.fail(leg_snap.id, exc.code, str(exc))
             return
         inputs += mine
         outputs += outs
-        owners[leg_snap["id"]] = [c.vtxo_id for c in mine]
+        owners[leg_snap.id] = [c.vtxo_id for c in mine]
     spend = await ark.build(inputs, outputs)
 
     def run(db: Session) -> list[Transition]:
-        batch = lock_batch(db, snap["batch_id"])
-        legs = legs_of(db, snap["batch_id"])
+        batch = lock_batch(db, snap.batch_id)
+        legs = legs_of(db, snap.batch_id)
         if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
             return []
         now = time.time()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -27,9 +26,10 @@ from .batches import prepare_batch
 from .finalize import Finalizer
 from .land import LandFlows
 from .payloads import PayloadSteps
-from .ports import Held, Ports
+from .ports import Ports
 from .proofs import recovering
-from .records import FINAL, WAITING, Transition, lock_session, snapshot
+from .records import FINAL, WAITING, Transition, lock_session
+from .state import Held, Snap, snapshot
 from .steps import fail_in, lease_ok
 from .submit import Submitter
 from .submitted import Submitted, is_submitted
@@ -73,37 +73,37 @@ class SessionDriver:
                     break
                 if not more:
                     break
-                held = more if isinstance(more, dict) else None
+                held = more if isinstance(more, Snap) else None
         turns.forget(session_id)
 
-    def _claim(self, db: Session, session_id: str, now: float) -> dict[str, Any] | None:
+    def _claim(self, db: Session, session_id: str, now: float) -> Snap | None:
         row = lock_session(db, session_id)
         if row is None or row.state in FINAL or not lease_ok(self.ports, row, now):
             return None
         return snapshot(row)
 
-    async def _advance(self, snap: dict[str, Any]) -> bool | dict[str, Any]:
+    async def _advance(self, snap: Snap) -> bool | Snap:
         """Do the next piece of work; False when the session now waits (or ended); else
         the session as the work left it, or True to read it again."""
         ports = self.ports
-        state = SessionState(snap["state"])
-        ctx = snap["context"]
-        plugin = snap["type"] in ports.intent_types
+        state = SessionState(snap.state)
+        ctx = snap.context
+        plugin = snap.type in ports.intent_types
         if state is SessionState.INTENT_RECEIVED:
-            if snap["batch_id"] is not None:
+            if snap.batch_id is not None:
                 await prepare_batch(ports, self, self.ark, snap)  # the first leg does all
                 return False
             if plugin:
                 await self.payloads.prepare(snap)
                 return True
-            if snap["type"] == "lightning:land":
+            if snap.type == "lightning:land":
                 await self.land.check_land(snap)
             return await self.ark.prepare(snap) or True
         if state in WAITING:
             if ctx.get("phase") == "submit":
                 return await self.submitter.submit(snap) or True
-            ports.deadlines.add(snap["id"], snap["step_expires_at"] or snap["expires_at"])
-            ports.deadlines.add(snap["id"], snap["expires_at"])
+            ports.deadlines.add(snap.id, snap.step_expires_at or snap.expires_at)
+            ports.deadlines.add(snap.id, snap.expires_at)
             return False
         if state is SessionState.SIGNATURES_COLLECTED:
             if plugin:
@@ -111,7 +111,7 @@ class SessionDriver:
                 return True
             return await self.finalizer.finalize(snap) or True
         if state is SessionState.ARK_EXECUTED:
-            if snap["type"] == "lightning:land":
+            if snap.type == "lightning:land":
                 return await self.land.pay(snap)
             return await self.finalizer.complete(snap) or True
         return False

@@ -14,10 +14,11 @@ from ..protocol import Confirmation, Fee, SessionState, VtxoMove
 from ..protocol.tags import batch_confirmation_d, confirmation_d
 from ..store.models import Batch, CeremonySession
 from .ledger import record_colours
-from .ports import Held, Ports
-from .records import Transition, legs_of, lock_snapshot, move, signatures
+from .ports import Ports
+from .records import Transition, legs_of, move, signatures
 from .spend import Coloured, Output
 from .spends import checkpoint_finals, in_hand, leader, spend_of
+from .state import Held, Snap, lock_snapshot
 from .steps import hand_over
 
 __all__ = ["Finalizer", "confirm", "finalized_elsewhere"]
@@ -27,18 +28,18 @@ class Finalizer:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
-    async def finalize(self, snap: dict[str, Any]) -> Held:
+    async def finalize(self, snap: Snap) -> Held:
         ports = self.ports
         prep = in_hand(snap)
         fresh = prep is not None
         if prep is not None:
             spend, answers = prep
             finals = checkpoint_finals(
-                ports.ark_backend, spend, snap["author"], answers, snap["step_total"]
+                ports.ark_backend, spend, snap.author, answers, snap.step_total
             )
             prep = spend, finals
         else:
-            prep = await ports.run(self._signed_checkpoints, snap["id"])
+            prep = await ports.run(self._signed_checkpoints, snap.id)
         if prep is None:
             return None
         spend, finals = prep
@@ -82,7 +83,7 @@ class Finalizer:
             finals += checkpoint_finals(backend, spend, leg.author, answers, leg.step_total)
         return spend, finals
 
-    async def complete(self, snap: dict[str, Any]) -> Held:
+    async def complete(self, snap: Snap) -> Held:
         ports = self.ports
 
         def run(db: Session) -> tuple[list[Transition], Held]:
@@ -96,7 +97,7 @@ class Finalizer:
         return ports.handed(await ports.run(run))
 
 
-async def finalized_elsewhere(ports: Ports, snap: dict[str, Any], spend: dict[str, Any]) -> Held:
+async def finalized_elsewhere(ports: Ports, snap: Snap, spend: dict[str, Any]) -> Held:
     """The wallet finalized the recovered transaction itself: record it as executed."""
 
     def run(db: Session) -> tuple[list[Transition], Held]:

@@ -7,7 +7,6 @@ one is recorded with its session in one transaction, then driven.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from ..store.models import Intent as IntentRow
 from .intake import AcceptedIntent
 from .opening import check, open_row
 from .ports import Driver, Ports
+from .state import Held, IntentRef
 from .steps import hand_over
 
 __all__ = ["IntentDesk"]
@@ -74,16 +74,14 @@ class IntentDesk:
         if not await self.ports.run(_known, event.id):
             await self.ports.peers.refuse(event, code, message, ref_id=ref)
 
-    def _open(
-        self, db: Session, accepted: AcceptedIntent, now: float
-    ) -> tuple[str, dict[str, Any] | None] | None:
+    def _open(self, db: Session, accepted: AcceptedIntent, now: float) -> tuple[str, Held] | None:
         """Open the session and hand it over; None if the intent was recorded before."""
         if _known(db, accepted.event.id):
             return None
         row = open_row(self.ports, db, accepted, now)
         held = hand_over(self.ports, db, row, now)
         if held is not None:
-            held["intent"] = {"type": row.intent.type, "params": row.intent.params}
+            held.intent = IntentRef(row.intent.type, row.intent.params)
         return row.id, held
 
 

@@ -26,6 +26,7 @@ from .lift import LightningPart
 from .payouts import send_from_gateway, send_status
 from .records import FINAL, Transition, add_unique, lock_session
 from .spend import Output
+from .state import Snap
 from .steps import fail_in
 
 __all__ = ["LandFlows"]
@@ -39,11 +40,11 @@ MIN_INVOICE_LIFETIME = 60
 
 
 class LandFlows(LightningPart):
-    async def check_land(self, snap: dict[str, Any]) -> None:
+    async def check_land(self, snap: Snap) -> None:
         """Validate the invoice and reserve its payment hash, before any Ark call."""
-        row = await self.ports.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
+        row = await self.ports.run(lambda db: db.get(IntentRow, snap.intent_event_id))
         params = msgspec.convert(row.params, LandParams)
-        asset_id = snap["context"]["asset_id"]
+        asset_id = snap.context["asset_id"]
         if asset_id != self.ports.assets.gbtc.asset_id:
             raise UnknownAsset(f"landing {params.asset_id} on Lightning is not offered")
         decoded = await self.backend.decode_invoice(params.lightning_invoice)
@@ -69,8 +70,8 @@ class LandFlows(LightningPart):
                     bolt11=params.lightning_invoice.strip(),
                     amount_sat=params.amount,
                     asset_id=asset_id,
-                    owner=snap["author"],
-                    ref_id=snap["id"],
+                    owner=snap.author,
+                    ref_id=snap.id,
                     state="reserved",
                     expires_at=decoded.expires_at,
                     created_at=int(now),
@@ -79,7 +80,7 @@ class LandFlows(LightningPart):
                 ),
                 InvoiceInvalid("this invoice is already being paid"),
             )
-            session = lock_session(db, snap["id"])
+            session = lock_session(db, snap.id)
             assert session is not None
             session.context = {
                 **session.context,
@@ -88,11 +89,11 @@ class LandFlows(LightningPart):
             }
 
         await self.ports.run(reserve)
-        snap["context"]["payment_hash"] = decoded.payment_hash
+        snap.context["payment_hash"] = decoded.payment_hash
 
-    async def pay(self, snap: dict[str, Any]) -> bool:
+    async def pay(self, snap: Snap) -> bool:
         """Pay a land's invoice once its VTXO is the gateway's; False while pending."""
-        ctx = snap["context"]
+        ctx = snap.context
         payment_hash = ctx["payment_hash"]
         phase = ctx.get("phase")
         if phase == "refunding":
@@ -101,7 +102,7 @@ class LandFlows(LightningPart):
         settings = self.ports.settings
         bolt11 = await self.ports.run(lambda db: db.get(Invoice, payment_hash).bolt11)
         if phase != "paying":
-            await self._set_phase(snap["id"], payment_hash, "paying")
+            await self._set_phase(snap.id, payment_hash, "paying")
             payment = await self.backend.pay_invoice(
                 bolt11,
                 fee_limit_sat=settings.land_fee_limit_sat,
@@ -117,16 +118,16 @@ class LandFlows(LightningPart):
                     timeout_seconds=int(settings.land_payment_timeout.seconds),
                 )
         if payment.status is PaymentStatus.PENDING:
-            log.info("land %s: payment %s pending", snap["id"], payment_hash)
-            self.ports.deadlines.add(snap["id"], time.time() + TRACK_EVERY)
+            log.info("land %s: payment %s pending", snap.id, payment_hash)
+            self.ports.deadlines.add(snap.id, time.time() + TRACK_EVERY)
             return False
         if payment.status is PaymentStatus.SUCCEEDED:
             await self._landed(snap, payment.preimage)
             return False
         await self._set_phase(
-            snap["id"], payment_hash, "refunding", reason=payment.failure_reason or "failed"
+            snap.id, payment_hash, "refunding", reason=payment.failure_reason or "failed"
         )
-        snap["context"]["phase"] = "refunding"
+        snap.context["phase"] = "refunding"
         await self._refund(snap)
         return False
 
@@ -151,9 +152,9 @@ class LandFlows(LightningPart):
 
         await self.ports.run(run)
 
-    async def _landed(self, snap: dict[str, Any], preimage: str | None) -> None:
+    async def _landed(self, snap: Snap, preimage: str | None) -> None:
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.ARK_EXECUTED:
                 return []
             now = time.time()
@@ -165,9 +166,9 @@ class LandFlows(LightningPart):
 
         self.ports.transitioned(await self.ports.run(run))
 
-    async def _refund(self, snap: dict[str, Any]) -> None:
+    async def _refund(self, snap: Snap) -> None:
         """Send the wallet back what it paid, then end the session with 5002."""
-        ctx = await self.ports.run(lambda db: dict(db.get(CeremonySession, snap["id"]).context))
+        ctx = await self.ports.run(lambda db: dict(db.get(CeremonySession, snap.id).context))
         paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.ports.identity.pubkey]
         value = sum(o["amount"] for o in paid)
         refund = ctx.get("refund")
@@ -183,15 +184,15 @@ class LandFlows(LightningPart):
         if refund is None:
 
             async def record(plan: dict[str, Any]) -> None:
-                await self._update_context(snap["id"], refund_send=plan)
+                await self._update_context(snap.id, refund_send=plan)
 
             txid, _ = await send_from_gateway(
-                self.ports, [Output(snap["author"], ctx["asset_id"], value)], record
+                self.ports, [Output(snap.author, ctx["asset_id"], value)], record
             )
             refund = {"vtxo_id": f"{txid}:0", "amount": value}
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state in FINAL:
                 return []
             now = time.time()

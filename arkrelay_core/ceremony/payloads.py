@@ -22,6 +22,7 @@ from ..store.models import Intent as IntentRow
 from .challenges import emit_challenge
 from .ports import Ports
 from .records import Transition, lock_session, move, signatures
+from .state import Snap
 
 __all__ = ["PayloadSteps"]
 
@@ -32,15 +33,15 @@ class PayloadSteps:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
-    async def prepare(self, snap: dict[str, Any]) -> None:
-        spec = self.ports.intent_types[snap["type"]]
-        intent, params = await self.ports.run(_intent_of, snap["intent_event_id"], spec)
-        payloads = await _plugin_call(spec, spec.handler.prepare, intent, params, snap["author"])
+    async def prepare(self, snap: Snap) -> None:
+        spec = self.ports.intent_types[snap.type]
+        intent, params = await self.ports.run(_intent_of, snap.intent_event_id, spec)
+        payloads = await _plugin_call(spec, spec.handler.prepare, intent, params, snap.author)
         if not payloads:
             raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.INTENT_RECEIVED:
                 return []
             now = time.time()
@@ -51,21 +52,19 @@ class PayloadSteps:
 
         self.ports.transitioned(await self.ports.run(run))
 
-    async def execute(self, snap: dict[str, Any]) -> None:
-        spec = self.ports.intent_types[snap["type"]]
-        intent, params = await self.ports.run(_intent_of, snap["intent_event_id"], spec)
-        answers = await self.ports.run(signatures, snap["id"])
+    async def execute(self, snap: Snap) -> None:
+        spec = self.ports.intent_types[snap.type]
+        intent, params = await self.ports.run(_intent_of, snap.intent_event_id, spec)
+        answers = await self.ports.run(signatures, snap.id)
         sigs = [answers[step] for step in sorted(answers)]
-        result = await _plugin_call(
-            spec, spec.handler.execute, intent, params, snap["author"], sigs
-        )
+        result = await _plugin_call(spec, spec.handler.execute, intent, params, snap.author, sigs)
         await self.complete(snap, result)
 
-    async def complete(self, snap: dict[str, Any], result: ActionResult) -> None:
+    async def complete(self, snap: Snap, result: ActionResult) -> None:
         """A plugin action's result becomes its 31340."""
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
                 return []
             now = time.time()

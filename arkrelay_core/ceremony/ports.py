@@ -29,20 +29,17 @@ from .deadlines import Deadlines
 from .messages import Messenger
 from .peers import Peers
 from .records import Transition
+from .state import Held
 
 __all__ = [
     "Driver",
     "HasPorts",
-    "Held",
     "Ports",
     "Turns",
     "ports_of",
 ]
 
 log = logging.getLogger(__name__)
-
-#: A session as a step's transaction left it (see ``steps.hand_over``); None: read it again.
-Held = dict[str, Any] | None
 
 
 class Driver(Protocol):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..interfaces import InputToSign
 from ..protocol import SessionState
-from .records import lock_snapshot
+from .state import Snap, lock_snapshot
 
 __all__ = [
     "PROOF_LIFETIME",
@@ -60,7 +60,7 @@ def proof_context(ark_txid: str, item: InputToSign) -> dict[str, Any]:
     }
 
 
-def mark_unsure(db: Session, snap: dict[str, Any]) -> None:
+def mark_unsure(db: Session, snap: Snap) -> None:
     """SubmitTx may have taken effect unheard: from now on the session is never failed for
     it, and is never submitted again without checking (one transaction)."""
     row = lock_snapshot(db, snap)

@@ -35,10 +35,11 @@ from ..protocol import SessionState
 from ..store.models import Challenge as ChallengeRow
 from .challenges import emit_challenge
 from .finalize import finalized_elsewhere
-from .ports import Driver, Held, Ports
+from .ports import Driver, Ports
 from .proofs import PROOF_LIFETIME
-from .records import Transition, lock_snapshot, signatures
+from .records import Transition, signatures
 from .spend import Coloured
+from .state import Held, Snap, lock_snapshot
 from .steps import hand_over
 
 __all__ = ["Recovery"]
@@ -60,19 +61,19 @@ class Recovery:
             if v.status != "spendable" and spend["ark_txid"] in (v.ark_txid, v.spent_by)
         ]
 
-    async def start(self, snap: dict[str, Any], spend: dict[str, Any]) -> Held:
+    async def start(self, snap: Snap, spend: dict[str, Any]) -> Held:
         """Build an ownership proof of the leader's inputs and challenge its author."""
         backend = self.ports.ark_backend
-        author = snap["author"]
+        author = snap.author
         # As recorded when the spend was built: the proof proves the scripts it spent.
         vtxos = [
             msgspec.convert(c, Coloured).vtxo() for c in spend["inputs"] if c["owner"] == author
         ]
-        expire_at = int(min(time.time() + PROOF_LIFETIME, snap["expires_at"]))
+        expire_at = int(min(time.time() + PROOF_LIFETIME, snap.expires_at))
         proof: OwnershipProof = await backend.build_ownership_proof(vtxos, expire_at=expire_at)
         log.warning(
             "session %s: ark tx %s was accepted unheard; asking %s for an ownership proof",
-            snap["id"],
+            snap.id,
             spend["ark_txid"],
             author,
         )
@@ -99,16 +100,16 @@ class Recovery:
         self.ports.stats["recovery_proofs"] += 1
         return self.ports.handed(await self.ports.run(run))
 
-    async def fetch(self, snap: dict[str, Any], spend: dict[str, Any]) -> SubmittedTx | Held:
+    async def fetch(self, snap: Snap, spend: dict[str, Any]) -> SubmittedTx | Held:
         """The proof is signed: GetPendingTx. SubmitTx's answer, or what was done instead
         (None: nothing more now)."""
         backend = self.ports.ark_backend
-        ctx = snap["context"]
+        ctx = snap.context
         proof = msgspec.convert(ctx["recovery"]["proof"], OwnershipProof)
         if proof.expire_at <= time.time() + 5:
             return await self.start(snap, spend)
-        answers = await self.ports.run(signatures, snap["id"])
-        total = snap["step_total"]
+        answers = await self.ports.run(signatures, snap.id)
+        total = snap.step_total
         sigs = [
             InputSignature(t.input_index, t.owner, answers[total + k])
             for k, t in enumerate(proof.to_sign, start=1)
@@ -116,22 +117,20 @@ class Recovery:
         try:
             signed = backend.add_proof_signatures(proof, sigs)
         except ProtocolViolation as exc:  # checked when recorded: only a changed proof
-            log.warning("session %s: proof signatures refused (%s); new proof", snap["id"], exc)
+            log.warning("session %s: proof signatures refused (%s); new proof", snap.id, exc)
             return await self.start(snap, spend)
         ark_txid = spend["ark_txid"]
         try:
             pendings = await backend.get_pending_txs(signed, proof.message)
         except ProtocolViolation as exc:  # the Ark server refused the proof (expired…)
-            log.warning(
-                "session %s: GetPendingTx refused the proof (%s); new proof", snap["id"], exc
-            )
+            log.warning("session %s: GetPendingTx refused the proof (%s); new proof", snap.id, exc)
             return await self.start(snap, spend)
         for pending in pendings:
             if pending.ark_txid == ark_txid:
                 return pending
         # Not pending any more: finalized meanwhile (the wallet did it), or dropped.
         if await backend.get_vtxos([f"{ark_txid}:0"]):
-            log.warning("session %s: ark tx %s was finalized without us", snap["id"], ark_txid)
+            log.warning("session %s: ark tx %s was finalized without us", snap.id, ark_txid)
             return await finalized_elsewhere(self.ports, snap, spend)
         if await self.locked(spend):
             raise BackendUnavailable(
@@ -139,7 +138,7 @@ class Recovery:
                 code=ErrorCode.ARK_UNAVAILABLE,
             )
         await self.driver.fail(
-            snap["id"],
+            snap.id,
             ErrorCode.ARK_UNAVAILABLE,
             f"the Ark server dropped ark tx {ark_txid} unfinalized; the inputs are free again",
         )

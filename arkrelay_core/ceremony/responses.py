@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from .ports import Driver, Ports
 from .proofs import proof_steps
 from .records import FINAL, WAITING, lock_session, move
 from .spends import ark_round_done, round_end
+from .state import Drive, Failed, Ignored, Next, Outcome
 from .steps import fail_in, hand_over, lease_ok
 from .submitted import Submitted, is_submitted
 
@@ -90,19 +90,19 @@ class Responses:
             outcome = await self.ports.run(
                 self.record_response, event, response, step, scheme, time.time()
             )
-        if outcome is None or outcome["kind"] != "ignored":
+        if not isinstance(outcome, Ignored):
             self._remember_author(response.session_id, event.pubkey)
         if outcome is None:
             self.ports.stats["responses_dropped"] += 1
             return
-        if outcome["kind"] == "ignored":
-            if outcome["reason"] == "closed_session":
+        if isinstance(outcome, Ignored):
+            if outcome.reason == "closed_session":
                 turns.forget(response.session_id)  # any id can be named: keep none
-            if "author" in outcome:
-                self._remember_author(response.session_id, outcome["author"])
-            elif outcome["reason"] == "not_current":
+            if outcome.author is not None:
+                self._remember_author(response.session_id, outcome.author)
+            elif outcome.reason == "not_current":
                 self._remember_author(response.session_id, event.pubkey)
-            self.ignore_response(event, outcome["reason"])
+            self.ignore_response(event, outcome.reason)
             return
         await self.after_response(outcome, turn)
 
@@ -126,19 +126,18 @@ class Responses:
         step: int | None,
         scheme: str,
         now: float,
-    ) -> dict[str, Any] | None:
+    ) -> Outcome | None:
         """Check a 31512 against its session's current step and record it (one transaction).
 
-        Returns what happened for :meth:`after_response`: ``{"kind": "ignored", "reason"}``
-        for a response that must not touch the session (PROTOCOL.md §3: not the author's,
-        not for the current step, or for a session that is over), or None for one recorded
-        before a restart.
+        Returns what happened for :meth:`after_response`: ``Ignored`` for a response that
+        must not touch the session (PROTOCOL.md §3: not the author's, not for the current
+        step, or for a session that is over), or None for one recorded before a restart.
         """
         row = lock_session(db, response.session_id)
         if row is None or row.state in FINAL:
-            return _ignored("closed_session")
+            return Ignored("closed_session")
         if event.pubkey != row.author:
-            return {**_ignored("not_author"), "author": row.author}
+            return Ignored("not_author", row.author)
         # A session has a challenge per signature it needs: one read answers the checks
         # below and what submitting or finalizing will need.
         challenges = db.scalars(sa.select(ChallengeRow).where(ChallengeRow.session_id == row.id))
@@ -148,9 +147,9 @@ class Responses:
         state = SessionState(row.state)
         current = by_step.get(row.step_index) if state in WAITING else None
         if current is None or current.signature is not None or row.context.get("phase"):
-            return _ignored("not_current")  # e.g. a resend after a restart
+            return Ignored("not_current")  # e.g. a resend after a restart
         if step is not None and step != row.step_index:
-            return _ignored("not_current")
+            return Ignored("not_current")
         problem = None
         if response.payload_ref not in (None, current.payload_ref):
             problem = "payload_ref does not match the current challenge"
@@ -167,7 +166,7 @@ class Responses:
             transitions = fail_in(
                 self.ports, db, row, ErrorCode.INVALID_SIGNING_RESPONSE, problem, now
             )
-            return {"kind": "failed", "session_id": row.id, "transitions": transitions}
+            return Failed(row.id, transitions)
         current.signature = response.signature.lower()
         current.response_event_id = event.id
         current.answered_at = int(now)
@@ -182,7 +181,7 @@ class Responses:
         row: CeremonySession,
         now: float,
         signed: dict[int, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Next | Drive:
         """The current step is signed: send the next challenge or close the round.
         ``signed``: the session's signatures by step, when the caller has them at hand."""
         step, total = row.step_index, row.step_total
@@ -193,38 +192,24 @@ class Responses:
             return self._next_step(db, row, now)
         if "payloads" in row.context or step == total:
             t = move(db, row, SessionState.SIGNATURES_COLLECTED, now=now, step_expires_at=None)
-            return {
-                "kind": "drive",
-                "session_id": row.id,
-                "transitions": [t],
-                "held": hand_over(self.ports, db, row, now, signed=signed),
-            }
+            return Drive([row.id], [t], hand_over(self.ports, db, row, now, signed=signed))
         ready = ark_round_done(db, row)
-        held = hand_over(self.ports, db, row, now, signed=signed) if ready == [row.id] else None
-        return {
-            "kind": "drive" if ready else "wait",
-            "session_id": row.id,
-            "transitions": [],
-            "drive": ready,
-            "held": held,
-        }
+        if ready == [row.id]:
+            return Drive(ready, [], hand_over(self.ports, db, row, now, signed=signed))
+        # A leg whose batch still waits for other legs: driven read afresh, it notes its
+        # deadlines; the leg that completes the round drives the leader.
+        return Drive(ready or [row.id], [])
 
-    def _next_step(self, db: Session, row: CeremonySession, now: float) -> dict[str, Any]:
+    def _next_step(self, db: Session, row: CeremonySession, now: float) -> Next:
         """Queue the challenge for the step after the current one."""
         event = emit_challenge(self.ports, db, row, row.step_index + 1, now)
         enqueue(db, event, now=now)
         row.updated_at = int(now)
-        return {
-            "kind": "next",
-            "session_id": row.id,
-            "event": event.id,
-            "transitions": [],
-            "deadline": float(row.step_expires_at or row.expires_at),
-        }
+        return Next(row.id, event.id, float(row.step_expires_at or row.expires_at))
 
     def _proof_signed(
         self, db: Session, row: CeremonySession, now: float, signed: dict[int, str] | None
-    ) -> dict[str, Any]:
+    ) -> Next | Drive:
         """A step of an ownership proof (``recover``) is signed: the next one, or with
         all of them GetPendingTx (the leader submits again, which recovers)."""
         if row.step_index < row.step_total + proof_steps(row.context):
@@ -232,32 +217,24 @@ class Responses:
         row.context = {**row.context, "phase": "submit"}
         row.step_expires_at = None
         row.updated_at = int(now)
-        return {
-            "kind": "drive",
-            "session_id": row.id,
-            "transitions": [],
-            "held": hand_over(self.ports, db, row, now, signed=signed),
-        }
+        return Drive([row.id], [], hand_over(self.ports, db, row, now, signed=signed))
 
-    async def after_response(self, outcome: dict[str, Any], turn: int | None = None) -> None:
+    async def after_response(self, outcome: Failed | Next | Drive, turn: int | None = None) -> None:
         """After :meth:`record_response` committed; ``turn``: the one it was recorded in."""
         ports = self.ports
-        ports.transitioned(outcome["transitions"])
-        if outcome["kind"] == "failed":
+        if isinstance(outcome, Next):
+            ports.notify_outbox()
+            ports.deadlines.add(outcome.session_id, outcome.deadline)
             return
-        if outcome["kind"] == "next":
-            ports.deadlines.add(outcome["session_id"], outcome["deadline"])
+        ports.transitioned(outcome.transitions)
+        if isinstance(outcome, Failed):
             return
-        held = outcome.get("held")
-        for session_id in outcome.get("drive") or [outcome["session_id"]]:
-            if held is not None and session_id == held["id"]:
+        held = outcome.held
+        for session_id in outcome.sessions:
+            if held is not None and session_id == held.id:
                 ports.spawn(self.driver.drive, session_id, held, turn)
             else:
                 ports.spawn(self.driver.drive, session_id)
-
-
-def _ignored(reason: str) -> dict[str, Any]:
-    return {"kind": "ignored", "reason": reason}
 
 
 def _valid_signature(author: str, digest: str, signature: str) -> bool:

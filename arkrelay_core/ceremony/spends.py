@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from ..interfaces import ArkBackend, InputSignature, InputToSign
 from ..store.models import Batch, CeremonySession
 from .assets import AssetBook
-from .ports import Held
 from .records import legs_of, signatures
+from .state import Held
 
 __all__ = [
     "ark_round_done",
@@ -95,9 +95,9 @@ def leader(db: Session, row: CeremonySession) -> bool:
 
 def in_hand(snap: Held) -> tuple[dict[str, Any], dict[int, str]] | None:
     """The spend and the signatures a handed-over snapshot carries (a lone session's)."""
-    if snap is None or "signatures" not in snap or snap["batch_id"] is not None:
+    if snap is None or snap.signatures is None or snap.batch_id is not None:
         return None
-    return snap["context"]["spend"], snap["signatures"]
+    return snap.context["spend"], snap.signatures
 
 
 def ark_signatures(

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from ..codes import ErrorCode
 from ..protocol import SessionState
 from ..store.models import Batch, CeremonySession
-from .ports import Held, Ports
-from .records import FINAL, Transition, legs_of, move, snapshot, take_lease
+from .ports import Ports
+from .records import FINAL, Transition, legs_of, move, take_lease
+from .state import Held, snapshot
 
 __all__ = ["fail_in", "hand_over", "lease_ok"]
 
@@ -39,7 +40,7 @@ def hand_over(
         return None
     snap = snapshot(row)
     if signed is not None:
-        snap["signatures"] = dict(signed)
+        snap.signatures = dict(signed)
     return snap
 
 

@@ -17,11 +17,12 @@ from ..interfaces import InputSignature, SubmittedTx
 from ..protocol import SessionState
 from ..store.models import Batch, CeremonySession
 from .challenges import emit_challenge
-from .ports import Driver, Held, Ports
+from .ports import Driver, Ports
 from .proofs import mark_unsure, proof_steps
-from .records import Transition, legs_of, lock_snapshot, move, signatures
+from .records import Transition, legs_of, move, signatures
 from .recover import Recovery
 from .spends import ark_signatures, in_hand, leader, spend_of
+from .state import Held, Snap, lock_snapshot
 from .steps import hand_over
 
 __all__ = ["Submitter"]
@@ -33,19 +34,19 @@ class Submitter:
         self.driver = driver
         self.recovery = Recovery(ports, driver)
 
-    async def submit(self, snap: dict[str, Any]) -> Held:
+    async def submit(self, snap: Snap) -> Held:
         ports = self.ports
         prep = in_hand(snap)
         fresh = prep is not None
         if prep is not None:
             spend, answers = prep
-            prep = spend, ark_signatures(spend, snap["author"], answers)
+            prep = spend, ark_signatures(spend, snap.author, answers)
         else:
-            prep = await ports.run(_signed_ark_round, snap["id"])
+            prep = await ports.run(_signed_ark_round, snap.id)
         if prep is None:
             return None
         spend, sigs = prep
-        if proof_steps(snap["context"]):
+        if proof_steps(snap.context):
             fetched = await self.recovery.fetch(snap, spend)
             if not isinstance(fetched, SubmittedTx):
                 return fetched
@@ -68,12 +69,12 @@ class Submitter:
             # is refused as a duplicate: that is our own tx holding the inputs.
             if await self.recovery.locked(spend):
                 return await self.recovery.start(snap, spend)
-            await self.driver.fail(snap["id"], exc.code, str(exc))
+            await self.driver.fail(snap.id, exc.code, str(exc))
             return None
         return await self._record_submitted(snap, spend, submitted)
 
     async def _record_submitted(
-        self, snap: dict[str, Any], spend: dict[str, Any], submitted: SubmittedTx
+        self, snap: Snap, spend: dict[str, Any], submitted: SubmittedTx
     ) -> Held:
         if submitted.ark_txid != spend["ark_txid"]:
             raise ArkRelayError(

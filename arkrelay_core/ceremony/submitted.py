@@ -42,6 +42,7 @@ from .records import (
 )
 from .spend import Coloured, Output
 from .spends import spend_of
+from .state import Next
 
 __all__ = ["SUBMITTED_STATES", "Submitted", "is_submitted"]
 
@@ -99,9 +100,9 @@ class Submitted:
 
     def challenged_again(
         self, db: Session, row: CeremonySession, current: ChallengeRow, now: float
-    ) -> dict[str, Any]:
+    ) -> Next:
         """The author's bad answer to the current step: challenge it again (a response
-        outcome, see ``Flows.after_response``). At most one fresh challenge a second: a
+        outcome, see ``Responses.after_response``). At most one fresh challenge a second: a
         later one goes out when the step's deadline, moved to the next second, falls due,
         so a flood of bad answers neither floods the outbox nor dates events ahead."""
         if current.created_at >= int(now):
@@ -109,13 +110,7 @@ class Submitted:
             event_id = None
         else:
             event_id = self.rechallenge(db, row, now, current).id
-        return {
-            "kind": "next",
-            "session_id": row.id,
-            "event": event_id,
-            "transitions": [],
-            "deadline": float(row.step_expires_at or row.expires_at),
-        }
+        return Next(row.id, event_id, float(row.step_expires_at or row.expires_at))
 
     # ------------------------------------------------------------------ after a failure
 
