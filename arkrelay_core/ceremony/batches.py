@@ -15,19 +15,23 @@ from ..errors import ArkRelayError, ProtocolViolation
 from ..nostr import Event, verify_event
 from ..protocol import BatchAccepted, SessionState, SwapLegParams
 from ..store.models import Batch
-from .intake import AcceptedIntent, check_intent
-from .records import Transition, add_unique, legs_of, lock_batch, move, snapshot
+from .ark import ArkSteps
+from .challenges import emit_challenge
+from .intake import AcceptedIntent
+from .opening import check, open_row
+from .ports import Driver, Ports
+from .records import Transition, add_unique, legs_of, lock_batch, move
 from .spend import Coloured, Output
+from .state import Snap, snapshot
 
 if TYPE_CHECKING:
     from ..protocol import SubmitBatch
-    from .engine import Engine
 
 __all__ = ["open_batch", "prepare_batch", "prepare_batch_soon"]
 
 
 async def open_batch(
-    engine: Engine, event: Event, request: SubmitBatch, base: dict[str, Any]
+    ports: Ports, event: Event, request: SubmitBatch, base: dict[str, Any]
 ) -> tuple[BatchAccepted, list[Transition]]:
     now = time.time()
     legs: list[AcceptedIntent] = []
@@ -42,15 +46,7 @@ async def open_batch(
             problems.append(f"intent {i}: invalid id or signature")
             continue
         try:
-            accepted = check_intent(
-                leg_event,
-                now=now,
-                network=engine.network,
-                resolve_asset=engine.assets.resolve,
-                fees=engine.settings.fees,
-                window=engine.config.gateway.event_window.seconds,
-                params_types=engine.params_types,
-            )
+            accepted = check(ports, leg_event, now)
         except ArkRelayError as exc:
             problems.append(f"intent {i}: {int(exc.code)} {exc}")
             legs.append(AcceptedIntent(leg_event, None, "", None, None, None))  # type: ignore[arg-type]
@@ -59,7 +55,7 @@ async def open_batch(
     valid = [leg for leg in legs if leg.intent is not None]
     problems += _balance_problems(valid, request.batch_id) if not problems else []
     if problems:
-        await _refuse_all(engine, legs, "; ".join(problems))
+        await _refuse_all(ports, legs, "; ".join(problems))
         raise ProtocolViolation(
             f"batch {request.batch_id} refused: {'; '.join(problems)}", code=ErrorCode.BATCH_INVALID
         )
@@ -80,11 +76,11 @@ async def open_batch(
                 f"batch_id {request.batch_id!r} was already used", code=ErrorCode.BATCH_INVALID
             ),
         )
-        return [engine.intents.open_session(db, leg, now, request.batch_id) for leg in valid]
+        return [open_row(ports, db, leg, now, request.batch_id).id for leg in valid]
 
-    session_ids = await engine.store.run(run)
+    session_ids = await ports.run(run)
     for leg in valid:
-        engine.notify(engine.hook.arkrelay_intent_received, intent=leg.intent)
+        ports.notify(ports.hook.arkrelay_intent_received, intent=leg.intent)
     return (
         BatchAccepted(
             **base,
@@ -119,45 +115,45 @@ def _balance_problems(legs: list[AcceptedIntent], batch_id: str) -> list[str]:
     return problems
 
 
-async def _refuse_all(engine: Engine, legs: list[AcceptedIntent], message: str) -> None:
+async def _refuse_all(ports: Ports, legs: list[AcceptedIntent], message: str) -> None:
     for leg in legs:
         ref = leg.intent.action_id if leg.intent is not None else None
-        await engine.refuse(leg.event, ErrorCode.BATCH_INVALID, message, ref_id=ref)
+        await ports.peers.refuse(leg.event, ErrorCode.BATCH_INVALID, message, ref_id=ref)
 
 
-async def prepare_batch_soon(engine: Engine, batch_id: str) -> None:
+async def prepare_batch_soon(ports: Ports, driver: Driver, batch_id: str) -> None:
     """Have the batch's first leg prepare every leg (see :func:`prepare_batch`)."""
-    legs = await engine.store.run(lambda db: [r.id for r in legs_of(db, batch_id)])
+    legs = await ports.run(lambda db: [r.id for r in legs_of(db, batch_id)])
     if legs:
-        engine.spawn(engine.flows.drive, legs[0])
+        ports.spawn(driver.drive, legs[0])
 
 
-async def prepare_batch(engine: Engine, snap: dict[str, Any]) -> None:
+async def prepare_batch(ports: Ports, driver: Driver, ark: ArkSteps, snap: Snap) -> None:
     """Plan every leg, build the one ark transaction, send each leg its first challenge.
 
     A leg whose author cannot pay fails with its own code; the others with 3005.
     """
-    snaps = await engine.store.run(lambda db: [snapshot(r) for r in legs_of(db, snap["batch_id"])])
-    if not snaps or snaps[0]["id"] != snap["id"]:
+    snaps = await ports.run(lambda db: [snapshot(r) for r in legs_of(db, snap.batch_id)])
+    if not snaps or snaps[0].id != snap.id:
         return
     inputs: list[Coloured] = []
     outputs: list[Output] = []
     owners: dict[str, list[str]] = {}
     for leg_snap in snaps:
-        leg = await engine.flows.ark.leg_of(leg_snap)
+        leg = await ark.leg_of(leg_snap)
         try:
-            mine, outs = await engine.flows.ark.plan(leg, exclude={c.vtxo_id for c in inputs})
+            mine, outs = await ark.plan(leg, exclude={c.vtxo_id for c in inputs})
         except ArkRelayError as exc:
-            await engine.flows.fail(leg_snap["id"], exc.code, str(exc))
+            await driver.fail(leg_snap.id, exc.code, str(exc))
             return
         inputs += mine
         outputs += outs
-        owners[leg_snap["id"]] = [c.vtxo_id for c in mine]
-    spend = await engine.flows.ark.build(inputs, outputs)
+        owners[leg_snap.id] = [c.vtxo_id for c in mine]
+    spend = await ark.build(inputs, outputs)
 
     def run(db: Session) -> list[Transition]:
-        batch = lock_batch(db, snap["batch_id"])
-        legs = legs_of(db, snap["batch_id"])
+        batch = lock_batch(db, snap.batch_id)
+        legs = legs_of(db, snap.batch_id)
         if batch is None or any(leg.state != SessionState.INTENT_RECEIVED for leg in legs):
             return []
         now = time.time()
@@ -168,8 +164,8 @@ async def prepare_batch(engine: Engine, snap: dict[str, Any]) -> None:
             leg.context = {**leg.context, "inputs": owners[leg.id]}
             mine = [s for s in spend["to_sign"] if s["owner"] == leg.author]
             leg.step_total = 2 * len(mine)
-            event = engine.flows.emit_challenge(db, leg, 1, now)
+            event = emit_challenge(ports, db, leg, 1, now)
             out.append(move(db, leg, SessionState.ARK_TX_PREPARED, events=[event], now=now))
         return out
 
-    engine.transitioned(await engine.store.run(run))
+    ports.transitioned(await ports.run(run))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy.orm import Session
@@ -21,13 +21,13 @@ from ..interfaces import PaymentStatus
 from ..protocol import LandParams, SessionState
 from ..store.models import CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
-from .ledger import send_from_gateway, send_status
+from .finalize import confirm
 from .lift import LightningPart
+from .payouts import send_from_gateway, send_status
 from .records import FINAL, Transition, add_unique, lock_session
 from .spend import Output
-
-if TYPE_CHECKING:
-    pass
+from .state import Snap
+from .steps import fail_in
 
 __all__ = ["LandFlows"]
 
@@ -40,12 +40,12 @@ MIN_INVOICE_LIFETIME = 60
 
 
 class LandFlows(LightningPart):
-    async def check_land(self, snap: dict[str, Any]) -> None:
+    async def check_land(self, snap: Snap) -> None:
         """Validate the invoice and reserve its payment hash, before any Ark call."""
-        row = await self.engine.store.run(lambda db: db.get(IntentRow, snap["intent_event_id"]))
+        row = await self.ports.run(lambda db: db.get(IntentRow, snap.intent_event_id))
         params = msgspec.convert(row.params, LandParams)
-        asset_id = snap["context"]["asset_id"]
-        if asset_id != self.engine.assets.gbtc.asset_id:
+        asset_id = snap.context["asset_id"]
+        if asset_id != self.ports.assets.gbtc.asset_id:
             raise UnknownAsset(f"landing {params.asset_id} on Lightning is not offered")
         decoded = await self.backend.decode_invoice(params.lightning_invoice)
         now = time.time()
@@ -56,9 +56,9 @@ class LandFlows(LightningPart):
             )
         if decoded.expires_at < now + MIN_INVOICE_LIFETIME:
             raise InvoiceInvalid("the invoice has expired or expires within a minute")
-        if decoded.network != self.engine.network:
+        if decoded.network != self.ports.network:
             raise InvoiceInvalid(
-                f"the invoice is for {decoded.network}, this gateway runs {self.engine.network}"
+                f"the invoice is for {decoded.network}, this gateway runs {self.ports.network}"
             )
 
         def reserve(db: Session) -> None:
@@ -70,8 +70,8 @@ class LandFlows(LightningPart):
                     bolt11=params.lightning_invoice.strip(),
                     amount_sat=params.amount,
                     asset_id=asset_id,
-                    owner=snap["author"],
-                    ref_id=snap["id"],
+                    owner=snap.author,
+                    ref_id=snap.id,
                     state="reserved",
                     expires_at=decoded.expires_at,
                     created_at=int(now),
@@ -80,7 +80,7 @@ class LandFlows(LightningPart):
                 ),
                 InvoiceInvalid("this invoice is already being paid"),
             )
-            session = lock_session(db, snap["id"])
+            session = lock_session(db, snap.id)
             assert session is not None
             session.context = {
                 **session.context,
@@ -88,21 +88,21 @@ class LandFlows(LightningPart):
                 "figures": {"amount": params.amount},
             }
 
-        await self.engine.store.run(reserve)
-        snap["context"]["payment_hash"] = decoded.payment_hash
+        await self.ports.run(reserve)
+        snap.context["payment_hash"] = decoded.payment_hash
 
-    async def pay(self, snap: dict[str, Any]) -> bool:
+    async def pay(self, snap: Snap) -> bool:
         """Pay a land's invoice once its VTXO is the gateway's; False while pending."""
-        ctx = snap["context"]
+        ctx = snap.context
         payment_hash = ctx["payment_hash"]
         phase = ctx.get("phase")
         if phase == "refunding":
             await self._refund(snap)
             return False
-        settings = self.engine.settings
-        bolt11 = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash).bolt11)
+        settings = self.ports.settings
+        bolt11 = await self.ports.run(lambda db: db.get(Invoice, payment_hash).bolt11)
         if phase != "paying":
-            await self._set_phase(snap["id"], payment_hash, "paying")
+            await self._set_phase(snap.id, payment_hash, "paying")
             payment = await self.backend.pay_invoice(
                 bolt11,
                 fee_limit_sat=settings.land_fee_limit_sat,
@@ -118,16 +118,16 @@ class LandFlows(LightningPart):
                     timeout_seconds=int(settings.land_payment_timeout.seconds),
                 )
         if payment.status is PaymentStatus.PENDING:
-            log.info("land %s: payment %s pending", snap["id"], payment_hash)
-            self.engine.deadlines.add(snap["id"], time.time() + TRACK_EVERY)
+            log.info("land %s: payment %s pending", snap.id, payment_hash)
+            self.ports.deadlines.add(snap.id, time.time() + TRACK_EVERY)
             return False
         if payment.status is PaymentStatus.SUCCEEDED:
             await self._landed(snap, payment.preimage)
             return False
         await self._set_phase(
-            snap["id"], payment_hash, "refunding", reason=payment.failure_reason or "failed"
+            snap.id, payment_hash, "refunding", reason=payment.failure_reason or "failed"
         )
-        snap["context"]["phase"] = "refunding"
+        snap.context["phase"] = "refunding"
         await self._refund(snap)
         return False
 
@@ -142,7 +142,7 @@ class LandFlows(LightningPart):
             assert invoice is not None
             invoice.state, invoice.updated_at = phase, int(time.time())
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
     async def _update_context(self, session_id: str, **values: Any) -> None:
         def run(db: Session) -> None:
@@ -150,11 +150,11 @@ class LandFlows(LightningPart):
             assert row is not None
             row.context = {**row.context, **values}
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
-    async def _landed(self, snap: dict[str, Any], preimage: str | None) -> None:
+    async def _landed(self, snap: Snap, preimage: str | None) -> None:
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.ARK_EXECUTED:
                 return []
             now = time.time()
@@ -162,19 +162,17 @@ class LandFlows(LightningPart):
             assert invoice is not None
             invoice.state, invoice.preimage, invoice.updated_at = "paid", preimage, int(now)
             row.context = {k: v for k, v in row.context.items() if k != "phase"}
-            return self.flows.ark.confirm(db, row, row.context["spend"], now)
+            return confirm(self.ports, db, row, row.context["spend"], now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
-    async def _refund(self, snap: dict[str, Any]) -> None:
+    async def _refund(self, snap: Snap) -> None:
         """Send the wallet back what it paid, then end the session with 5002."""
-        ctx = await self.engine.store.run(
-            lambda db: dict(db.get(CeremonySession, snap["id"]).context)
-        )
-        paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.engine.identity.pubkey]
+        ctx = await self.ports.run(lambda db: dict(db.get(CeremonySession, snap.id).context))
+        paid = [o for o in ctx["spend"]["outputs"] if o["owner"] == self.ports.identity.pubkey]
         value = sum(o["amount"] for o in paid)
         refund = ctx.get("refund")
-        status = "done" if refund else await send_status(self.engine, ctx.get("refund_send"))
+        status = "done" if refund else await send_status(self.ports, ctx.get("refund_send"))
         if status == "stuck":
             raise ArkRelayError(
                 f"the refund {ctx['refund_send']['ark_txid']} was submitted before a restart and "
@@ -186,15 +184,15 @@ class LandFlows(LightningPart):
         if refund is None:
 
             async def record(plan: dict[str, Any]) -> None:
-                await self._update_context(snap["id"], refund_send=plan)
+                await self._update_context(snap.id, refund_send=plan)
 
             txid, _ = await send_from_gateway(
-                self.engine, [Output(snap["author"], ctx["asset_id"], value)], record
+                self.ports, [Output(snap.author, ctx["asset_id"], value)], record
             )
             refund = {"vtxo_id": f"{txid}:0", "amount": value}
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state in FINAL:
                 return []
             now = time.time()
@@ -208,9 +206,9 @@ class LandFlows(LightningPart):
                 f"Lightning payment failed ({reason}); refunded {refund['amount']} in VTXO "
                 f"{refund['vtxo_id']}"
             )
-            return self.flows.fail_in(db, row, ErrorCode.LIGHTNING_PAYMENT_FAILED, message, now)
+            return fail_in(self.ports, db, row, ErrorCode.LIGHTNING_PAYMENT_FAILED, message, now)
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
 
 def _context_of(db: Session, session_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 import trio
@@ -18,11 +18,8 @@ from sqlalchemy.orm import Session
 
 from ..protocol import SessionState
 from ..store.models import CeremonySession
+from .ports import Driver, Ports
 from .records import FINAL, WAITING, challenge_row, republish
-
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .flows import Flows
 
 __all__ = ["Leases"]
 
@@ -30,19 +27,23 @@ log = logging.getLogger(__name__)
 
 
 class Leases:
-    def __init__(self, engine: Engine, flows: Flows) -> None:
-        self.engine = engine
-        self.flows = flows
+    def __init__(
+        self, ports: Ports, driver: Driver, recover_inbound: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.ports = ports
+        self.driver = driver
+        #: Handles again what a stopped instance left unhandled (``Engine.recover_inbound``).
+        self.recover_inbound = recover_inbound
 
     async def resume_all(self) -> None:
         """At start: take back this instance's sessions and any whose lease lapsed."""
-        for session_id in await self.engine.store.run(self._claimable, time.time(), True):
-            self.engine.spawn(self.drive_resumed, session_id)
+        for session_id in await self.ports.run(self._claimable, time.time(), True):
+            self.ports.spawn(self.drive_resumed, session_id)
 
     async def drive_resumed(self, session_id: str) -> None:
-        await self.engine.store.run(self._resend_open_challenge, session_id, time.time())
-        self.engine.notify_outbox()
-        await self.flows.drive(session_id)
+        await self.ports.run(self._resend_open_challenge, session_id, time.time())
+        self.ports.notify_outbox()
+        await self.driver.drive(session_id)
 
     def _resend_open_challenge(self, db: Session, session_id: str, now: float) -> None:
         row = db.get(CeremonySession, session_id)
@@ -53,7 +54,7 @@ class Leases:
             republish(db, [current.event_id], now=now)
 
     def _claimable(self, db: Session, now: float, own_too: bool) -> list[str]:
-        me = self.engine.instance
+        me = self.ports.instance
         lapsed = sa.or_(
             CeremonySession.lease_owner.is_(None),
             CeremonySession.lease_expires_at < int(now),
@@ -67,22 +68,22 @@ class Leases:
             .limit(500)
             .with_for_update(skip_locked=True)
         ).all()
-        ttl = self.engine.settings.lease_ttl.seconds
+        ttl = self.ports.settings.lease_ttl.seconds
         for row in rows:
             row.lease_owner, row.lease_expires_at = me, int(now + ttl)
         return [r.id for r in rows]
 
     async def keep(self) -> None:
         """Renew this instance's leases; take over sessions whose instance died."""
-        ttl = self.engine.settings.lease_ttl.seconds
+        ttl = self.ports.settings.lease_ttl.seconds
         while True:
             await trio.sleep(max(1.0, ttl / 3))
             now = time.time()
-            await self.engine.store.run(self._renew, now)
-            await self.engine.recover_inbound(others_only=True)
-            for session_id in await self.engine.store.run(self._claimable, now, False):
+            await self.ports.run(self._renew, now)
+            await self.recover_inbound()
+            for session_id in await self.ports.run(self._claimable, now, False):
                 log.warning("taking over session %s (its instance stopped renewing)", session_id)
-                self.engine.spawn(self.drive_resumed, session_id)
+                self.ports.spawn(self.drive_resumed, session_id)
 
     def _renew(self, db: Session, now: float) -> None:
         # Rows another transaction holds are skipped (renewed next round): waiting for them
@@ -90,7 +91,7 @@ class Leases:
         mine = (
             sa.select(CeremonySession.id)
             .where(
-                CeremonySession.lease_owner == self.engine.instance,
+                CeremonySession.lease_owner == self.ports.instance,
                 CeremonySession.state.not_in(FINAL),
             )
             .with_for_update(skip_locked=True)
@@ -100,5 +101,5 @@ class Leases:
             db.execute(
                 sa.update(CeremonySession)
                 .where(CeremonySession.id.in_(ids))
-                .values(lease_expires_at=int(now + self.engine.settings.lease_ttl.seconds))
+                .values(lease_expires_at=int(now + self.ports.settings.lease_ttl.seconds))
             )

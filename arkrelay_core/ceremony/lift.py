@@ -12,51 +12,38 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 import trio
 from sqlalchemy.orm import Session
 
-from ..codes import ErrorCode
-from ..errors import ArkRelayError, ProtocolViolation, UnknownAsset
+from ..errors import ArkRelayError, UnknownAsset
 from ..interfaces import Invoice as LnInvoice
 from ..interfaces import InvoiceState
 from ..outbox import enqueue
 from ..protocol import Confirmation, Notification, VtxoMove
 from ..protocol.tags import lift_confirmation_d
 from ..store.models import Invoice
-from .ledger import send_from_gateway, send_status
+from .payouts import send_from_gateway, send_status
+from .ports import Ports
 from .spend import Output
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .flows import Flows
-
-__all__ = ["LiftFlows", "LightningPart", "lightning_backend"]
+__all__ = ["LiftFlows", "LightningPart"]
 
 log = logging.getLogger(__name__)
 
 
-def lightning_backend(engine: Engine) -> Any:
-    if engine.lightning is None:
-        raise ProtocolViolation(
-            "this gateway has no Lightning backend", code=ErrorCode.UNSUPPORTED_ACTION
-        )
-    return engine.lightning
-
-
 class LightningPart:
-    """What lift and land share: the engine, the flows, the Lightning backend."""
+    """What lift and land share: the ports, and the Lightning backend through them."""
 
-    def __init__(self, engine: Engine, flows: Flows) -> None:
-        self.engine = engine
-        self.flows = flows
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
 
     @property
     def backend(self) -> Any:
-        return lightning_backend(self.engine)
+        return self.ports.lightning_backend
 
 
 class LiftFlows(LightningPart):
@@ -70,11 +57,11 @@ class LiftFlows(LightningPart):
         scheme: str,
     ) -> LnInvoice:
         """Issue the hold invoice of a lift; the VTXO follows when it is paid."""
-        if asset_id != self.engine.assets.gbtc.asset_id:
+        if asset_id != self.ports.assets.gbtc.asset_id:
             raise UnknownAsset("lifting into assets other than gBTC is not offered")
         preimage = secrets.token_bytes(32)
         payment_hash = hashlib.sha256(preimage).hexdigest()
-        expiry = int(self.engine.settings.lift_invoice_expiry.seconds)
+        expiry = int(self.ports.settings.lift_invoice_expiry.seconds)
         invoice = await self.backend.create_hold_invoice(
             payment_hash, amount * 1000, memo=f"ArkRelay lift {request_id}"[:120], expiry=expiry
         )
@@ -99,21 +86,21 @@ class LiftFlows(LightningPart):
                 )
             )
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
         return invoice
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        if self.engine.lightning is None:
+        if self.ports.lightning is None:
             task_status.started()
             return
         send, receive = trio.open_memory_channel[LnInvoice](64)
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.engine.lightning.stream_invoices, send)
+            await nursery.start(self.ports.lightning.stream_invoices, send)
             task_status.started()
-            for payment_hash in await self.engine.store.run(_lifts_in_flight):
+            for payment_hash in await self.ports.run(_lifts_in_flight):
                 nursery.start_soon(self._lift_step, payment_hash, None)
             # Paid (or expired) while the gateway was down: ask lnd how each open one is.
-            for payment_hash in await self.engine.store.run(_lifts_open):
+            for payment_hash in await self.ports.run(_lifts_open):
                 nursery.start_soon(self._lift_lookup, payment_hash)
             async with receive:
                 async for update in receive:
@@ -131,14 +118,14 @@ class LiftFlows(LightningPart):
         key = f"lift:{payment_hash}"
         delay = 1.0
         while True:
-            async with self.engine.session_lock(key):
+            async with self.ports.turns.lock(key):
                 try:
                     await self._lift(payment_hash, seen)
                     break
                 except ArkRelayError as exc:
                     log.warning("lift %s: %s; trying again in %.0fs", payment_hash, exc, delay)
                 except sa.exc.SQLAlchemyError:
-                    self.engine.store.errors.count("lift")
+                    self.ports.store.errors.count("lift")
                     log.exception(
                         "lift %s: database error; trying again in %.0fs", payment_hash, delay
                     )
@@ -146,10 +133,10 @@ class LiftFlows(LightningPart):
             await trio.sleep(delay)
             delay = min(60.0, delay * 2)
             seen = None
-        self.engine.forget_lock(key)
+        self.ports.turns.forget(key)
 
     async def _lift(self, payment_hash: str, seen: InvoiceState | None) -> None:
-        row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
+        row = await self.ports.run(lambda db: db.get(Invoice, payment_hash))
         if row is None or row.direction != "in":
             return
         if row.state == "open" and seen is InvoiceState.CANCELED:
@@ -161,7 +148,7 @@ class LiftFlows(LightningPart):
             row.state = "delivering"
         if row.state == "delivering":
             plan = row.context.get("send")
-            status = await send_status(self.engine, plan)
+            status = await send_status(self.ports, plan)
             if status == "done":
                 outputs = [msgspec.convert(o, Output) for o in plan["outputs"]]
                 await self._lift_delivered(payment_hash, plan["ark_txid"], outputs)
@@ -174,7 +161,7 @@ class LiftFlows(LightningPart):
             else:
                 try:
                     txid, outputs = await send_from_gateway(
-                        self.engine,
+                        self.ports,
                         [Output(row.owner, row.asset_id, row.amount_sat)],
                         lambda plan: self._record_send(payment_hash, plan),
                     )
@@ -183,7 +170,7 @@ class LiftFlows(LightningPart):
                     await self._lift_end(row, "canceled", f"the VTXO could not be delivered: {exc}")
                     return
                 await self._lift_delivered(payment_hash, txid, outputs)
-            row = await self.engine.store.run(lambda db: db.get(Invoice, payment_hash))
+            row = await self.ports.run(lambda db: db.get(Invoice, payment_hash))
         if row.state == "delivered":
             await self.backend.settle_invoice(row.preimage)
             await self._lift_confirm(payment_hash)
@@ -196,7 +183,7 @@ class LiftFlows(LightningPart):
             invoice.state, invoice.updated_at = "delivering", int(time.time())
             return True
 
-        return await self.engine.store.run(run)
+        return await self.ports.run(run)
 
     async def _record_send(self, payment_hash: str, plan: dict[str, Any]) -> None:
         def run(db: Session) -> None:
@@ -204,7 +191,7 @@ class LiftFlows(LightningPart):
             assert invoice is not None
             invoice.context = {**invoice.context, "send": plan}
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
     async def _lift_delivered(self, payment_hash: str, txid: str, outputs: list[Output]) -> None:
         def run(db: Session) -> None:
@@ -217,10 +204,10 @@ class LiftFlows(LightningPart):
                 "outputs": msgspec.to_builtins(outputs),
             }
 
-        await self.engine.store.run(run)
+        await self.ports.run(run)
 
     async def _lift_confirm(self, payment_hash: str) -> None:
-        assets = self.engine.assets
+        assets = self.ports.assets
 
         def run(db: Session) -> None:
             invoice = _lock_invoice(db, payment_hash)
@@ -246,7 +233,7 @@ class LiftFlows(LightningPart):
                 timestamp=now,
                 payment_hash=payment_hash,
             )
-            event = self.engine.messages.confirmation(
+            event = self.ports.messages.confirmation(
                 content,
                 d=lift_confirmation_d(payment_hash),
                 answered=[invoice.context.get("request_event_id", "")],
@@ -255,8 +242,8 @@ class LiftFlows(LightningPart):
             enqueue(db, event)
             invoice.state, invoice.updated_at = "settled", now
 
-        await self.engine.store.run(run)
-        self.engine.notify_outbox()
+        await self.ports.run(run)
+        self.ports.notify_outbox()
 
     async def _lift_end(self, row: Invoice, state: str, message: str) -> None:
         def run(db: Session) -> None:
@@ -264,7 +251,7 @@ class LiftFlows(LightningPart):
             if invoice is None or invoice.state in ("settled", "expired", "canceled"):
                 return
             invoice.state, invoice.updated_at = state, int(time.time())
-            note = self.engine.messages.notification(
+            note = self.ports.messages.notification(
                 Notification(
                     type=f"lift_{state}",
                     message=message,
@@ -277,8 +264,8 @@ class LiftFlows(LightningPart):
             )
             enqueue(db, note)
 
-        await self.engine.store.run(run)
-        self.engine.notify_outbox()
+        await self.ports.run(run)
+        self.ports.notify_outbox()
 
 
 def _lock_invoice(db: Session, payment_hash: str) -> Invoice | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy.orm import Session
@@ -19,11 +19,10 @@ from ..interfaces import ActionResult
 from ..protocol import Confirmation, Intent, SessionState, decode_content
 from ..protocol.tags import confirmation_d
 from ..store.models import Intent as IntentRow
+from .challenges import emit_challenge
+from .ports import Ports
 from .records import Transition, lock_session, move, signatures
-
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .flows import Flows
+from .state import Snap
 
 __all__ = ["PayloadSteps"]
 
@@ -31,44 +30,41 @@ log = logging.getLogger(__name__)
 
 
 class PayloadSteps:
-    def __init__(self, engine: Engine, flows: Flows) -> None:
-        self.engine = engine
-        self.flows = flows
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
 
-    async def prepare(self, snap: dict[str, Any]) -> None:
-        spec = self.engine.intent_types[snap["type"]]
-        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        payloads = await _plugin_call(spec, spec.handler.prepare, intent, params, snap["author"])
+    async def prepare(self, snap: Snap) -> None:
+        spec = self.ports.intent_types[snap.type]
+        intent, params = await self.ports.run(_intent_of, snap.intent_event_id, spec)
+        payloads = await _plugin_call(spec, spec.handler.prepare, intent, params, snap.author)
         if not payloads:
             raise ProtocolViolation("the action needs nothing signed", code=ErrorCode.INTERNAL)
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.INTENT_RECEIVED:
                 return []
             now = time.time()
             row.context = {**row.context, "payloads": [msgspec.to_builtins(p) for p in payloads]}
             row.step_total = len(payloads)
-            event = self.flows.emit_challenge(db, row, 1, now)
+            event = emit_challenge(self.ports, db, row, 1, now)
             return [move(db, row, SessionState.ARK_TX_PREPARED, events=[event], now=now)]
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
-    async def execute(self, snap: dict[str, Any]) -> None:
-        spec = self.engine.intent_types[snap["type"]]
-        intent, params = await self.engine.store.run(_intent_of, snap["intent_event_id"], spec)
-        answers = await self.engine.store.run(signatures, snap["id"])
+    async def execute(self, snap: Snap) -> None:
+        spec = self.ports.intent_types[snap.type]
+        intent, params = await self.ports.run(_intent_of, snap.intent_event_id, spec)
+        answers = await self.ports.run(signatures, snap.id)
         sigs = [answers[step] for step in sorted(answers)]
-        result = await _plugin_call(
-            spec, spec.handler.execute, intent, params, snap["author"], sigs
-        )
+        result = await _plugin_call(spec, spec.handler.execute, intent, params, snap.author, sigs)
         await self.complete(snap, result)
 
-    async def complete(self, snap: dict[str, Any], result: ActionResult) -> None:
+    async def complete(self, snap: Snap, result: ActionResult) -> None:
         """A plugin action's result becomes its 31340."""
 
         def run(db: Session) -> list[Transition]:
-            row = lock_session(db, snap["id"])
+            row = lock_session(db, snap.id)
             if row is None or row.state != SessionState.SIGNATURES_COLLECTED:
                 return []
             now = time.time()
@@ -81,7 +77,7 @@ class PayloadSteps:
                 ref_action_id=row.context["action_id"],
                 fee_paid=result.fee_paid,
             )
-            event = self.engine.messages.confirmation(
+            event = self.ports.messages.confirmation(
                 content,
                 d=confirmation_d(row.context["action_id"]),
                 answered=[row.intent_event_id],
@@ -90,7 +86,7 @@ class PayloadSteps:
             t1 = move(db, row, SessionState.ARK_EXECUTED, now=now)
             return [t1, move(db, row, SessionState.COMPLETED, events=[event], now=now)]
 
-        self.engine.transitioned(await self.engine.store.run(run))
+        self.ports.transitioned(await self.ports.run(run))
 
 
 async def _plugin_call(spec: Any, method: Any, *args: Any) -> Any:

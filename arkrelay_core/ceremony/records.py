@@ -29,10 +29,8 @@ __all__ = [
     "legs_of",
     "lock_batch",
     "lock_session",
-    "lock_snapshot",
     "move",
     "republish",
-    "snapshot",
     "take_lease",
 ]
 
@@ -81,17 +79,6 @@ def lock_session(db: Session, session_id: str) -> CeremonySession | None:
         lock_batch(db, batch_id)
     return db.scalar(
         sa.select(CeremonySession).where(CeremonySession.id == session_id).with_for_update()
-    )
-
-
-def lock_snapshot(db: Session, snap: dict[str, Any]) -> CeremonySession | None:
-    """:func:`lock_session` for a session read before (``snap``): a session's batch is set
-    when it opens and never changes, so its batch row is locked first without reading
-    the session twice."""
-    if snap["batch_id"] is not None:
-        lock_batch(db, snap["batch_id"])
-    return db.scalar(
-        sa.select(CeremonySession).where(CeremonySession.id == snap["id"]).with_for_update()
     )
 
 
@@ -199,24 +186,6 @@ def legs_of(db: Session, batch_id: str) -> list[CeremonySession]:
             .with_for_update()
         ).all()
     )
-
-
-def snapshot(row: CeremonySession) -> dict[str, Any]:
-    """The session's fields as plain data, to carry out of the transaction."""
-    return {
-        "id": row.id,
-        "state": row.state,
-        "type": row.type,
-        "author": row.author,
-        "batch_id": row.batch_id,
-        "intent_event_id": row.intent_event_id,
-        "context": dict(row.context),
-        "step_index": row.step_index,
-        "step_total": row.step_total,
-        "expires_at": row.expires_at,
-        "step_expires_at": row.step_expires_at,
-        "scheme": row.scheme,
-    }
 
 
 def add_unique(db: Session, row: Any, error: Exception) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -32,39 +32,49 @@ from ..protocol import (
 from ..protocol.intents import peek_id
 from ..store.models import Batch, CeremonySession, Invoice
 from ..store.models import Intent as IntentRow
+from .ark import ArkSteps
 from .batches import open_batch, prepare_batch_soon
 from .ledger import colour_rows
+from .lift import LiftFlows
+from .ports import Driver, HasPorts, Ports, ports_of
 from .records import Transition
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 __all__ = ["ServiceDesk", "fee_table", "wallet_state"]
 
 
 class ServiceDesk:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        ports: Ports,
+        driver: Driver,
+        lift: LiftFlows,
+        plugin_versions: dict[str, str],
+    ) -> None:
+        self.ports = ports
+        self.driver = driver
+        self.lift = lift
+        self.plugin_versions = plugin_versions
 
     async def handle(self, event: Event, *, recovered: bool = False) -> None:
-        engine = self.engine
+        ports = self.ports
+        peers = ports.peers
         try:
-            text, scheme = engine.decrypt(event)
+            text, scheme = peers.decrypt(event)
         except ProtocolViolation as exc:
             scheme = str(detect_scheme(event.content))
-            await engine.refuse(event, exc.code, str(exc), scheme=scheme)
+            await peers.refuse(event, exc.code, str(exc), scheme=scheme)
             return
         try:
             request = decode_service_request(text)
         except ProtocolViolation as exc:
-            await engine.refuse(
+            await peers.refuse(
                 event, exc.code, str(exc), ref_id=peek_id(text, "request_id"), scheme=scheme
             )
             return
-        if recovered and await engine.store.run(_acted_on, event, request):
+        if recovered and await ports.run(_acted_on, event, request):
             return  # it left a batch or an invoice before the restart: answered already
-        if engine.rate_limited(event.pubkey, time.time()):
-            await engine.refuse(
+        if peers.rate_limited(event.pubkey, time.time()):
+            await peers.refuse(
                 event,
                 ErrorCode.RATE_LIMITED,
                 "too many requests",
@@ -75,19 +85,19 @@ class ServiceDesk:
         try:
             response, transitions = await self._answer(event, request, scheme)
         except ArkRelayError as exc:
-            await engine.refuse(event, exc.code, str(exc), ref_id=request.request_id, scheme=scheme)
+            await peers.refuse(event, exc.code, str(exc), ref_id=request.request_id, scheme=scheme)
             return
-        reply = engine.messages.response(
+        reply = ports.messages.response(
             response,
             author=event.pubkey,
             request_id=event.id,
             scheme=scheme,
             expires_at=int(time.time()) + 600,
         )
-        await engine.store.run(enqueue, reply)
-        engine.transitioned(transitions)
+        await ports.run(enqueue, reply)
+        ports.transitioned(transitions)
         if isinstance(request, SubmitBatch):
-            await prepare_batch_soon(engine, request.batch_id)
+            await prepare_batch_soon(ports, self.driver, request.batch_id)
 
     async def _answer(
         self, event: Event, request: Any, scheme: str
@@ -100,8 +110,8 @@ class ServiceDesk:
         if isinstance(request, GetStatus):
             return await self._status(event.pubkey, request, base), []
         if isinstance(request, LiftLightning):
-            asset_id = self.engine.assets.resolve(request.asset_id)
-            invoice = await self.engine.flows.lift.open_lift(
+            asset_id = self.ports.assets.resolve(request.asset_id)
+            invoice = await self.lift.open_lift(
                 event.pubkey, request.request_id, event.id, asset_id, request.amount, scheme
             )
             return LiftPending(
@@ -113,17 +123,17 @@ class ServiceDesk:
                 expires_at=invoice.expires_at,
                 asset_id=asset_id,
                 amount=request.amount,
-                ticker=self.engine.assets.ticker(asset_id),
+                ticker=self.ports.assets.ticker(asset_id),
             ), []
         assert isinstance(request, SubmitBatch)
-        return await open_batch(self.engine, event, request, base)
+        return await open_batch(self.ports, event, request, base)
 
     async def _info(self, base: dict[str, Any]) -> InfoResponse:
-        engine = self.engine
-        fees = fee_table(engine)
+        ports = self.ports
+        fees = fee_table(ports)
         ark = None
-        if engine.ark is not None:
-            server = await engine.ark.get_info()
+        if ports.ark is not None:
+            server = await ports.ark.get_info()
             ark = ArkServerInfo(
                 server.signer_pubkey,
                 server.unilateral_exit_delay,
@@ -134,18 +144,18 @@ class ServiceDesk:
             **base,
             action="get_info",
             status="ok",
-            network=engine.network,
-            service_pubkey=engine.identity.pubkey,
+            network=ports.network,
+            service_pubkey=ports.identity.pubkey,
             fees=fees,
-            assets=[a.info() for a in engine.assets.enabled()],
-            plugins=engine.plugin_versions,
+            assets=[a.info() for a in ports.assets.enabled()],
+            plugins=self.plugin_versions,
             ark=ark,
         )
 
     async def _sync(
         self, author: str, request: SyncState, base: dict[str, Any]
     ) -> SyncStateResponse:
-        entries, balances = await wallet_state(self.engine, author, request.asset_id)
+        entries, balances = await wallet_state(self.ports, author, request.asset_id)
         return SyncStateResponse(
             **base, action="sync_state", status="ok", vtxos=entries, balances=balances
         )
@@ -161,7 +171,7 @@ class ServiceDesk:
                 query = query.join(IntentRow).where(IntentRow.action_id == request.action_id)
             return db.scalar(query.where(CeremonySession.author == author))
 
-        row = await self.engine.store.run(run)
+        row = await self.ports.run(run)
         if row is None:
             raise ProtocolViolation("no such session of this key")
         error = None
@@ -181,27 +191,29 @@ class ServiceDesk:
         )
 
 
-def fee_table(engine: Engine) -> dict[str, Any]:
+def fee_table(source: Ports | HasPorts) -> dict[str, Any]:
     """The fees as wallets see them (get_info, /info): the schedule, and lifts are free."""
-    fees = msgspec.to_builtins(engine.settings.fees)
+    fees = msgspec.to_builtins(ports_of(source).settings.fees)
     fees["lift"] = 0
     return fees
 
 
 async def wallet_state(
-    engine: Engine, owner: str, asset: str | None = None
+    source: Ports | HasPorts, owner: str, asset: str | None = None
 ) -> tuple[list[VtxoEntry], dict[str, int]]:
     """``owner``'s VTXOs as the Ark backend lists them, coloured by the gateway's ledger
     (optionally one asset, by id or ticker), and the spendable balance per asset id."""
-    wanted = engine.assets.resolve(asset) if asset else None
-    if engine.ark is None:
+    ports = ports_of(source)
+    wanted = ports.assets.resolve(asset) if asset else None
+    if ports.ark is None:
         raise ProtocolViolation("no Ark backend", code=ErrorCode.ARK_UNAVAILABLE)
-    vtxos = await engine.ark.list_vtxos(owner, spendable_only=False)
-    colours = await engine.store.run(colour_rows, [v.vtxo_id for v in vtxos])
+    vtxos = await ports.ark.list_vtxos(owner, spendable_only=False)
+    colours = await ports.run(colour_rows, [v.vtxo_id for v in vtxos])
+    ark = ArkSteps(ports)
     entries: list[VtxoEntry] = []
     balances: dict[str, int] = {}
     for v in vtxos:
-        coloured = engine.flows.ark.colour(v, colours)
+        coloured = ark.colour(v, colours)
         if wanted is not None and coloured.asset_id != wanted:
             continue
         entries.append(
@@ -211,7 +223,7 @@ async def wallet_state(
                 coloured.amount,
                 v.status,
                 v.expires_at,
-                engine.assets.ticker(coloured.asset_id),
+                ports.assets.ticker(coloured.asset_id),
             )
         )
         if v.status == "spendable":

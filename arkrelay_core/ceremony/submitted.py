@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy.orm import Session
@@ -29,6 +29,8 @@ from ..protocol.signing import Challenge
 from ..store.models import Batch, CeremonySession
 from ..store.models import Challenge as ChallengeRow
 from .ledger import record_pending
+from .ports import Ports
+from .proofs import recovering
 from .records import (
     FINAL,
     Transition,
@@ -38,12 +40,9 @@ from .records import (
     move,
     signatures,
 )
-from .recover import recovering
 from .spend import Coloured, Output
-
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .flows import Flows
+from .spends import spend_of
+from .state import Next
 
 __all__ = ["SUBMITTED_STATES", "Submitted", "is_submitted"]
 
@@ -64,9 +63,8 @@ def is_submitted(row: CeremonySession) -> bool:
 
 
 class Submitted:
-    def __init__(self, engine: Engine, flows: Flows) -> None:
-        self.engine = engine
-        self.flows = flows
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
 
     # ------------------------------------------------------------------ challenging again
 
@@ -81,9 +79,9 @@ class Submitted:
         deadline (never past the session's). ``current``: its row, if at hand."""
         current = current or challenge_row(db, row.id, row.step_index)
         assert current is not None, f"session {row.id} has no challenge {row.step_index}"
-        step_expires = int(min(row.expires_at, now + self.engine.settings.step_timeout.seconds))
+        step_expires = int(min(row.expires_at, now + self.ports.settings.step_timeout.seconds))
         challenge = msgspec.convert({**current.content, "expires_at": step_expires}, Challenge)
-        event = self.engine.messages.challenge(
+        event = self.ports.messages.challenge(
             challenge,
             author=row.author,
             intent_id=row.intent_event_id,
@@ -97,14 +95,14 @@ class Submitted:
         row.step_expires_at = step_expires
         row.updated_at = int(now)
         enqueue(db, event, now=now)
-        self.engine.stats["rechallenges"] += 1
+        self.ports.stats["rechallenges"] += 1
         return event
 
     def challenged_again(
         self, db: Session, row: CeremonySession, current: ChallengeRow, now: float
-    ) -> dict[str, Any]:
+    ) -> Next:
         """The author's bad answer to the current step: challenge it again (a response
-        outcome, see ``Flows.after_response``). At most one fresh challenge a second: a
+        outcome, see ``Responses.after_response``). At most one fresh challenge a second: a
         later one goes out when the step's deadline, moved to the next second, falls due,
         so a flood of bad answers neither floods the outbox nor dates events ahead."""
         if current.created_at >= int(now):
@@ -112,13 +110,7 @@ class Submitted:
             event_id = None
         else:
             event_id = self.rechallenge(db, row, now, current).id
-        return {
-            "kind": "next",
-            "session_id": row.id,
-            "event": event_id,
-            "transitions": [],
-            "deadline": float(row.step_expires_at or row.expires_at),
-        }
+        return Next(row.id, event_id, float(row.step_expires_at or row.expires_at))
 
     # ------------------------------------------------------------------ after a failure
 
@@ -140,19 +132,19 @@ class Submitted:
                 return self.end_pending(db, row, now, f"the session timed out: {exc}"), None, True
             return [], min(now + RETRY_AFTER, float(row.expires_at)), True
 
-        transitions, again, handled = await self.engine.store.run(run)
+        transitions, again, handled = await self.ports.run(run)
         if handled:
             log.warning("session %s: submitted ark tx kept after: %s", session_id, exc)
-        self.engine.transitioned(transitions)
+        self.ports.transitioned(transitions)
         if again is not None:
-            self.engine.deadlines.add(session_id, again)
+            self.ports.deadlines.add(session_id, again)
         return handled
 
     def collect_again(self, db: Session, row: CeremonySession, now: float) -> list[Transition]:
         """The Ark server refused a checkpoint signature at FinalizeTx: forget the ones that
         do not check (all of them when none is found wrong here) and challenge again."""
         legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
-        spend = self.flows.ark.spend_of(db, row)
+        spend = spend_of(db, row)
         bad = {leg.id: self._bad_steps(db, leg, spend) for leg in legs}
         if not any(bad.values()):
             half = {leg.id: leg.step_total // 2 for leg in legs}
@@ -172,7 +164,7 @@ class Submitted:
         return out
 
     def _bad_steps(self, db: Session, leg: CeremonySession, spend: dict[str, Any]) -> list[int]:
-        backend = self.flows.ark.backend
+        backend = self.ports.ark_backend
         mine = [s for s in spend["submitted"]["to_sign"] if s["owner"] == leg.author]
         answers = signatures(db, leg.id)
         bad = []
@@ -201,11 +193,11 @@ class Submitted:
     def pending_tx(self, db: Session, row: CeremonySession) -> PendingArkTx | None:
         """``row``'s submitted transaction with every checkpoint signature collected; None
         while SubmitTx's answer is being recovered (the wallet asks GetPendingTx itself)."""
-        spend = self.flows.ark.spend_of(db, row)
+        spend = spend_of(db, row)
         if "submitted" not in spend:
             return None
         submitted = spend["submitted"]
-        backend = self.flows.ark.backend
+        backend = self.ports.ark_backend
         legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
         signed: dict[str, str] = {}
         for leg in legs:
@@ -239,7 +231,7 @@ class Submitted:
         operator cancels) that carries the pending transaction; the outputs' colours are
         recorded now, so that whoever finalizes it, the gateway's ledger reads them right."""
         pending = self.pending_tx(db, row)
-        spend = self.flows.ark.spend_of(db, row)
+        spend = spend_of(db, row)
         record_pending(
             db,
             [msgspec.convert(c, Coloured) for c in spend["inputs"]],
@@ -268,7 +260,7 @@ class Submitted:
         for leg in legs:
             if leg.state in FINAL:
                 continue
-            notice = self.engine.messages.failure(
+            notice = self.ports.messages.failure(
                 code,
                 author=leg.author,
                 ref_id=leg.context.get("action_id") or leg.id,
@@ -289,6 +281,6 @@ class Submitted:
                     error_message=text,
                 )
             )
-        self.engine.stats["pending_handed_over"] += 1
+        self.ports.stats["pending_handed_over"] += 1
         log.warning("session %s: ark tx %s handed over to its wallet", row.id, spend["ark_txid"])
         return out

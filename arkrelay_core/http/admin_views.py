@@ -18,6 +18,7 @@ import trio
 from sqlalchemy.orm import Session
 
 from ..ceremony.records import FINAL, lock_session
+from ..ceremony.steps import fail_in
 from ..ceremony.submitted import is_submitted
 from ..codes import ErrorCode
 from ..errors import ArkRelayError
@@ -344,7 +345,7 @@ async def admin_cancel_session(ctx: ApiContext, session_id: str, reason: str | N
         if state not in CANCELLABLE or row.context.get("phase"):
             return "busy", state
         if is_submitted(row):  # the wallet's inputs are locked by it: hand it over
-            transitions = engine.flows.submitted.end_pending(
+            transitions = engine.driver.submitted.end_pending(
                 db,
                 row,
                 time.time(),
@@ -353,7 +354,8 @@ async def admin_cancel_session(ctx: ApiContext, session_id: str, reason: str | N
                 state=SessionState.CANCELLED,
             )
             return "cancelled", (transitions, session_out(row))
-        transitions = engine.flows.fail_in(
+        transitions = fail_in(
+            engine.ports,
             db,
             row,
             ErrorCode.SESSION_CANCELLED,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arkrelay_core.ceremony.ledger import send_from_gateway, send_status
+from arkrelay_core.ceremony.payouts import send_from_gateway, send_status
 from arkrelay_core.ceremony.spend import Output
 
 from .harness import board, running_gateway

@@ -119,7 +119,7 @@ def lie_about_outputs(gateway, signer: bytes, delay: int, amount: int) -> list[s
     """From now on, the pending tx the gateway hands over pays the ``amount`` output to
     :data:`ATTACKER` (the txid made to match, as a careful liar would). Returns the txids
     of the honest txs it replaced."""
-    submitted = gateway.engine.flows.submitted
+    submitted = gateway.engine.driver.submitted
     honest = submitted.pending_tx
     replaced: list[str] = []
     theirs = default_vtxo_tree(bytes.fromhex(ATTACKER), signer, delay).pk_script
