@@ -62,10 +62,6 @@ class Finalizer:
             record_colours(db, inputs, outputs, ark_txid, now)
             legs = [row] if row.batch_id is None else legs_of(db, row.batch_id)
             out = [move(db, leg, SessionState.ARK_EXECUTED, now=now) for leg in legs]
-            if row.type != "lightning:land":
-                # Nothing is left to do between executing an ark spend and confirming it
-                # (a land pays its invoice first): one transaction moves it through both.
-                out += confirm(ports, db, row, spend, now)
             return out, hand_over(ports, db, row, now)
 
         return ports.handed(await ports.run(run))
