@@ -30,8 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .gateway import Gateway
-    from .interfaces import IntentTypeSpec, PluginSpec, SessionView
+    from .interfaces import GatewayView, IntentTypeSpec, PluginSpec, SessionView
     from .nostr import Event
     from .protocol import Intent, SessionState
 
@@ -156,7 +155,7 @@ def arkrelay_intent_received(intent: Intent) -> None:
 
 
 @hookspec
-def arkrelay_startup(gateway: Gateway) -> None:
+def arkrelay_startup(gateway: GatewayView) -> None:
     """The gateway finished starting: transports, backends and the engine run.
 
     :param gateway: the running gateway (read-only use: ``statistics()``, config).
@@ -164,7 +163,7 @@ def arkrelay_startup(gateway: Gateway) -> None:
 
 
 @hookspec
-def arkrelay_shutdown(gateway: Gateway) -> None:
+def arkrelay_shutdown(gateway: GatewayView) -> None:
     """The gateway is stopping; called once, before its tasks are cancelled.
 
     :param gateway: the running gateway.

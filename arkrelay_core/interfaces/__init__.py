@@ -45,7 +45,7 @@ from .lightning import (
     PaymentStatus,
     TxConfirmation,
 )
-from .observers import SessionView
+from .observers import GatewayView, SessionView
 from .settlement import SettlementHost, SettlementRecord, SettlementState, SettlementStrategy
 from .transport import InboundEvent, PublishResult, Receipt, Transport
 
@@ -63,6 +63,7 @@ __all__ = [
     "DaemonTarget",
     "DecodedInvoice",
     "FinalizedTx",
+    "GatewayView",
     "InboundEvent",
     "InputSignature",
     "InputToSign",

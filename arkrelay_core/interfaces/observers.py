@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["SessionView"]
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["GatewayView", "SessionView"]
 
 
 @runtime_checkable
@@ -42,4 +46,18 @@ class SessionView(Protocol):
     @property
     def entered_at(self) -> int:
         """When the session entered the state it is leaving (unix seconds; 0 if unknown)."""
+        ...
+
+
+@runtime_checkable
+class GatewayView(Protocol):
+    """The running gateway as ``arkrelay_startup``/``arkrelay_shutdown`` see it. Declared
+    here rather than naming the ``Gateway`` class, so the hook specifications depend on
+    what a plugin may use, not on the module that runs everything."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def statistics(self) -> Mapping[str, Any]:
+        """Counters of the gateway and its parts, as ``/metrics`` reads them."""
         ...

@@ -91,12 +91,17 @@ def test_run_on_embedded_defaults_creates_state_and_a_dev_key(tmp_path):
     assert (tmp_path / ".arkrelay" / "gateway.key").exists()
     # Starting again keeps the same identity (the key file is reused, not replaced).
     ledger = tmp_path / ".arkrelay" / "sim-arkd.json"
-    server_key = json.loads(ledger.read_text())["signer_secret"]
+
+    def server_secret() -> str:
+        # The state file is a log: its first line is the snapshot holding the server key.
+        return json.loads(ledger.read_text().splitlines()[0])["signer_secret"]
+
+    server_key = server_secret()
     second = _run("run", "--check", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert npub in second.stdout
     # ... and the simulated arkd resumes its ledger (same server key, same VTXOs).
-    assert json.loads(ledger.read_text())["signer_secret"] == server_key
+    assert server_secret() == server_key
 
 
 def test_mainnet_never_gets_a_generated_key(tmp_path):

@@ -42,6 +42,7 @@ def test_interfaces_export_exactly_the_plugin_contract():
         "Component",
         # Read-only views observers get, and the optional capabilities.
         "SessionView",
+        "GatewayView",
         "Listener",
         "RelayReader",
         "DaemonTarget",
